@@ -1,0 +1,1 @@
+"""wsal.eval: detection / classification metrics and reports. Pure numpy; never imports torch."""

@@ -1,0 +1,397 @@
+"""The HDF5 feature store: its schema, validation on read, and the only writer.
+
+Schema (``SCHEMA_VERSION`` 1), one file per dataset:
+
+* file attributes: ``schema_version``, ``fps``, ``clip_len_frames``, ``stride_frames``,
+  ``streams`` (JSON list, column blocks in order, e.g. ``["rgb", "flow"]``), ``stream_dims``
+  (JSON list, e.g. ``[1024, 1024]``), ``feature_dim`` (their sum), ``backbone``.
+* one group per video (names never start with ``_``): dataset ``features`` (T, D) float32, rgb
+  columns first then flow; optional dataset ``kept`` (T,) bool from the sampler; attributes
+  ``num_frames`` (at the store's fps), ``duration_s``, ``source``.
+* group ``_failures``: one attribute per video that could not be processed, value = the reason.
+
+Writing is crash-safe and resumable: :class:`StoreWriter` stages each finished video in its own
+small file under ``STORE.h5.parts/`` (temp file + rename), and :meth:`StoreWriter.commit` builds
+the final store in ``STORE.h5.tmp`` and renames it over ``STORE.h5``. A killed job therefore never
+leaves a half-written store, and a re-run skips videos that are in the store or already staged.
+
+Reading (:class:`FeatureStore`) checks the schema version and every video's shape when the file is
+opened, and finiteness each time a video's features are read; errors name the file and the video.
+
+What this module does not do: decode video, compute features, or know about labels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import quote, unquote
+
+import h5py
+import numpy as np
+from numpy.typing import NDArray
+
+from wsal.errors import WsalError
+
+SCHEMA_VERSION = 1
+FAILURES_GROUP = "_failures"
+_PART_SUFFIX = ".part.h5"
+_FAIL_SUFFIX = ".failed.json"
+_META_FILE = "meta.json"
+
+
+class StoreError(WsalError):
+    """A feature store that cannot be read or written as asked."""
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """Store-wide facts every video shares. ``feature_dim`` is derived from ``stream_dims``."""
+
+    fps: float
+    clip_len_frames: int
+    stride_frames: int
+    streams: tuple[str, ...]
+    stream_dims: tuple[int, ...]
+    backbone: str
+
+    def __post_init__(self) -> None:
+        if len(self.streams) != len(self.stream_dims) or not self.streams:
+            raise ValueError(f"streams {self.streams} and stream_dims {self.stream_dims} must match and be non-empty")
+
+    @property
+    def feature_dim(self) -> int:
+        return int(sum(self.stream_dims))
+
+    def to_attrs(self) -> dict[str, object]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "fps": float(self.fps),
+            "clip_len_frames": int(self.clip_len_frames),
+            "stride_frames": int(self.stride_frames),
+            "streams": json.dumps(list(self.streams)),
+            "stream_dims": json.dumps([int(d) for d in self.stream_dims]),
+            "feature_dim": self.feature_dim,
+            "backbone": self.backbone,
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict, where: str) -> "StoreMeta":
+        try:
+            version = int(attrs["schema_version"])
+        except KeyError:
+            raise StoreError(f"{where}: not a wsal feature store (no schema_version attribute)") from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{where}: schema_version {version} is not supported (this wsal reads {SCHEMA_VERSION})")
+        try:
+            meta = cls(
+                fps=float(attrs["fps"]),
+                clip_len_frames=int(attrs["clip_len_frames"]),
+                stride_frames=int(attrs["stride_frames"]),
+                streams=tuple(json.loads(_as_str(attrs["streams"]))),
+                stream_dims=tuple(int(d) for d in json.loads(_as_str(attrs["stream_dims"]))),
+                backbone=_as_str(attrs["backbone"]),
+            )
+        except (KeyError, ValueError, TypeError) as err:
+            raise StoreError(f"{where}: malformed store attributes ({err})") from None
+        if int(attrs.get("feature_dim", meta.feature_dim)) != meta.feature_dim:
+            raise StoreError(f"{where}: feature_dim {int(attrs['feature_dim'])} != sum of stream_dims {meta.feature_dim}")
+        return meta
+
+    def check_same(self, other: "StoreMeta", where: str) -> None:
+        """Raise unless ``other`` describes the same kind of features (for appends and merges)."""
+        if self != other:
+            raise StoreError(f"{where}: store settings differ: {self} vs {other}")
+
+
+@dataclass
+class VideoFeatures:
+    """One video's entry in the store."""
+
+    video_id: str
+    features: NDArray[np.float32]  # (T, D)
+    num_frames: int
+    duration_s: float
+    source: str
+    kept: NDArray[np.bool_] | None = None  # (T,) or None when no sampler ran
+
+    @property
+    def num_snippets(self) -> int:
+        return int(self.features.shape[0])
+
+
+class FeatureStore:
+    """Read-only access to a store; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: feature store not found")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError:
+            raise StoreError(f"{self.path}: not a readable HDF5 file") from None
+        try:
+            self.meta = StoreMeta.from_attrs(dict(self._file.attrs), str(self.path))
+            self.video_ids: list[str] = sorted(k for k in self._file.keys() if not k.startswith("_"))
+            for vid in self.video_ids:
+                self._check_shapes(vid)
+        except StoreError:
+            self._file.close()
+            raise
+
+    def _check_shapes(self, vid: str) -> None:
+        group = self._file[vid]
+        if not isinstance(group, h5py.Group) or "features" not in group:
+            raise StoreError(f"{self.path}: video '{vid}' has no features dataset")
+        shape = group["features"].shape
+        if len(shape) != 2 or shape[1] != self.meta.feature_dim:
+            raise StoreError(
+                f"{self.path}: video '{vid}' features have shape {shape}, expected (T, {self.meta.feature_dim})"
+            )
+        if shape[0] < 1:
+            raise StoreError(f"{self.path}: video '{vid}' has zero snippets")
+        if "kept" in group and group["kept"].shape != (shape[0],):
+            raise StoreError(f"{self.path}: video '{vid}' kept mask has shape {group['kept'].shape}, expected ({shape[0]},)")
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __contains__(self, video_id: object) -> bool:
+        return isinstance(video_id, str) and not video_id.startswith("_") and video_id in self._file
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.video_ids)
+
+    def num_snippets(self, video_id: str) -> int:
+        """Length T of one video without reading its features."""
+        return int(self._group(video_id)["features"].shape[0])
+
+    def _group(self, video_id: str) -> h5py.Group:
+        if video_id not in self:
+            raise StoreError(f"{self.path}: video '{video_id}' is not in the store")
+        return self._file[video_id]
+
+    def read(self, video_id: str) -> VideoFeatures:
+        """Load one video; raises if any feature value is NaN or infinite."""
+        group = self._group(video_id)
+        features = np.asarray(group["features"][()], dtype=np.float32)
+        bad = int(np.size(features) - np.count_nonzero(np.isfinite(features)))
+        if bad:
+            raise StoreError(f"{self.path}: video '{video_id}' has {bad} non-finite feature values")
+        kept = np.asarray(group["kept"][()], dtype=bool) if "kept" in group else None
+        return VideoFeatures(
+            video_id=video_id,
+            features=features,
+            num_frames=int(group.attrs["num_frames"]),
+            duration_s=float(group.attrs["duration_s"]),
+            source=_as_str(group.attrs.get("source", "")),
+            kept=kept,
+        )
+
+    def failures(self) -> dict[str, str]:
+        """Videos that could not be processed, with the reason recorded by the writer."""
+        if FAILURES_GROUP not in self._file:
+            return {}
+        return {unquote(k): _as_str(v) for k, v in self._file[FAILURES_GROUP].attrs.items()}
+
+
+class StoreWriter:
+    """Adds videos to a (possibly existing) store, crash-safely; see the module docstring.
+
+    ``with StoreWriter(path, meta) as writer: ...`` commits on a clean exit and keeps the staged
+    parts (for a resume) when the block raises.
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: StoreMeta) -> None:
+        self.path = Path(path)
+        self.meta = meta
+        self.parts_dir = Path(str(self.path) + ".parts")
+        self._existing: set[str] = set()
+        if self.path.exists():
+            with FeatureStore(self.path) as old:
+                old.meta.check_same(meta, str(self.path))
+                self._existing = set(old.video_ids)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        meta_file = self.parts_dir / _META_FILE
+        if meta_file.exists():
+            staged_meta = StoreMeta.from_attrs(json.loads(meta_file.read_text()), str(self.parts_dir))
+            staged_meta.check_same(meta, str(self.parts_dir))
+        else:
+            _atomic_write_text(meta_file, json.dumps(meta.to_attrs()))
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+
+    def staged_ids(self) -> set[str]:
+        return {unquote(p.name[: -len(_PART_SUFFIX)]) for p in self.parts_dir.glob("*" + _PART_SUFFIX)}
+
+    def is_done(self, video_id: str) -> bool:
+        """True when the video is already in the store or staged by an earlier (interrupted) run."""
+        return video_id in self._existing or (self.parts_dir / (quote(video_id, safe="") + _PART_SUFFIX)).exists()
+
+    def add(
+        self,
+        video_id: str,
+        features: NDArray[np.floating],
+        *,
+        num_frames: int,
+        duration_s: float,
+        source: str,
+        kept: NDArray[np.bool_] | None = None,
+    ) -> None:
+        """Stage one finished video (validated, written to a temp file and renamed)."""
+        _check_video_id(video_id)
+        feats = np.asarray(features, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.meta.feature_dim or feats.shape[0] < 1:
+            raise StoreError(
+                f"{self.path}: video '{video_id}' features have shape {feats.shape}, expected (T>=1, {self.meta.feature_dim})"
+            )
+        if not np.isfinite(feats).all():
+            raise StoreError(f"{self.path}: video '{video_id}' has non-finite feature values")
+        if kept is not None:
+            kept = np.asarray(kept, dtype=bool)
+            if kept.shape != (feats.shape[0],):
+                raise StoreError(f"{self.path}: video '{video_id}' kept mask shape {kept.shape} != ({feats.shape[0]},)")
+        stem = quote(video_id, safe="")
+        final = self.parts_dir / (stem + _PART_SUFFIX)
+        tmp = self.parts_dir / (stem + ".tmp")
+        with h5py.File(tmp, "w") as f:
+            group = f.create_group("video")
+            _write_video_group(group, feats, kept, num_frames, duration_s, source, video_id)
+        os.replace(tmp, final)
+        (self.parts_dir / (stem + _FAIL_SUFFIX)).unlink(missing_ok=True)
+
+    def add_failure(self, video_id: str, reason: str) -> None:
+        """Record that a video could not be processed (kept in the store's failure list)."""
+        stem = quote(video_id, safe="")
+        _atomic_write_text(self.parts_dir / (stem + _FAIL_SUFFIX), json.dumps({"video": video_id, "reason": reason}))
+
+    def commit(self) -> int:
+        """Write existing + staged videos into the final store (temp file, then rename).
+
+        Returns the number of videos in the committed store.
+        """
+        tmp = Path(str(self.path) + ".tmp")
+        failures: dict[str, str] = {}
+        if self.path.exists():
+            with h5py.File(self.path, "r") as old:
+                if FAILURES_GROUP in old:
+                    failures.update({unquote(k): _as_str(v) for k, v in old[FAILURES_GROUP].attrs.items()})
+        for p in sorted(self.parts_dir.glob("*" + _FAIL_SUFFIX)):
+            record = json.loads(p.read_text())
+            failures[record["video"]] = record["reason"]
+        staged = sorted(self.parts_dir.glob("*" + _PART_SUFFIX))
+        with h5py.File(tmp, "w") as out:
+            out.attrs.update(self.meta.to_attrs())
+            if self.path.exists():
+                with h5py.File(self.path, "r") as old:
+                    for vid in old.keys():
+                        if not vid.startswith("_"):
+                            old.copy(old[vid], out, name=vid)
+            for part in staged:
+                vid = unquote(part.name[: -len(_PART_SUFFIX)])
+                with h5py.File(part, "r") as src:
+                    if vid in out:
+                        del out[vid]
+                    src.copy(src["video"], out, name=vid)
+            done = {k for k in out.keys() if not k.startswith("_")}
+            failed = {vid: reason for vid, reason in failures.items() if vid not in done}
+            if failed:
+                group = out.create_group(FAILURES_GROUP)
+                for vid, reason in sorted(failed.items()):
+                    group.attrs[quote(vid, safe="")] = reason
+            count = len(done)
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self._existing = done
+        return count
+
+
+def merge_stores(parts: Iterable[str | os.PathLike], out: str | os.PathLike) -> int:
+    """Merge shard stores with identical settings into ``out`` (temp + rename); returns video count.
+
+    A video present in two parts is an error (shards must split the video list).
+    """
+    paths = [Path(p) for p in parts]
+    if not paths:
+        raise StoreError("merge: no input stores given")
+    metas = []
+    owner: dict[str, Path] = {}
+    failures: dict[str, str] = {}
+    for p in paths:
+        with FeatureStore(p) as store:
+            metas.append(store.meta)
+            for vid in store.video_ids:
+                if vid in owner:
+                    raise StoreError(f"{p}: video '{vid}' is also in {owner[vid]}")
+                owner[vid] = p
+            failures.update(store.failures())
+    for p, m in zip(paths[1:], metas[1:]):
+        metas[0].check_same(m, str(p))
+    out_path = Path(out)
+    tmp = Path(str(out_path) + ".tmp")
+    with h5py.File(tmp, "w") as dst:
+        dst.attrs.update(metas[0].to_attrs())
+        for p in paths:
+            with h5py.File(p, "r") as src:
+                for vid in src.keys():
+                    if not vid.startswith("_"):
+                        src.copy(src[vid], dst, name=vid)
+        failed = {v: r for v, r in failures.items() if v not in owner}
+        if failed:
+            group = dst.create_group(FAILURES_GROUP)
+            for vid, reason in sorted(failed.items()):
+                group.attrs[quote(vid, safe="")] = reason
+    os.replace(tmp, out_path)
+    return len(owner)
+
+
+def _write_video_group(
+    group: h5py.Group,
+    feats: NDArray[np.float32],
+    kept: NDArray[np.bool_] | None,
+    num_frames: int,
+    duration_s: float,
+    source: str,
+    video_id: str,
+) -> None:
+    group.create_dataset("features", data=feats)
+    if kept is not None:
+        group.create_dataset("kept", data=kept)
+    group.attrs["num_frames"] = int(num_frames)
+    group.attrs["duration_s"] = float(duration_s)
+    group.attrs["source"] = str(source)
+    group.attrs["video_id"] = video_id
+
+
+def _check_video_id(video_id: str) -> None:
+    if not video_id or video_id.startswith("_") or "/" in video_id:
+        raise StoreError(f"invalid video id '{video_id}': must be non-empty, not start with '_', and contain no '/'")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _as_str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,88 @@
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from wsal.config import (
+    ConfigError,
+    ExperimentConfig,
+    config_from_dict,
+    config_to_toml,
+    load_config,
+    parse_override,
+    save_config,
+)
+
+
+@dataclass
+class Inner:
+    rate: float = 0.1
+    steps: int = 3
+    mode: Literal["a", "b"] = "a"
+    sizes: tuple[int, ...] = (1, 2)
+    flag: bool = False
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_and_nested_update():
+    cfg = config_from_dict(Outer, {"inner": {"rate": 1, "sizes": [4, 5, 6]}})
+    assert cfg.inner.rate == 1.0 and isinstance(cfg.inner.rate, float)
+    assert cfg.inner.sizes == (4, 5, 6)
+    assert cfg.inner.steps == 3 and cfg.name == "x"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"inner": {"ratee": 1}}, "unknown key 'ratee'"),
+        ({"nope": 1}, "unknown key 'nope'"),
+        ({"inner": {"steps": 1.5}}, "inner.steps: expected an integer"),
+        ({"inner": {"steps": True}}, "inner.steps: expected an integer"),
+        ({"inner": {"flag": 1}}, "inner.flag: expected true/false"),
+        ({"inner": {"mode": "c"}}, "inner.mode: 'c' is not one of"),
+        ({"inner": {"sizes": 3}}, "inner.sizes: expected a list"),
+        ({"name": 3}, "name: expected a string"),
+        ({"inner": 3}, "inner: expected a table"),
+    ],
+)
+def test_unknown_keys_and_wrong_types_are_errors(data, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(Outer, data)
+
+
+def test_overrides_parse_toml_values_and_bare_strings():
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a=true") == (["a"], True)
+    assert parse_override("a=[0.1, 0.2]") == (["a"], [0.1, 0.2])
+    assert parse_override("a.b=hello world") == (["a", "b"], "hello world")
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("novalue")
+
+
+def test_load_file_then_overrides_then_round_trip(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('name = "run1"\n[train]\nmax_steps = 100\nlr = 0.001\n')
+    cfg = load_config(ExperimentConfig, path, ["train.max_steps=7", "localize.boundaries=threshold"])
+    assert cfg.name == "run1" and cfg.train.max_steps == 7 and cfg.train.lr == 0.001
+    out = tmp_path / "resolved.toml"
+    save_config(cfg, out)
+    assert load_config(ExperimentConfig, out) == cfg
+    assert "[train]" in config_to_toml(cfg)
+
+
+def test_bad_files_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="missing.toml: config file not found"):
+        load_config(ExperimentConfig, tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(ExperimentConfig, bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[train]\nmax_stepz = 3\n")
+    with pytest.raises(ConfigError, match=r"typo.toml.train: unknown key 'max_stepz'"):
+        load_config(ExperimentConfig, typo)

@@ -1,0 +1,119 @@
+import h5py
+import numpy as np
+import pytest
+
+from wsal.features.store import FeatureStore, StoreError, StoreMeta, StoreWriter, merge_stores
+
+
+def _feats(rng, t, d=12):
+    return rng.standard_normal((t, d)).astype(np.float32)
+
+
+def test_write_read_round_trip(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    a = _feats(rng, 5)
+    with StoreWriter(path, small_meta) as w:
+        w.add("vid_a", a, num_frames=80, duration_s=3.2, source="a.mp4")
+        w.add("vid b", _feats(rng, 3), num_frames=48, duration_s=1.9, source="b.mp4", kept=np.array([1, 0, 1], bool))
+        w.add_failure("broken", "corrupt file")
+    assert not (tmp_path / "s.h5.parts").exists()
+    with FeatureStore(path) as s:
+        assert s.meta == small_meta
+        assert s.meta.feature_dim == 12
+        assert s.video_ids == ["vid b", "vid_a"]
+        got = s.read("vid_a")
+        np.testing.assert_array_equal(got.features, a)
+        assert got.kept is None and got.num_frames == 80 and got.duration_s == pytest.approx(3.2)
+        np.testing.assert_array_equal(s.read("vid b").kept, [True, False, True])
+        assert s.failures() == {"broken": "corrupt file"}
+        assert "broken" not in s
+
+
+def test_append_keeps_existing_and_resume_skips_staged(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        w.add("v1", _feats(rng, 4), num_frames=64, duration_s=2.56, source="x")
+    # an interrupted second run: v2 staged, then the job dies before commit
+    with pytest.raises(RuntimeError):
+        with StoreWriter(path, small_meta) as w:
+            w.add("v2", _feats(rng, 4), num_frames=64, duration_s=2.56, source="x")
+            raise RuntimeError("killed")
+    with FeatureStore(path) as s:
+        assert s.video_ids == ["v1"]  # partial results never visible
+    w = StoreWriter(path, small_meta)
+    assert w.is_done("v1") and w.is_done("v2") and not w.is_done("v3")
+    w.add("v3", _feats(rng, 2), num_frames=32, duration_s=1.28, source="x")
+    assert w.commit() == 3
+    with FeatureStore(path) as s:
+        assert s.video_ids == ["v1", "v2", "v3"]
+
+
+def test_failure_cleared_when_video_later_succeeds(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        w.add_failure("v1", "timeout")
+    with StoreWriter(path, small_meta) as w:
+        w.add("v1", _feats(rng, 2), num_frames=32, duration_s=1.28, source="x")
+    with FeatureStore(path) as s:
+        assert s.failures() == {}
+
+
+def test_writer_rejects_bad_input(tmp_path, rng, small_meta):
+    w = StoreWriter(tmp_path / "s.h5", small_meta)
+    with pytest.raises(StoreError, match="shape"):
+        w.add("v", _feats(rng, 3, d=10), num_frames=1, duration_s=1, source="x")
+    bad = _feats(rng, 3)
+    bad[1, 2] = np.nan
+    with pytest.raises(StoreError, match="non-finite"):
+        w.add("v", bad, num_frames=1, duration_s=1, source="x")
+    with pytest.raises(StoreError, match="invalid video id"):
+        w.add("_hidden", _feats(rng, 3), num_frames=1, duration_s=1, source="x")
+
+
+def test_append_with_other_settings_is_an_error(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        w.add("v1", _feats(rng, 2), num_frames=32, duration_s=1.28, source="x")
+    other = StoreMeta(fps=30.0, clip_len_frames=16, stride_frames=16, streams=("rgb", "flow"), stream_dims=(6, 6), backbone="test")
+    with pytest.raises(StoreError, match="settings differ"):
+        StoreWriter(path, other)
+
+
+def test_reader_validates_schema_dims_and_values(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        w.add("v1", _feats(rng, 2), num_frames=32, duration_s=1.28, source="x")
+    with h5py.File(path, "a") as f:
+        f["v1"]["features"][0, 0] = np.inf
+    with FeatureStore(path) as s:
+        with pytest.raises(StoreError, match="'v1' has 1 non-finite"):
+            s.read("v1")
+    with h5py.File(path, "a") as f:
+        del f["v1"]["features"]
+        f["v1"].create_dataset("features", data=np.zeros((2, 5), np.float32))
+    with pytest.raises(StoreError, match=r"'v1' features have shape \(2, 5\)"):
+        FeatureStore(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(StoreError, match="schema_version 99"):
+        FeatureStore(path)
+    (tmp_path / "not.h5").write_text("hello")
+    with pytest.raises(StoreError, match="not a readable HDF5"):
+        FeatureStore(tmp_path / "not.h5")
+    with pytest.raises(StoreError, match="not found"):
+        FeatureStore(tmp_path / "missing.h5")
+
+
+def test_merge_stores_equals_single_write(tmp_path, rng, small_meta):
+    data = {f"v{i}": _feats(rng, 3 + i) for i in range(4)}
+    for shard, ids in (("a", ["v0", "v2"]), ("b", ["v1", "v3"])):
+        with StoreWriter(tmp_path / f"{shard}.h5", small_meta) as w:
+            for vid in ids:
+                w.add(vid, data[vid], num_frames=16 * len(data[vid]), duration_s=1.0, source=vid)
+    assert merge_stores([tmp_path / "a.h5", tmp_path / "b.h5"], tmp_path / "m.h5") == 4
+    with FeatureStore(tmp_path / "m.h5") as s:
+        assert s.video_ids == sorted(data)
+        for vid, feats in data.items():
+            np.testing.assert_array_equal(s.read(vid).features, feats)
+    with pytest.raises(StoreError, match="also in"):
+        merge_stores([tmp_path / "a.h5", tmp_path / "a.h5"], tmp_path / "m2.h5")

@@ -1,0 +1,263 @@
+"""Dataclass configs: TOML loading, ``--set a.b=v`` overrides, strict checking, TOML saving.
+
+Each component owns one dataclass here with commented defaults; :class:`ExperimentConfig` nests
+them. TOML files in experiments/ are short deltas over these defaults. Unknown keys and values of
+the wrong type are :class:`ConfigError` (one line naming the file and the key). The resolved config
+is written back as TOML (``config_to_toml``) into each run folder and stored in checkpoints.
+
+This module knows nothing of torch; values that come from data (feature_dim, fps) are not config:
+they are read from the feature store and checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, TypeVar
+
+from wsal.errors import WsalError
+
+T = TypeVar("T")
+
+
+class ConfigError(WsalError):
+    """A config file or override that does not fit the dataclasses."""
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass
+class DataConfig:
+    """Which videos train and test, and how sequences are shaped for training."""
+
+    features: str = ""  # feature store (HDF5); `wsal train --features` overrides
+    annotations: str = ""  # ground-truth JSON; `wsal train --annotations` overrides
+    train_subset: str = "validation"  # THUMOS-14 trains on its validation videos
+    test_subset: str = "test"
+    num_snippets: int = 750  # training length T: longer videos are sampled down, shorter padded
+    sampling: Literal["random", "uniform", "interpolate"] = "random"  # how long videos reach num_snippets
+    num_workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class TrainConfig:
+    """The fixed-step optimisation schedule."""
+
+    max_steps: int = 5000
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
+    checkpoint_every: int = 1000  # steps between periodic checkpoints
+    log_every: int = 10  # steps between rows of log.csv
+
+
+@dataclass
+class LocalizeConfig:
+    """Post-processing from model outputs to segments in seconds."""
+
+    boundaries: Literal["threshold", "changepoint"] = "threshold"
+    class_threshold: float = 0.2  # keep classes whose video score exceeds this
+    act_thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+    nms: Literal["hard", "soft"] = "hard"
+    nms_iou: float = 0.6
+    soft_nms_sigma: float = 0.3
+    max_per_video: int = 100
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything `wsal train` needs besides the data files themselves."""
+
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    localize: LocalizeConfig = field(default_factory=LocalizeConfig)
+
+
+# --------------------------------------------------------------------------- mechanism
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
+    """Build dataclass ``cls`` from a (nested) mapping; unknown keys and wrong types raise."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _convert(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return config_from_dict(tp, value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(option, value, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        item_type = args[0] if args else Any
+        items = [_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {type(value).__name__} {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported config type {tp}")
+
+
+def config_to_dict(obj: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (tuples become lists, as TOML has them)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = config_to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=v`` into (["a", "b"], value); v is read as a TOML value, else as a bare string.
+
+    >>> parse_override("train.lr=3e-4")
+    (['train', 'lr'], 0.0003)
+    >>> parse_override("localize.boundaries=threshold")
+    (['localize', 'boundaries'], 'threshold')
+    """
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.max_steps=100")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".")]
+    if not all(path):
+        raise ConfigError(f"--set {text!r}: empty key part")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of the nested dict with each ``a.b=v`` override set."""
+    result = _deep_copy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: '{part}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def load_toml(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: not valid TOML ({err})") from None
+
+
+def load_config(
+    cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> T:
+    """Defaults of ``cls``, updated by the TOML file at ``path`` (if any), then by overrides."""
+    data = load_toml(path) if path else {}
+    where = str(path) if path else "config"
+    data = apply_overrides(data, list(overrides))
+    return config_from_dict(cls, data, where)
+
+
+def config_to_toml(obj: Any) -> str:
+    """Serialize a config dataclass as TOML (round-trips through :func:`load_config`)."""
+    lines: list[str] = []
+    _emit_table(config_to_dict(obj), [], lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _emit_table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if prefix:
+        lines.append(f"\n[{'.'.join(prefix)}]")
+    for k, v in scalars.items():
+        if v is None:
+            continue  # TOML has no null; absent means the default (None)
+        lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in tables.items():
+        _emit_table(v, prefix + [k], lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ConfigError(f"cannot write {v!r} as TOML")
+
+
+def save_config(obj: Any, path: str | os.PathLike) -> None:
+    """Write the resolved config as TOML (temp file, then rename)."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(config_to_toml(obj))
+    os.replace(tmp, p)
