@@ -18,7 +18,12 @@ from wsal.errors import WsalError
 COMMANDS: tuple[str, ...] = (
     "annotations",
     "import_features",
+    "extract",
+    "merge_stores",
+    "train",
+    "localize",
     "evaluate",
+    "demo",
 )
 
 
