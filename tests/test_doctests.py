@@ -7,8 +7,15 @@ import pkgutil
 import pytest
 
 import wsal
+import wsal.eval
+import wsal.features
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(wsal.__path__, "wsal.") if not m.name.startswith("wsal.commands"))
+MODULES = sorted(
+    m.name
+    for pkg in (wsal, wsal.features, wsal.eval)
+    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")
+    if not m.name.startswith("wsal.commands")
+)
 
 
 def test_pure_helpers_have_doctests():
