@@ -1,0 +1,285 @@
+"""Reading and writing the two evaluation files: ground truth and detection results (JSON).
+
+Formats (DESIGN.md):
+
+* ground truth, ActivityNet form: ``{"database": {video: {"subset": S, "duration": s, "fps": f,
+  "annotations": [{"segment": [start_s, end_s], "label": L}], "ambiguous": [[start_s, end_s]]}}}``;
+  ``duration``, ``fps``, ``annotations`` and ``ambiguous`` are optional, other keys are ignored.
+* predictions, ActivityNet results form: ``{"results": {video: [{"segment": [start_s, end_s],
+  "label": L, "score": x}]}}``; extra top-level keys (``version``, ``external_data``, ...) are ignored.
+
+Tolerant where real files differ: segment values given as numeric strings (``"18.6"``, as some
+THUMOS gt.json files ship them), integer values, extra keys, zero-length segments. Strict where it
+matters: a file that is missing, empty or not JSON, a wrong top-level shape, non-numeric, NaN or
+infinite values, and reversed segments (end < start) raise :class:`WsalError` with one line naming
+the file, the video and the entry.
+
+Writers validate what they are given with the same rules, then write a temporary file next to the
+target and rename it over the target, so a crash never leaves a half-written file.
+
+What this module does not do: compute any metric, or convert other annotation formats (that is
+``wsal.annotations``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from wsal.errors import WsalError
+
+
+@dataclass(frozen=True)
+class VideoGT:
+    """Ground truth of one video. Times in seconds."""
+
+    video_id: str
+    subset: str
+    duration_s: float | None
+    fps: float | None
+    segments_s: np.ndarray  # (N, 2) float64 start, end
+    labels: tuple[str, ...]  # (N,)
+    ambiguous_s: np.ndarray  # (M, 2) float64 THUMOS Ambiguous regions; (0, 2) when none
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """All videos of one ground-truth file (or of one subset of it).
+
+    ``classes`` is the sorted set of labels over every video of the *file* (all subsets), so a
+    class index stays the same whichever subset is evaluated.
+    """
+
+    videos: dict[str, VideoGT]
+    classes: tuple[str, ...]
+    path: str
+
+    def subset(self, name: str | None) -> "GroundTruth":
+        """The videos of subset ``name`` (None: all). Keeps ``classes`` and ``path``."""
+        if name is None:
+            return self
+        available = self.subsets()
+        if name not in available:
+            raise WsalError(
+                f"{self.path}: no subset {name!r}; available subsets: {', '.join(available) or '(none)'}"
+            )
+        videos = {vid: v for vid, v in self.videos.items() if v.subset == name}
+        return GroundTruth(videos=videos, classes=self.classes, path=self.path)
+
+    def subsets(self) -> list[str]:
+        """Sorted names of the subsets present."""
+        return sorted({v.subset for v in self.videos.values()})
+
+    def video_ids(self) -> list[str]:
+        """Sorted video ids."""
+        return sorted(self.videos)
+
+    def num_instances(self) -> int:
+        """Number of annotated (non-ambiguous) segments over all videos."""
+        return sum(len(v.labels) for v in self.videos.values())
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """N detections in columns, in file order (video by video, entries in listed order)."""
+
+    video_ids: np.ndarray  # (N,) str
+    labels: np.ndarray  # (N,) str
+    start_s: np.ndarray  # (N,) float64
+    end_s: np.ndarray  # (N,) float64
+    scores: np.ndarray  # (N,) float64
+    path: str
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+def _read_json(path: str | os.PathLike, what: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise WsalError(f"{p}: {what} file not found")
+    text = p.read_text(encoding="utf-8")
+    if not text.strip():
+        raise WsalError(f"{p}: {what} file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise WsalError(f"{p}: not a JSON {what} file ({err.msg} at line {err.lineno}, column {err.colno})") from None
+
+
+def _to_float(value: Any, where: str) -> float:
+    """A finite float from a JSON number or numeric string; anything else is a WsalError."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise WsalError(f"{where}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise WsalError(f"{where}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise WsalError(f"{where}: value {value!r} is not finite")
+    return number
+
+
+def _to_segment(value: Any, where: str) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise WsalError(f"{where}: segment must be [start, end], got {value!r}")
+    start_s = _to_float(value[0], where)
+    end_s = _to_float(value[1], where)
+    if end_s < start_s:
+        raise WsalError(f"{where}: segment {list(value)!r} is reversed (end < start)")
+    return start_s, end_s
+
+
+def _to_label(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise WsalError(f"{where}: label must be a non-empty string, got {value!r}")
+    return value
+
+
+def _segments_array(pairs: list[tuple[float, float]]) -> np.ndarray:
+    return np.asarray(pairs, dtype=np.float64).reshape(len(pairs), 2)  # (N, 2)
+
+
+def _parse_video_gt(vid: str, entry: Any, where: str) -> VideoGT:
+    if not isinstance(entry, dict):
+        raise WsalError(f"{where}: expected an object, got {type(entry).__name__}")
+    subset = entry.get("subset")
+    if not isinstance(subset, str) or not subset:
+        raise WsalError(f"{where}: missing or non-string 'subset'")
+    duration_s = None if entry.get("duration") is None else _to_float(entry["duration"], f"{where}: duration")
+    fps = None if entry.get("fps") is None else _to_float(entry["fps"], f"{where}: fps")
+    annotations = entry.get("annotations", [])
+    if not isinstance(annotations, list):
+        raise WsalError(f"{where}: 'annotations' must be a list")
+    pairs: list[tuple[float, float]] = []
+    labels: list[str] = []
+    for i, ann in enumerate(annotations):
+        at = f"{where}: annotation {i}"
+        if not isinstance(ann, dict) or "segment" not in ann or "label" not in ann:
+            raise WsalError(f"{at}: expected {{'segment': [start, end], 'label': L}}, got {ann!r}")
+        pairs.append(_to_segment(ann["segment"], at))
+        labels.append(_to_label(ann["label"], at))
+    ambiguous = entry.get("ambiguous", [])
+    if not isinstance(ambiguous, list):
+        raise WsalError(f"{where}: 'ambiguous' must be a list of [start, end]")
+    amb = [_to_segment(seg, f"{where}: ambiguous {i}") for i, seg in enumerate(ambiguous)]
+    return VideoGT(
+        video_id=vid,
+        subset=subset,
+        duration_s=duration_s,
+        fps=fps,
+        segments_s=_segments_array(pairs),
+        labels=tuple(labels),
+        ambiguous_s=_segments_array(amb),
+    )
+
+
+def _parse_ground_truth(data: Any, path: str) -> GroundTruth:
+    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
+        raise WsalError(f"{path}: not a ground-truth file: expected {{\"database\": {{video: ...}}}} at the top level")
+    videos: dict[str, VideoGT] = {}
+    for vid, entry in data["database"].items():
+        videos[vid] = _parse_video_gt(vid, entry, f"{path}: video {vid!r}")
+    classes = tuple(sorted({label for v in videos.values() for label in v.labels}))
+    return GroundTruth(videos=videos, classes=classes, path=path)
+
+
+def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
+    """Read and validate a ground-truth JSON file (see the module docstring for the format)."""
+    return _parse_ground_truth(_read_json(path, "ground-truth"), str(path))
+
+
+def _parse_predictions(data: Any, path: str) -> Predictions:
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise WsalError(f"{path}: not a predictions file: expected {{\"results\": {{video: [...]}}}} at the top level")
+    video_ids: list[str] = []
+    labels: list[str] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    scores: list[float] = []
+    for vid, entries in data["results"].items():
+        where = f"{path}: video {vid!r}"
+        if not isinstance(entries, list):
+            raise WsalError(f"{where}: expected a list of detections, got {type(entries).__name__}")
+        for i, det in enumerate(entries):
+            at = f"{where}: detection {i}"
+            if not isinstance(det, dict):
+                raise WsalError(f"{at}: expected an object, got {det!r}")
+            missing = [k for k in ("segment", "label", "score") if k not in det]
+            if missing:
+                hint = " (is this a classification result file?)" if missing == ["segment"] else ""
+                raise WsalError(f"{at}: missing {', '.join(repr(k) for k in missing)}{hint}")
+            start_s, end_s = _to_segment(det["segment"], at)
+            video_ids.append(vid)
+            labels.append(_to_label(det["label"], at))
+            starts.append(start_s)
+            ends.append(end_s)
+            scores.append(_to_float(det["score"], f"{at}: score"))
+    return Predictions(
+        video_ids=np.asarray(video_ids, dtype=str),
+        labels=np.asarray(labels, dtype=str),
+        start_s=np.asarray(starts, dtype=np.float64),
+        end_s=np.asarray(ends, dtype=np.float64),
+        scores=np.asarray(scores, dtype=np.float64),
+        path=path,
+    )
+
+
+def load_predictions(path: str | os.PathLike) -> Predictions:
+    """Read and validate a detection results JSON file (ActivityNet results form)."""
+    return _parse_predictions(_read_json(path, "predictions"), str(path))
+
+
+def _write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_ground_truth(database: dict, path: str | os.PathLike) -> None:
+    """Validate ``database`` ({video: {...}}) with the reader's rules, then write ``{"database": ...}`` atomically."""
+    _parse_ground_truth({"database": database}, str(path))
+    _write_json_atomic({"database": database}, path)
+
+
+def write_predictions(results: Mapping[str, Sequence[Mapping]], path: str | os.PathLike) -> None:
+    """Validate and write detections ``{video: [{"segment", "label", "score"}]}`` atomically.
+
+    Values are written as plain floats (numpy scalars are fine on input); the file carries
+    ``"version": "wsal"`` and an empty ``"external_data"`` so ActivityNet tools accept it.
+    """
+    out: dict[str, list[dict]] = {}
+    for vid, entries in results.items():
+        where = f"{path}: video {vid!r}"
+        rows = []
+        for i, det in enumerate(entries):
+            at = f"{where}: detection {i}"
+            if not isinstance(det, Mapping) or any(k not in det for k in ("segment", "label", "score")):
+                raise WsalError(f"{at}: expected {{'segment', 'label', 'score'}}, got {det!r}")
+            start_s, end_s = _to_segment(list(det["segment"]), at)
+            rows.append(
+                {
+                    "segment": [start_s, end_s],
+                    "label": _to_label(det["label"], at),
+                    "score": _to_float(det["score"], f"{at}: score"),
+                }
+            )
+        out[str(vid)] = rows
+    _write_json_atomic({"version": "wsal", "results": out, "external_data": {}}, path)
