@@ -41,13 +41,38 @@ class DataConfig:
     train_subset: str = "validation"  # THUMOS-14 trains on its validation videos
     test_subset: str = "test"
     num_snippets: int = 750  # training length T: longer videos are sampled down, shorter padded
-    sampling: Literal["random", "uniform", "interpolate"] = "random"  # how long videos reach num_snippets
+    # How a video reaches num_snippets snippets. random: one random snippet from each of T equal
+    # bins when longer (the usual WTAL training perturbation), all snippets + padding when shorter;
+    # uniform: the same without randomness; interpolate: linear interpolation to exactly
+    # num_snippets, longer or shorter (ActivityNet-style short sequences).
+    sampling: Literal["random", "uniform", "interpolate"] = "random"
     num_workers: int = 0  # DataLoader worker processes
+    skip_missing: bool = False  # train without GT training videos absent from the store (else an error)
+
+
+@dataclass
+class MILConfig:
+    """The attention multiple-instance-learning model (wsal.model.mil) and its loss weights."""
+
+    embed_dim: int = 1024  # channels of the temporal embedding
+    embed_kernel: int = 3  # temporal kernel of the embedding convolutions (odd)
+    embed_layers: int = 1  # number of embedding convolutions
+    dropout: float = 0.5  # dropout on the embedding (training only)
+    topk_ratio: int = 8  # video logits pool the top T_valid // topk_ratio snippets per class
+    # Target of the context view: "action_and_background" = video labels plus background, equally
+    # weighted (context snippets show the action's scene but not its motion); "background" = only
+    # background.
+    context_label: Literal["action_and_background", "background"] = "action_and_background"
+    weight_fg: float = 1.0  # loss/mil_fg: foreground view classification
+    weight_bg: float = 1.0  # loss/mil_bg: background view classification
+    weight_ctx: float = 1.0  # loss/mil_ctx: context view classification
+    weight_guide: float = 1.0  # loss/guide: attention agrees with 1 - background CAS probability
+    weight_sparsity: float = 0.1  # loss/sparsity: mean foreground attention
 
 
 @dataclass
 class TrainConfig:
-    """The fixed-step optimisation schedule."""
+    """The fixed-step optimisation schedule (AdamW, constant learning rate)."""
 
     max_steps: int = 5000
     batch_size: int = 16
@@ -64,13 +89,16 @@ class TrainConfig:
 class LocalizeConfig:
     """Post-processing from model outputs to segments in seconds."""
 
-    boundaries: Literal["threshold", "changepoint"] = "threshold"
-    class_threshold: float = 0.2  # keep classes whose video score exceeds this
-    act_thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-    nms: Literal["hard", "soft"] = "hard"
-    nms_iou: float = 0.6
-    soft_nms_sigma: float = 0.3
-    max_per_video: int = 100
+    boundaries: Literal["threshold", "changepoint"] = "threshold"  # how proposals are cut (wsal.localize)
+    class_threshold: float = 0.2  # keep classes whose video score exceeds this (none: the top-1 class)
+    act_thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
+    signal: Literal["cas_x_attention", "cas", "both"] = "both"  # what is thresholded: CAS*attention, CAS, or both
+    outer_ratio: float = 0.25  # outer band width as a fraction of the proposal length (outer-inner contrast)
+    video_score_weight: float = 0.2  # proposal score = inner - outer + weight * video score of the class
+    nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
+    nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
+    soft_nms_sigma: float = 0.3  # Gaussian soft-NMS decay: exp(-tIoU^2 / sigma)
+    max_per_video: int = 100  # keep at most this many segments per video (highest scores)
 
 
 @dataclass
@@ -79,6 +107,7 @@ class ExperimentConfig:
 
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
+    mil: MILConfig = field(default_factory=MILConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     localize: LocalizeConfig = field(default_factory=LocalizeConfig)
 

@@ -1,0 +1,110 @@
+"""Weakly-supervised losses of the attention-MIL model; one dict with stable keys.
+
+Only video-level labels enter: ``labels`` (B, C) multi-hot. Keys of the returned dict:
+
+* ``loss/mil_fg`` -- the foreground view (top-k of ``cas * a_fg``) is classified as the video's
+  actions, with background target 0.
+* ``loss/mil_bg`` -- the background view (top-k of ``cas * a_bg``) is classified as background only.
+* ``loss/mil_ctx`` -- the context view (top-k of ``cas * a_ctx``). Default target
+  ("action_and_background"): the video's actions and background, equally weighted. Why: context
+  snippets show the scene and appearance of the video's action but not its motion; they carry
+  class evidence (asking "no action" of them would fight the appearance the classifier needs on
+  true action snippets) yet are not the action (so they also carry the background target). The
+  foreground view never gets the background target, which is what separates foreground from
+  context. ``context_label = "background"`` makes the context view plain background instead.
+* ``loss/guide`` -- attention guidance: ``|a_fg - (1 - p_bg)|`` over valid snippets, where p_bg is
+  the background column of the per-snippet CAS softmax, so attention and CAS agree on what is
+  background.
+* ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
+* ``loss/total`` -- the sum weighted by MILConfig.weight_*.
+
+Classification losses are cross-entropies against the normalised target (softmax over C+1).
+Per-snippet terms are averaged over each video's valid snippets, then over the batch.
+
+What this module does not do: see segment times (there are none in a batch), or optimise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wsal.config import MILConfig
+from wsal.model.mil import topk_pool
+from wsal.model.wsal import ModelOutput
+
+LOSS_KEYS: tuple[str, ...] = (
+    "loss/mil_fg",
+    "loss/mil_bg",
+    "loss/mil_ctx",
+    "loss/guide",
+    "loss/sparsity",
+    "loss/total",
+)
+
+
+def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean over the batch of ``-sum(target * log_softmax(logits))``; target rows are normalised.
+
+    >>> round(float(soft_cross_entropy(torch.zeros(1, 4), torch.tensor([[1.0, 1.0, 0.0, 0.0]]))), 4)  # log 4
+    1.3863
+    """
+    target = target / target.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return -(target * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean over each video's valid snippets, then over the batch: (B, T) -> scalar.
+
+    >>> masked_mean(torch.tensor([[1.0, 3.0, 99.0], [2.0, 2.0, 2.0]]), torch.tensor([[True, True, False], [True] * 3]))
+    tensor(2.)
+    """
+    m = mask.to(torch.float32)
+    per_video = (values.float() * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+    return per_video.mean()
+
+
+def view_targets(labels: Tensor, context_label: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Targets (B, C+1) of the foreground, background and context views (not yet normalised).
+
+    >>> fg, bg, ctx = view_targets(torch.tensor([[1.0, 0.0]]), "action_and_background")
+    >>> fg.tolist(), bg.tolist(), ctx.tolist()
+    ([[1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 1.0]])
+    """
+    labels = labels.float()
+    zero = torch.zeros_like(labels[:, :1])
+    one = torch.ones_like(labels[:, :1])
+    fg = torch.cat([labels, zero], dim=1)
+    bg = torch.cat([torch.zeros_like(labels), one], dim=1)
+    if context_label == "action_and_background":
+        ctx = torch.cat([labels, one], dim=1)
+    elif context_label == "background":
+        ctx = bg.clone()
+    else:
+        raise ValueError(f"unknown context_label {context_label!r}")
+    return fg, bg, ctx
+
+
+def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig) -> dict[str, Tensor]:
+    """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T)."""
+    views = torch.softmax(out.attention_logits.float(), dim=-1)  # (B, T, 3)
+    cas = out.cas.float()  # (B, T, C+1)
+    bg_logits = topk_pool(cas * views[..., 1:2], mask, config.topk_ratio)  # (B, C+1)
+    ctx_logits = topk_pool(cas * views[..., 2:3], mask, config.topk_ratio)  # (B, C+1)
+    fg_target, bg_target, ctx_target = view_targets(labels, config.context_label)
+    p_background = torch.softmax(cas, dim=-1)[..., -1]  # (B, T)
+    losses = {
+        "loss/mil_fg": soft_cross_entropy(out.video_logits, fg_target),
+        "loss/mil_bg": soft_cross_entropy(bg_logits, bg_target),
+        "loss/mil_ctx": soft_cross_entropy(ctx_logits, ctx_target),
+        "loss/guide": masked_mean((out.attention.float() - (1.0 - p_background)).abs(), mask),
+        "loss/sparsity": masked_mean(out.attention.float(), mask),
+    }
+    losses["loss/total"] = (
+        config.weight_fg * losses["loss/mil_fg"]
+        + config.weight_bg * losses["loss/mil_bg"]
+        + config.weight_ctx * losses["loss/mil_ctx"]
+        + config.weight_guide * losses["loss/guide"]
+        + config.weight_sparsity * losses["loss/sparsity"]
+    )
+    return losses

@@ -1,0 +1,92 @@
+"""Attention multiple-instance learning: masked temporal embedding, CAS and 3-way attention heads,
+and attention-weighted top-k pooling.
+
+The pieces, with the shape convention of the whole model (B videos, T snippets, D feature
+columns, E embedding channels, C action classes; column C of the CAS is background):
+
+* :class:`TemporalEmbedding` -- 1D convolutions over T, (B, T, D) -> (B, T, E). Padded snippets
+  are zeroed before every convolution, so a video padded on the right gives exactly the outputs of
+  the same video alone (a convolution sees zeros past the end either way).
+* :class:`MILHeads` -- per-snippet class activation logits (B, T, C+1) and attention logits
+  (B, T, 3) for foreground / background / context. Context snippets share an action's scene
+  (appearance) but not its motion; a separate attention channel lets the model set them apart
+  from both true action snippets and plain background.
+* :func:`topk_pool` -- mean of the k highest values over valid snippets, k = max(1, T_valid // r),
+  computed per video: the video-level logits of one attention view.
+
+What this module does not do: compute losses (wsal.model.losses), turn logits into
+probabilities (WsalModel.scores), or know about segments in seconds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+ATTENTION_VIEWS: tuple[str, ...] = ("foreground", "background", "context")  # channels of attention_logits
+
+
+class TemporalEmbedding(nn.Module):
+    """``layers`` masked Conv1d + ReLU + dropout blocks over time: (B, T, D) -> (B, T, E)."""
+
+    def __init__(self, feature_dim: int, embed_dim: int, kernel: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"embed_kernel must be odd and >= 1, got {kernel}")
+        if layers < 1:
+            raise ValueError(f"embed_layers must be >= 1, got {layers}")
+        dims = [feature_dim] + [embed_dim] * layers
+        self.convs = nn.ModuleList(
+            nn.Conv1d(dims[i], dims[i + 1], kernel_size=kernel, padding=kernel // 2) for i in range(layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
+        keep = mask.unsqueeze(1).to(features.dtype)  # (B, 1, T)
+        x = features.transpose(1, 2)  # (B, D, T)
+        for conv in self.convs:
+            x = self.dropout(torch.relu(conv(x * keep)))  # zero padding before each conv
+        return (x * keep).transpose(1, 2)  # (B, T, E)
+
+
+class MILHeads(nn.Module):
+    """Per-snippet heads on the embedding: CAS logits (B, T, C+1) and attention logits (B, T, 3)."""
+
+    def __init__(self, embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.cas = nn.Linear(embed_dim, num_classes + 1)
+        self.attention = nn.Linear(embed_dim, len(ATTENTION_VIEWS))
+
+    def forward(self, embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cas(embeddings), self.attention(embeddings)  # (B, T, C+1), (B, T, 3)
+
+
+def topk_counts(mask: Tensor, ratio: int) -> Tensor:
+    """Snippets pooled per video: max(1, T_valid // ratio), shape (B,).
+
+    >>> topk_counts(torch.tensor([[True] * 20, [True] * 3 + [False] * 17]), 8).tolist()
+    [2, 1]
+    """
+    if ratio < 1:
+        raise ValueError(f"topk_ratio must be >= 1, got {ratio}")
+    return torch.clamp(mask.sum(dim=1) // ratio, min=1)
+
+
+def topk_pool(values: Tensor, mask: Tensor, ratio: int) -> Tensor:
+    """Mean of the k largest valid values over time per video and column: (B, T, K) -> (B, K).
+
+    k = max(1, T_valid // ratio) for each video; padded snippets never enter. Computed in float32.
+
+    >>> v = torch.tensor([[[1.0], [5.0], [3.0], [100.0]]])
+    >>> topk_pool(v, torch.tensor([[True, True, True, False]]), 1)  # mean of 5, 3, 1
+    tensor([[3.]])
+    >>> topk_pool(v, torch.tensor([[True, True, True, False]]), 2)  # k = 3 // 2 = 1
+    tensor([[5.]])
+    """
+    counts = topk_counts(mask, ratio)  # (B,)
+    filled = values.float().masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, T, K)
+    k_max = int(counts.max())
+    top = filled.topk(k_max, dim=1).values  # (B, k_max, K), descending
+    rank = torch.arange(k_max, device=values.device).view(1, k_max, 1)
+    taken = torch.where(rank < counts.view(-1, 1, 1), top, torch.zeros_like(top))
+    return taken.sum(dim=1) / counts.view(-1, 1).to(taken.dtype)

@@ -1,0 +1,107 @@
+"""The composed WSAL model: features (B, T, D) + mask (B, T) -> :class:`ModelOutput`.
+
+``forward`` is the same in training and evaluation (dropout aside) and works on any T, so a whole
+video can be run at once (:func:`infer_video`). Outputs keep the model's tensor convention:
+
+* ``cas`` (B, T, C+1) class activation logits, column C = background;
+* ``attention_logits`` (B, T, 3) foreground / background / context, ``attention`` (B, T) the
+  softmax probability of foreground;
+* ``video_logits`` (B, C+1) the foreground view: top-k mean over time of ``cas * attention``;
+* ``embeddings`` (B, T, E); ``change_scores`` (B, L, T) is reserved for the change-point detector.
+
+Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
+
+What this module does not do: losses (wsal.model.losses), sampling or batching (wsal.data),
+turning scores into segments (wsal.localize).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from wsal.config import MILConfig
+from wsal.model.mil import MILHeads, TemporalEmbedding, topk_pool
+
+
+@dataclass
+class ModelOutput:
+    cas: Tensor  # (B, T, C+1) class activation logits, last column = background
+    attention: Tensor  # (B, T) foreground attention in [0, 1]
+    attention_logits: Tensor  # (B, T, 3) foreground / background / context
+    video_logits: Tensor  # (B, C+1) attention-weighted top-k pooled logits (foreground view)
+    embeddings: Tensor  # (B, T, E)
+    change_scores: Tensor | None = None  # (B, L, T); added with the change-point detector
+
+
+class WsalModel(nn.Module):
+    """Temporal embedding + CAS + three-way attention + attention-weighted top-k pooling."""
+
+    def __init__(self, feature_dim: int, num_classes: int, config: MILConfig) -> None:
+        super().__init__()
+        if feature_dim < 1 or num_classes < 1:
+            raise ValueError(f"feature_dim and num_classes must be >= 1, got {feature_dim}, {num_classes}")
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
+        self.config = config
+        self.embedding = TemporalEmbedding(
+            feature_dim, config.embed_dim, config.embed_kernel, config.embed_layers, config.dropout
+        )
+        self.heads = MILHeads(config.embed_dim, num_classes)
+
+    def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
+        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
+            raise ValueError(f"features must be (B, T, {self.feature_dim}), got {tuple(features.shape)}")
+        if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
+            raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+        embeddings = self.embedding(features, mask)  # (B, T, E)
+        cas, attention_logits = self.heads(embeddings)  # (B, T, C+1), (B, T, 3)
+        valid = mask.unsqueeze(-1)
+        cas = cas.masked_fill(~valid, 0.0)
+        attention_logits = attention_logits.masked_fill(~valid, 0.0)
+        attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
+        video_logits = topk_pool(cas * attention.unsqueeze(-1), mask, self.config.topk_ratio)  # (B, C+1)
+        return ModelOutput(
+            cas=cas,
+            attention=attention,
+            attention_logits=attention_logits,
+            video_logits=video_logits,
+            embeddings=embeddings,
+        )
+
+    def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
+        """Probabilities for localization: cas_probs (B, T, C), attention (B, T), video_scores (B, C).
+
+        Both CAS and video scores are softmaxes over the C+1 columns with background dropped, so
+        each lies in [0, 1]; a video with two classes splits its video score between them.
+        """
+        cas_probs = torch.softmax(out.cas.float(), dim=-1)[..., : self.num_classes]
+        video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
+        return cas_probs, out.attention.float(), video_scores
+
+
+def infer_video(
+    model: WsalModel, features: NDArray[np.floating], device: str | torch.device = "cpu"
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Run one whole video (no sampling, no padding) through the model in eval mode.
+
+    ``features`` (T, D) -> cas_probs (T, C), attention (T,), video_scores (C,) as float32 numpy.
+    The model is switched to eval mode (dropout off) and stays there.
+    """
+    feats = np.asarray(features, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[0] < 1:
+        raise ValueError(f"features must be (T>=1, D), got {feats.shape}")
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(feats).to(device).unsqueeze(0)  # (1, T, D)
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (1, T)
+        cas_probs, attention, video_scores = model.scores(model(x, mask))
+    return (
+        cas_probs[0].cpu().numpy().astype(np.float32),
+        attention[0].cpu().numpy().astype(np.float32),
+        video_scores[0].cpu().numpy().astype(np.float32),
+    )
