@@ -1,0 +1,219 @@
+"""wsal.localize: hand-made CAS / attention arrays with known segments in seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from wsal.config import LocalizeConfig
+from wsal.errors import WsalError
+from wsal.localize import (
+    check_config,
+    find_runs,
+    hard_nms,
+    localize_video,
+    outer_inner_scores,
+    soft_nms,
+    tiou_matrix,
+)
+from wsal.timeline import SnippetGrid
+
+GRID = SnippetGrid(25.0, 16, 16)  # 0.64 s per snippet
+CLASSES = ("A", "B")
+
+
+def bump_video(T: int, runs: list[tuple[int, int]], level: float = 0.9, video_scores=(0.9, 0.05)):
+    """CAS of class A and attention equal to ``level`` on the runs (inclusive), 0 elsewhere."""
+    cas = np.zeros((T, 2))
+    att = np.zeros(T)
+    for first, last in runs:
+        cas[first : last + 1, 0] = level
+        att[first : last + 1] = 1.0
+    return cas, att, np.asarray(video_scores, dtype=float)
+
+
+def cfg(**kw) -> LocalizeConfig:
+    return dataclasses.replace(LocalizeConfig(act_thresholds=(0.5,), signal="both", nms="hard"), **kw)
+
+
+def test_single_clean_bump_gives_exactly_its_seconds():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg())
+    assert len(segs) == 1  # CAS*attention and CAS give the same run; NMS keeps one
+    seg = segs[0]
+    assert seg.label == "A"
+    assert seg.start_s == pytest.approx(5 * 0.64) and seg.end_s == pytest.approx(10 * 0.64)
+    # inside mean 0.9, outer band mean 0, plus 0.2 * video score 0.9
+    assert seg.score == pytest.approx(0.9 + 0.2 * 0.9)
+
+
+def test_two_bumps_give_two_segments_best_contrast_first():
+    cas, att, vs = bump_video(20, [(2, 4), (12, 15)])
+    cas[12:16, 0] = 0.7  # the second bump is weaker
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas"))
+    assert [(round(s.start_s, 4), round(s.end_s, 4)) for s in segs] == [(1.28, 3.2), (7.68, 10.24)]
+    assert segs[0].score == pytest.approx(0.9 + 0.18) and segs[1].score == pytest.approx(0.7 + 0.18)
+
+
+def test_hard_nms_removes_duplicates_from_several_thresholds():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    config = cfg(act_thresholds=(0.1, 0.3, 0.5, 0.7))  # 4 thresholds x 2 signals = 8 identical runs
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config)
+    assert len(segs) == 1
+
+
+def test_soft_nms_keeps_duplicates_with_decayed_scores():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    cas[7, 0] = 0.95  # a peak: threshold 0.92 gives the one-snippet run 7..7, a weaker proposal
+    config = cfg(act_thresholds=(0.5, 0.92), signal="cas", nms="soft", soft_nms_sigma=0.5)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config)
+    assert len(segs) == 2
+    big, small = sorted(segs, key=lambda s: s.end_s - s.start_s, reverse=True)
+    inner = (0.9 * 4 + 0.95) / 5
+    assert big.score == pytest.approx(inner + 0.18)
+    # the small run: inside 0.95, outer band (snippets 6 and 8) 0.9 -> raw 0.05 + 0.18; it is the
+    # lowest score, so soft-NMS (which decays the height above the lowest score) leaves it there
+    assert small.score == pytest.approx(0.05 + 0.18)
+    assert (small.start_s, small.end_s) == pytest.approx((7 * 0.64, 8 * 0.64))
+
+
+def test_soft_nms_decays_by_gaussian_of_tiou():
+    start = np.array([0.0, 0.0, 10.0, 0.5])
+    end = np.array([4.0, 2.0, 12.0, 4.0])
+    scores = np.array([1.0, 0.8, 0.6, 0.0])
+    order, new = soft_nms(start, end, scores, sigma=0.5)
+    # pick 0 (1.0); 1 has tIoU 0.5 with it -> 0.8 * exp(-0.25/0.5); 2 untouched; 3 (tIoU 0.875) is the floor
+    expected_1 = 0.8 * np.exp(-0.5)
+    assert order.tolist() == [0, 2, 1, 3]
+    assert new.tolist() == pytest.approx([1.0, 0.6, expected_1, 0.0])
+
+
+def test_cap_per_video_keeps_the_best():
+    runs = [(3 * k, 3 * k + 1) for k in range(10)]
+    cas, att, vs = bump_video(40, runs)
+    for k, (first, last) in enumerate(runs):
+        cas[first : last + 1, 0] = 0.5 + 0.04 * k  # later bumps score higher
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas", act_thresholds=(0.3,), max_per_video=3))
+    assert len(segs) == 3
+    assert [round(s.start_s / 0.64) for s in segs] == [27, 24, 21]
+    assert segs[0].score >= segs[1].score >= segs[2].score
+
+
+def test_class_threshold_and_top1_fallback():
+    cas, att, _ = bump_video(20, [(5, 9)])
+    cas[5:10, 1] = 0.8
+    both = localize_video(cas, att, np.array([0.5, 0.3]), GRID, CLASSES, cfg(class_threshold=0.2))
+    assert sorted({s.label for s in both}) == ["A", "B"]
+    only_b = localize_video(cas, att, np.array([0.1, 0.15]), GRID, CLASSES, cfg(class_threshold=0.2))
+    assert {s.label for s in only_b} == {"B"}  # no class passes: top-1 (B) is kept
+    only_a = localize_video(cas, att, np.array([0.5, 0.1]), GRID, CLASSES, cfg(class_threshold=0.2))
+    assert {s.label for s in only_a} == {"A"}
+
+
+def test_attention_removes_background_only_in_cas_x_attention_mode():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    cas[14:17, 0] = 0.9  # CAS fires on background that attention rejects (att = 0 there)
+    fused = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas_x_attention"))
+    cas_only = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas"))
+    assert len(fused) == 1 and len(cas_only) == 2
+
+
+def test_resampled_positions_scale_back_to_original_snippets():
+    cas, att, vs = bump_video(10, [(2, 4)])  # 10 positions standing for 20 real snippets
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(), num_original_snippets=20)
+    assert len(segs) == 1
+    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((4 * 0.64, 10 * 0.64))
+
+
+def test_clipped_to_known_duration():
+    cas, att, vs = bump_video(10, [(7, 9)])
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(), duration_s=6.0)
+    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((7 * 0.64, 6.0))
+
+
+def test_overlapping_snippets_use_the_grid():
+    grid = SnippetGrid(30.0, 16, 8)  # snippet i covers frames [8i, 8i + 16)
+    cas, att, vs = bump_video(20, [(3, 5)])
+    segs = localize_video(cas, att, vs, grid, CLASSES, cfg())
+    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((24 / 30, (40 + 16) / 30))
+
+
+def test_no_run_above_threshold_gives_nothing():
+    cas, att, vs = bump_video(20, [(5, 9)], level=0.3)
+    assert localize_video(cas, att, vs, GRID, CLASSES, cfg()) == []
+
+
+def test_changepoint_mode_is_a_clear_error_for_now():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    with pytest.raises(WsalError, match="changepoint"):
+        localize_video(cas, att, vs, GRID, CLASSES, cfg(boundaries="changepoint"))
+
+
+def test_shape_mismatch_is_an_error():
+    cas, att, vs = bump_video(20, [(5, 9)])
+    with pytest.raises(WsalError, match="shapes"):
+        localize_video(cas, att[:-1], vs, GRID, CLASSES, cfg())
+    with pytest.raises(WsalError, match="class names"):
+        localize_video(cas, att, vs, GRID, ("A",), cfg())
+
+
+def test_check_config_rejects_nonsense():
+    check_config(LocalizeConfig())
+    with pytest.raises(WsalError, match="nms_iou"):
+        check_config(LocalizeConfig(nms_iou=1.5))
+    with pytest.raises(WsalError, match="act_thresholds"):
+        check_config(LocalizeConfig(act_thresholds=()))
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def test_find_runs_matches_a_plain_loop(rng):
+    for _ in range(20):
+        mask = rng.random(int(rng.integers(1, 30))) > 0.5
+        runs, start = [], None
+        for i, m in enumerate(mask):
+            if m and start is None:
+                start = i
+            if not m and start is not None:
+                runs.append((start, i - 1))
+                start = None
+        if start is not None:
+            runs.append((start, len(mask) - 1))
+        first, last = find_runs(mask)
+        assert list(zip(first.tolist(), last.tolist())) == runs
+
+
+def test_outer_inner_matches_a_plain_loop(rng):
+    signal = rng.random(30)
+    first = np.array([0, 3, 10, 25, 0])
+    last = np.array([2, 9, 10, 29, 29])
+    got = outer_inner_scores(signal, first, last, 0.25)
+    for k, (f, l) in enumerate(zip(first, last)):
+        w = max(1, int(np.ceil(0.25 * (l - f + 1))))
+        outer = list(signal[max(0, f - w) : f]) + list(signal[l + 1 : min(30, l + 1 + w)])
+        expected = signal[f : l + 1].mean() - (np.mean(outer) if outer else 0.0)
+        assert got[k] == pytest.approx(expected)
+
+
+def test_hard_nms_matches_a_plain_loop(rng):
+    start = rng.random(40) * 10
+    end = start + rng.random(40) * 3 + 0.01
+    scores = rng.random(40)
+    kept: list[int] = []
+    for i in np.argsort(-scores):
+        if all(_tiou(start[i], end[i], start[j], end[j]) <= 0.5 for j in kept):
+            kept.append(int(i))
+    assert hard_nms(start, end, scores, 0.5).tolist() == kept
+
+
+def test_tiou_matrix_identical_disjoint_nested():
+    m = tiou_matrix(np.array([0.0, 0.0, 5.0, 1.0]), np.array([2.0, 2.0, 6.0, 1.5]))
+    assert m[0, 1] == 1.0 and m[0, 2] == 0.0 and m[0, 3] == pytest.approx(0.25)
+
+
+def _tiou(s1, e1, s2, e2):
+    inter = max(0.0, min(e1, e2) - max(s1, s2))
+    return inter / (e1 - s1 + e2 - s2 - inter)

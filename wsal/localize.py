@@ -1,0 +1,352 @@
+"""Model outputs of one video -> scored segments in seconds (threshold mode), with class-wise NMS.
+
+Input, per video (numpy; no torch here):
+
+* ``cas_probs`` (T, C): class activation probabilities per snippet (background column removed),
+* ``attention`` (T,): foreground attention in [0, 1],
+* ``video_scores`` (C,): video-level class scores in [0, 1].
+
+Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
+
+1. **Classes.** Keep the classes whose video score exceeds [class_threshold]. When none does, the
+   single top-scoring class is kept: every test video of a localization benchmark holds at least
+   one action, so an empty answer can only lose.
+2. **Signal.** Per kept class, the sequence that is thresholded [signal]: ``"cas_x_attention"``
+   (CAS times attention: attention removes background snippets the CAS alone confuses),
+   ``"cas"`` (the CAS alone: keeps actions the attention under-scores), or ``"both"``: proposals
+   from both signals, pooled before NMS.
+3. **Proposals** (the ``"threshold"`` boundary mode). For each threshold in [act_thresholds], each
+   maximal run of consecutive snippets whose signal is > threshold is one proposal.
+4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
+   w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
+   length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
+   sides are cut away entirely (the run covers the whole video) the outer mean is 0.
+5. **Seconds.** Snippet runs become seconds only through :class:`wsal.timeline.SnippetGrid`. When
+   the network saw a resampled sequence of T positions standing for ``num_original_snippets`` real
+   snippets (ActivityNet interpolation to a fixed T), position p is scaled by
+   ``num_original_snippets / T`` first: a run ``first..last`` covers the original fractional
+   snippets ``first*r .. (last+1)*r - 1``. Segments are clipped to ``[0, duration_s]`` when the
+   duration is known.
+6. **NMS**, per class, on the tIoU matrix of all its proposals computed at once [nms]:
+   ``"hard"`` keeps the best proposal and drops those with tIoU > [nms_iou] to it, repeatedly;
+   ``"soft"`` is Gaussian soft-NMS: after each pick the others' scores decay by
+   ``exp(-tIoU^2 / soft_nms_sigma)``. Contrast scores can be negative, and multiplying a negative
+   score by a factor < 1 would *raise* it, so the decay applies to the score's height above the
+   lowest score of that class's proposals: ``s <- low + (s - low) * decay``.
+7. **Cap.** The best [max_per_video] segments over all classes, highest score first.
+
+The ``"changepoint"`` boundary mode (segments between detected change points) is a later issue:
+it plugs in at :data:`PROPOSERS`; asking for it now raises :class:`WsalError`.
+
+What this module does not do: run the network, read or write files, or evaluate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from wsal.config import LocalizeConfig
+from wsal.errors import WsalError
+from wsal.timeline import SnippetGrid
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One detection: seconds, class label and score (ActivityNet results entry)."""
+
+    start_s: float
+    end_s: float
+    label: str
+    score: float
+
+    def to_json(self) -> dict:
+        """The ActivityNet results form of one detection.
+
+        >>> Segment(0.64, 1.92, "Jump", 0.5).to_json()
+        {'segment': [0.64, 1.92], 'label': 'Jump', 'score': 0.5}
+        """
+        return {"segment": [float(self.start_s), float(self.end_s)], "label": self.label, "score": float(self.score)}
+
+
+@dataclass(frozen=True)
+class Proposals:
+    """Snippet runs of one class before scoring: inclusive ``first..last`` per run."""
+
+    first: NDArray[np.int64]  # (N,)
+    last: NDArray[np.int64]  # (N,)
+    signal_index: NDArray[np.int64]  # (N,) which row of the signals stack each run came from
+
+
+# --------------------------------------------------------------------------- small pure helpers
+
+
+def find_runs(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """First and last index (inclusive) of each maximal run of True values.
+
+    >>> find_runs(np.array([0, 1, 1, 0, 1], dtype=bool))
+    (array([1, 4]), array([2, 4]))
+    >>> find_runs(np.zeros(3, dtype=bool))
+    (array([], dtype=int64), array([], dtype=int64))
+    """
+    m = np.asarray(mask, dtype=np.int8)
+    edges = np.diff(np.concatenate(([0], m, [0])))  # (T+1,) +1 at run starts, -1 one past run ends
+    first = np.flatnonzero(edges == 1).astype(np.int64)
+    last = (np.flatnonzero(edges == -1) - 1).astype(np.int64)
+    return first, last
+
+
+def range_means(values: NDArray[np.floating], start: NDArray[np.int64], stop: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Mean of ``values[start:stop]`` for many half-open ranges at once (0 for an empty range).
+
+    >>> range_means(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 1, 2]), np.array([2, 4, 2]))
+    array([1.5, 3. , 0. ])
+    """
+    csum = np.concatenate(([0.0], np.cumsum(np.asarray(values, dtype=np.float64))))  # (T+1,)
+    count = stop - start
+    total = csum[stop] - csum[start]
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def outer_inner_scores(
+    signal: NDArray[np.floating], first: NDArray[np.int64], last: NDArray[np.int64], outer_ratio: float
+) -> NDArray[np.float64]:
+    """Mean inside each run minus the mean over its outer band (see the module docstring).
+
+    >>> s = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    >>> outer_inner_scores(s, np.array([2]), np.array([3]), 0.25)  # band of 1 snippet each side
+    array([1.])
+    """
+    T = signal.shape[0]
+    length = last - first + 1
+    width = np.maximum(1, np.ceil(outer_ratio * length - 1e-9)).astype(np.int64)
+    left_start = np.maximum(0, first - width)
+    right_stop = np.minimum(T, last + 1 + width)
+    inner = range_means(signal, first, last + 1)
+    csum = np.concatenate(([0.0], np.cumsum(np.asarray(signal, dtype=np.float64))))
+    outer_total = (csum[first] - csum[left_start]) + (csum[right_stop] - csum[last + 1])
+    outer_count = (first - left_start) + (right_stop - (last + 1))
+    outer = np.where(outer_count > 0, outer_total / np.maximum(outer_count, 1), 0.0)
+    return inner - outer
+
+
+def runs_to_seconds(
+    first: NDArray[np.int64], last: NDArray[np.int64], grid: SnippetGrid, scale: float = 1.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Seconds covered by runs ``first..last`` of (possibly resampled) positions.
+
+    ``scale`` = original snippets per position (1 when the network saw the original sequence).
+
+    >>> runs_to_seconds(np.array([1]), np.array([3]), SnippetGrid())
+    (array([0.64]), array([2.56]))
+    >>> runs_to_seconds(np.array([1]), np.array([3]), SnippetGrid(), scale=2.0)  # snippets 2..7
+    (array([1.28]), array([5.12]))
+    """
+    first_orig = np.asarray(first, dtype=np.float64) * scale
+    last_orig = (np.asarray(last, dtype=np.float64) + 1.0) * scale - 1.0
+    return np.asarray(grid.start_s(first_orig)), np.asarray(grid.end_s(last_orig))
+
+
+def tiou_matrix(start_s: NDArray[np.floating], end_s: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Temporal IoU of every pair of segments, (N, N); a zero-length pair scores 0.
+
+    >>> tiou_matrix(np.array([0.0, 1.0, 5.0]), np.array([2.0, 3.0, 6.0])).round(3)
+    array([[1.   , 0.333, 0.   ],
+           [0.333, 1.   , 0.   ],
+           [0.   , 0.   , 1.   ]])
+    """
+    s = np.asarray(start_s, dtype=np.float64)
+    e = np.asarray(end_s, dtype=np.float64)
+    inter = np.clip(np.minimum(e[:, None], e[None, :]) - np.maximum(s[:, None], s[None, :]), 0.0, None)
+    union = (e - s)[:, None] + (e - s)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def hard_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, iou_threshold: float) -> NDArray[np.int64]:
+    """Indices kept by greedy NMS, best first: a proposal with tIoU > threshold to a kept one goes.
+
+    >>> hard_nms(np.array([0.0, 0.1, 5.0]), np.array([2.0, 2.0, 6.0]), np.array([0.9, 0.8, 0.5]), 0.6)
+    array([0, 2])
+    """
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    iou = tiou_matrix(start_s, end_s)
+    alive = np.ones(order.shape[0], dtype=bool)
+    keep: list[int] = []
+    for rank, i in enumerate(order):
+        if not alive[rank]:
+            continue
+        keep.append(int(i))
+        alive[rank + 1 :] &= iou[i, order[rank + 1 :]] <= iou_threshold
+    return np.asarray(keep, dtype=np.int64)
+
+
+def soft_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Gaussian soft-NMS: (indices in pick order, their decayed scores); nothing is dropped.
+
+    Decay applies to the height above the lowest input score (module docstring, step 6).
+
+    >>> idx, new = soft_nms(np.array([0.0, 0.0]), np.array([1.0, 1.0]), np.array([1.0, 0.5]), 0.5)
+    >>> idx.tolist(), new.round(3).tolist()
+    ([0, 1], [1.0, 0.5])
+    >>> idx, new = soft_nms(np.array([0.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.9, 0.0]), 0.5)
+    >>> idx.tolist(), new.round(4).tolist()  # the duplicate decays by exp(-1/0.5)
+    ([0, 1, 2], [1.0, 0.1218, 0.0])
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    n = s.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    iou = tiou_matrix(start_s, end_s)
+    low = float(s.min())
+    height = s - low  # (N,) >= 0
+    remaining = np.ones(n, dtype=bool)
+    picked = np.empty(n, dtype=np.int64)
+    picked_height = np.empty(n, dtype=np.float64)
+    for k in range(n):
+        candidates = np.flatnonzero(remaining)
+        i = int(candidates[np.argmax(height[candidates])])
+        picked[k], picked_height[k] = i, height[i]
+        remaining[i] = False
+        height[remaining] *= np.exp(-(iou[i, remaining] ** 2) / sigma)
+    return picked, low + picked_height
+
+
+# --------------------------------------------------------------------------- proposal modes
+
+
+def select_classes(video_scores: NDArray[np.floating], class_threshold: float) -> NDArray[np.int64]:
+    """Indices of classes with video score > threshold; the top-1 class when none passes.
+
+    >>> select_classes(np.array([0.1, 0.5, 0.3]), 0.2).tolist()
+    [1, 2]
+    >>> select_classes(np.array([0.1, 0.15]), 0.2).tolist()
+    [1]
+    """
+    scores = np.asarray(video_scores)
+    chosen = np.flatnonzero(scores > class_threshold)
+    if chosen.size == 0:
+        chosen = np.array([int(np.argmax(scores))])
+    return chosen.astype(np.int64)
+
+
+def class_signals(cas_probs: NDArray, attention: NDArray, class_index: int, signal: str) -> NDArray[np.float64]:
+    """The sequences thresholded for one class, (S, T): S = 1 or 2 rows (see module step 2)."""
+    cas = np.asarray(cas_probs[:, class_index], dtype=np.float64)  # (T,)
+    rows = {"cas_x_attention": [cas * attention], "cas": [cas], "both": [cas * attention, cas]}
+    if signal not in rows:
+        raise WsalError(f"localize.signal {signal!r} is not one of {', '.join(map(repr, rows))}")
+    return np.stack(rows[signal])
+
+
+def threshold_proposals(signals: NDArray[np.floating], config: LocalizeConfig, change_scores: NDArray | None) -> Proposals:
+    """Runs of consecutive snippets above each of ``config.act_thresholds``, for every signal row."""
+    firsts, lasts, rows = [], [], []
+    for row, sig in enumerate(signals):
+        for threshold in config.act_thresholds:
+            first, last = find_runs(sig > threshold)
+            firsts.append(first)
+            lasts.append(last)
+            rows.append(np.full(first.shape, row, dtype=np.int64))
+    if not firsts:
+        empty = np.zeros(0, dtype=np.int64)
+        return Proposals(empty, empty, empty)
+    return Proposals(np.concatenate(firsts), np.concatenate(lasts), np.concatenate(rows))
+
+
+def _changepoint_proposals(signals: NDArray, config: LocalizeConfig, change_scores: NDArray | None) -> Proposals:
+    raise WsalError('localize.boundaries = "changepoint" is not available yet; use "threshold"')
+
+
+# Boundary modes: (signals (S, T), config, change_scores (L, T) | None) -> Proposals.
+PROPOSERS: dict[str, Callable[[NDArray, LocalizeConfig, NDArray | None], Proposals]] = {
+    "threshold": threshold_proposals,
+    "changepoint": _changepoint_proposals,
+}
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def localize_video(
+    cas_probs: NDArray[np.floating],
+    attention: NDArray[np.floating],
+    video_scores: NDArray[np.floating],
+    grid: SnippetGrid,
+    classes: Sequence[str],
+    config: LocalizeConfig,
+    duration_s: float | None = None,
+    num_original_snippets: int | None = None,
+    change_scores: NDArray[np.floating] | None = None,
+) -> list[Segment]:
+    """Segments in seconds for one video, best first (see the module docstring for every step).
+
+    ``cas_probs`` (T, C), ``attention`` (T,), ``video_scores`` (C,); ``classes`` names the C
+    columns. ``num_original_snippets``: the real snippet count when T positions are a resampled
+    sequence (None: T is the real count). ``change_scores`` (L, T) feed the change-point mode.
+    """
+    cas = np.asarray(cas_probs, dtype=np.float64)
+    att = np.asarray(attention, dtype=np.float64)
+    vscores = np.asarray(video_scores, dtype=np.float64)
+    if cas.ndim != 2 or att.shape != (cas.shape[0],) or vscores.shape != (cas.shape[1],):
+        raise WsalError(
+            f"localize: shapes do not fit: cas {cas.shape}, attention {att.shape}, video scores {vscores.shape}"
+        )
+    if len(classes) != cas.shape[1]:
+        raise WsalError(f"localize: {len(classes)} class names for {cas.shape[1]} CAS columns")
+    if config.boundaries not in PROPOSERS:
+        raise WsalError(f"localize.boundaries {config.boundaries!r} is not one of {', '.join(map(repr, PROPOSERS))}")
+    T = cas.shape[0]
+    if T == 0:
+        return []
+    scale = 1.0 if num_original_snippets is None else num_original_snippets / T
+    propose = PROPOSERS[config.boundaries]
+
+    segments: list[Segment] = []
+    for c in select_classes(vscores, config.class_threshold):
+        signals = class_signals(cas, att, int(c), config.signal)  # (S, T)
+        props = propose(signals, config, change_scores)
+        if props.first.size == 0:
+            continue
+        scores = np.empty(props.first.shape, dtype=np.float64)
+        for row in range(signals.shape[0]):
+            sel = props.signal_index == row
+            scores[sel] = outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
+        scores += config.video_score_weight * vscores[c]
+        start_s, end_s = runs_to_seconds(props.first, props.last, grid, scale)
+        if duration_s is not None:
+            start_s = np.clip(start_s, 0.0, duration_s)
+            end_s = np.clip(end_s, 0.0, duration_s)
+            usable = end_s > start_s
+            start_s, end_s, scores = start_s[usable], end_s[usable], scores[usable]
+        if config.nms == "hard":
+            keep = hard_nms(start_s, end_s, scores, config.nms_iou)
+            kept_scores = scores[keep]
+        else:
+            keep, kept_scores = soft_nms(start_s, end_s, scores, config.soft_nms_sigma)
+        label = classes[int(c)]
+        segments.extend(
+            Segment(float(start_s[i]), float(end_s[i]), label, float(sc)) for i, sc in zip(keep, kept_scores)
+        )
+    segments.sort(key=lambda seg: -seg.score)
+    return segments[: config.max_per_video]
+
+
+def check_config(config: LocalizeConfig) -> None:
+    """Raise :class:`WsalError` for values that make no sense (before any video is processed)."""
+    problems = []
+    if not config.act_thresholds:
+        problems.append("localize.act_thresholds is empty")
+    if config.outer_ratio < 0:
+        problems.append(f"localize.outer_ratio must be >= 0, got {config.outer_ratio}")
+    if not 0.0 <= config.nms_iou <= 1.0:
+        problems.append(f"localize.nms_iou must be in [0, 1], got {config.nms_iou}")
+    if not config.soft_nms_sigma > 0 or not math.isfinite(config.soft_nms_sigma):
+        problems.append(f"localize.soft_nms_sigma must be > 0, got {config.soft_nms_sigma}")
+    if config.max_per_video < 1:
+        problems.append(f"localize.max_per_video must be >= 1, got {config.max_per_video}")
+    if problems:
+        raise WsalError("; ".join(problems))
