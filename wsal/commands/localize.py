@@ -1,15 +1,329 @@
-"""`wsal localize`: placeholder until its helper lands it."""
+"""`wsal localize`: a trained checkpoint + feature store -> detections JSON (ActivityNet results form).
+
+Two ways in:
+
+* network: ``--checkpoint RUN/model.pt --features STORE.h5 --annotations GT.json [--subset test]``
+  runs every video of the ground-truth subset through the model (whole video at once; resampled
+  to ``data.num_snippets`` first when the run trained with ``data.sampling = "interpolate"``),
+  then post-processes with :func:`wsal.localize.localize_video`. ``--save-raw RAW.h5`` also keeps
+  the network outputs (wsal.raw).
+* ``--from-raw RAW.h5`` re-runs only the post-processing on saved outputs: no checkpoint,
+  features or annotations needed, and the result equals the direct run for the same settings.
+
+``--set localize.KEY=VALUE`` changes post-processing settings (only the ``localize`` section:
+the network's settings are fixed by its checkpoint). Defaults come from the checkpoint's (or the
+raw file's) resolved config.
+
+Checked before any video is processed: store feature_dim, fps, clip and stride against the
+checkpoint; every video of the subset having features (else an error naming how many and one
+example; ``--skip-missing`` localizes the others and lists the missing ones on stderr).
+
+What this module does not do: train or evaluate (``wsal evaluate`` reads the JSON it writes).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from wsal.config import ConfigError, ExperimentConfig, LocalizeConfig, apply_overrides, config_from_dict, config_to_dict
 from wsal.errors import WsalError
+
+_DEFAULTS = LocalizeConfig()
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("localize", help="(in progress)")
+    parser = subparsers.add_parser(
+        "localize",
+        help="checkpoint + features -> detections JSON (segments in seconds)",
+        description=(
+            "Localize actions with a trained checkpoint, or re-run post-processing on saved raw outputs "
+            "(--from-raw). Writes ActivityNet-form results: {\"results\": {video: [{segment, label, score}]}}."
+        ),
+    )
+    parser.add_argument("--checkpoint", metavar="RUN/model.pt", help="checkpoint written by `wsal train`")
+    parser.add_argument("--features", metavar="STORE.h5", help="feature store holding the subset's videos")
+    parser.add_argument("--annotations", metavar="GT.json", help="ground truth: which videos, and their durations")
+    parser.add_argument(
+        "--subset", default=None, help="ground-truth subset to localize (default: the checkpoint's data.test_subset)"
+    )
+    parser.add_argument("--out", required=True, metavar="PRED.json", help="detections file to write")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="localize.KEY=VALUE",
+        help=(
+            "post-processing override, repeatable, e.g. localize.nms=soft; unset keys keep the values in the "
+            "checkpoint's (or raw file's) config, whose defaults are "
+            f"boundaries={_DEFAULTS.boundaries}, class_threshold={_DEFAULTS.class_threshold}, "
+            f"signal={_DEFAULTS.signal}, nms={_DEFAULTS.nms}, nms_iou={_DEFAULTS.nms_iou}, "
+            f"max_per_video={_DEFAULTS.max_per_video}"
+        ),
+    )
+    raw = parser.add_mutually_exclusive_group()
+    raw.add_argument("--save-raw", metavar="RAW.h5", help="also save CAS, attention and video scores per video")
+    raw.add_argument("--from-raw", metavar="RAW.h5", help="post-process saved outputs only (no network)")
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="localize the subset's videos that have features and list the others on stderr (default: error)",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    raise WsalError("not implemented yet")
+    if args.from_raw:
+        stray = [name for name in ("checkpoint", "features", "annotations") if getattr(args, name)]
+        if stray:
+            raise WsalError(f"--from-raw re-uses saved outputs; drop --{stray[0]}")
+        summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides)
+    else:
+        missing = [name for name in ("checkpoint", "features", "annotations") if not getattr(args, name)]
+        if missing:
+            raise WsalError(f"--{missing[0]} is required (or use --from-raw RAW.h5)")
+        summary = localize_from_network(
+            checkpoint=Path(args.checkpoint),
+            features=Path(args.features),
+            annotations=Path(args.annotations),
+            subset=args.subset,
+            out=Path(args.out),
+            overrides=args.overrides,
+            save_raw=Path(args.save_raw) if args.save_raw else None,
+            skip_missing=args.skip_missing,
+            device=args.device,
+        )
+    print(summary.line())
+    return 0
+
+
+# --------------------------------------------------------------------------- library API (demo uses it)
+
+
+@dataclass
+class LocalizeSummary:
+    out: Path
+    num_videos: int
+    num_segments: int
+    skipped: list[str]
+    raw: Path | None = None
+
+    def line(self) -> str:
+        text = f"wrote {self.out}: {self.num_segments} segments in {self.num_videos} videos"
+        if self.skipped:
+            text += f" ({len(self.skipped)} skipped without features)"
+        if self.raw is not None:
+            text += f"; raw outputs in {self.raw}"
+        return text
+
+
+def with_localize_overrides(config: ExperimentConfig, overrides: list[str], where: str) -> ExperimentConfig:
+    """``config`` with ``localize.*`` overrides applied (strictly checked); other sections are refused."""
+    for text in overrides:
+        if not text.strip().startswith("localize."):
+            raise ConfigError(f"--set {text!r}: localize only changes post-processing (localize.* keys)")
+    data = apply_overrides(config_to_dict(config), overrides)
+    return config_from_dict(ExperimentConfig, data, where)
+
+
+def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> LocalizeSummary:
+    """Post-process a raw-output file into a detections JSON."""
+    from tqdm import tqdm
+
+    from wsal.eval.io import write_predictions
+    from wsal.localize import check_config
+    from wsal.raw import RawReader
+
+    with RawReader(raw_path) as reader:
+        config = with_localize_overrides(reader.header.config, overrides, f"{raw_path}: config")
+        check_config(config.localize)
+        results = {}
+        for video in tqdm(reader, total=len(reader), desc="localize", unit="video"):
+            results[video.video_id] = post_process(video, reader.header.grid, reader.header.classes, config.localize)
+    write_predictions(results, out)
+    return LocalizeSummary(out, len(results), sum(map(len, results.values())), [])
+
+
+def post_process(video: Any, grid: Any, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
+    """One :class:`wsal.raw.RawVideo` -> its detections in ActivityNet results form."""
+    from wsal.localize import localize_video
+
+    segments = localize_video(
+        video.cas_probs,
+        video.attention,
+        video.video_scores,
+        grid,
+        classes,
+        config,
+        duration_s=video.duration_s,
+        num_original_snippets=video.num_original_snippets,
+        change_scores=video.change_scores,
+    )
+    return [seg.to_json() for seg in segments]
+
+
+def localize_from_network(
+    *,
+    checkpoint: Path,
+    features: Path,
+    annotations: Path,
+    subset: str | None,
+    out: Path,
+    overrides: list[str],
+    save_raw: Path | None,
+    skip_missing: bool,
+    device: str,
+) -> LocalizeSummary:
+    """Run the checkpoint on every video of the subset and write detections (and raw outputs)."""
+    from tqdm import tqdm
+
+    from wsal.eval.io import load_ground_truth, write_predictions
+    from wsal.features.store import FeatureStore
+    from wsal.localize import check_config
+    from wsal.raw import RawHeader, RawWriter
+    from wsal.timeline import SnippetGrid
+    from wsal.train import load_checkpoint
+
+    for path, what in ((checkpoint, "checkpoint"), (features, "feature store"), (annotations, "ground-truth")):
+        if not path.is_file():
+            raise WsalError(f"{path}: {what} file not found")
+    torch_device = resolve_device(device)
+    loaded = load_checkpoint(checkpoint, device=str(torch_device))
+    config = with_localize_overrides(loaded.config, overrides, f"{checkpoint}: config")
+    check_config(config.localize)
+    subset_name = subset if subset is not None else config.data.test_subset
+    gt = load_ground_truth(annotations).subset(subset_name)
+    if not gt.videos:
+        raise WsalError(f"{annotations}: subset {subset_name!r} has no videos")
+    unknown = sorted(set(gt.classes) - set(loaded.classes))
+    if unknown:
+        print(
+            f"wsal localize: warning: {len(unknown)} ground-truth classes are unknown to the checkpoint "
+            f"(e.g. {unknown[0]!r}); they cannot be detected",
+            file=sys.stderr,
+        )
+
+    with FeatureStore(features) as store:
+        check_store_matches(store.meta, loaded.store_meta, features, checkpoint)
+        grid = SnippetGrid(store.meta.fps, store.meta.clip_len_frames, store.meta.stride_frames)
+        video_ids = gt.video_ids()
+        missing = [vid for vid in video_ids if vid not in store]
+        if missing and not skip_missing:
+            raise WsalError(
+                f"{features}: {len(missing)} of {len(video_ids)} videos of subset {subset_name!r} have no features "
+                f"(e.g. {missing[0]}); extract them or pass --skip-missing"
+            )
+        if missing:
+            shown = ", ".join(missing[:20]) + (f", ... ({len(missing) - 20} more)" if len(missing) > 20 else "")
+            print(f"wsal localize: skipping {len(missing)} videos without features: {shown}", file=sys.stderr)
+        todo = [vid for vid in video_ids if vid in store]
+        header = RawHeader(
+            classes=tuple(loaded.classes),
+            grid=grid,
+            config=config,
+            subset=subset_name,
+            checkpoint=str(checkpoint),
+            features=str(features),
+            annotations=str(annotations),
+        )
+        writer = RawWriter(save_raw, header) if save_raw is not None else None
+        results: dict[str, list[dict]] = {}
+        try:
+            for vid in tqdm(todo, desc="localize", unit="video"):
+                entry = store.read(vid)
+                duration_s = gt.videos[vid].duration_s or entry.duration_s
+                video = run_network(loaded.model, entry.features, config, torch_device, vid, duration_s)
+                if writer is not None:
+                    writer.add(video)
+                results[vid] = post_process(video, grid, header.classes, config.localize)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.commit()
+    write_predictions(results, out)
+    return LocalizeSummary(out, len(results), sum(map(len, results.values())), missing, save_raw)
+
+
+def check_store_matches(meta: Any, trained: dict, features: Path, checkpoint: Path) -> None:
+    """Raise when the store's feature layout differs from the one the checkpoint was trained on."""
+    current = {
+        "feature_dim": meta.feature_dim,
+        "fps": meta.fps,
+        "clip_len_frames": meta.clip_len_frames,
+        "stride_frames": meta.stride_frames,
+    }
+    for key, value in current.items():
+        if key in trained and float(trained[key]) != float(value):
+            raise WsalError(
+                f"{features}: store {key} {value:g} differs from the checkpoint's {float(trained[key]):g} ({checkpoint})"
+            )
+
+
+def resolve_device(name: str):
+    """``auto`` -> cuda when available, else cpu; anything else as torch reads it."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise WsalError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WsalError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def interpolate_positions(features, num_positions: int):
+    """Linear interpolation of (T, D) features to (num_positions, D).
+
+    Position p stands for the original snippets ``[p*r, (p+1)*r)``, r = T / num_positions, and
+    takes the value at its centre ``(p + 0.5) * r - 0.5`` -- the mapping wsal.localize assumes when
+    it scales positions back (``num_original_snippets``).
+    """
+    import numpy as np
+
+    feats = np.asarray(features, dtype=np.float32)
+    T = feats.shape[0]
+    centres = np.clip((np.arange(num_positions) + 0.5) * (T / num_positions) - 0.5, 0.0, T - 1)  # (P,)
+    low = np.floor(centres).astype(np.int64)
+    high = np.minimum(low + 1, T - 1)
+    frac = (centres - low)[:, None].astype(np.float32)
+    return feats[low] * (1.0 - frac) + feats[high] * frac  # (P, D)
+
+
+def run_network(model: Any, features: Any, config: ExperimentConfig, device: Any, video_id: str, duration_s: float | None):
+    """One video through the model in eval mode -> :class:`wsal.raw.RawVideo` (numpy float32)."""
+    import numpy as np
+    import torch
+
+    from wsal.raw import RawVideo
+
+    num_snippets = int(features.shape[0])
+    feats = features
+    if config.data.sampling == "interpolate" and num_snippets != config.data.num_snippets:
+        feats = interpolate_positions(features, config.data.num_snippets)
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)).to(device).unsqueeze(0)  # (1, T, D)
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=device)  # (1, T)
+        out = model(x, mask)
+        cas_probs, attention, video_scores = model.scores(out)
+        change = getattr(out, "change_scores", None)
+    return RawVideo(
+        video_id=video_id,
+        cas_probs=cas_probs[0].float().cpu().numpy(),
+        attention=attention[0].float().cpu().numpy(),
+        video_scores=video_scores[0].float().cpu().numpy(),
+        num_snippets=num_snippets,
+        duration_s=duration_s,
+        change_scores=None if change is None else change[0].float().cpu().numpy(),
+    )
+

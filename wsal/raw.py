@@ -1,0 +1,230 @@
+"""Raw network outputs of `wsal localize --save-raw`, so post-processing can be re-tuned without it.
+
+One HDF5 file (this is not a feature store; wsal.features.store owns those):
+
+* file attributes: ``kind`` = ``"wsal-raw"``, ``raw_version`` (1), ``classes`` (JSON list, the
+  C columns), ``fps``, ``clip_len_frames``, ``stride_frames`` (the :class:`SnippetGrid`),
+  ``config`` (the resolved :class:`ExperimentConfig` as TOML), ``subset``, ``checkpoint``,
+  ``features``, ``annotations`` (paths the outputs came from, for the record);
+* one group per video: datasets ``cas_probs`` (T, C), ``attention`` (T,), ``video_scores`` (C,)
+  float32, optional ``change_scores`` (L, T); attributes ``num_snippets`` (the video's real
+  snippet count; differs from T when the network saw a resampled sequence) and ``duration_s``
+  (NaN when unknown).
+
+:class:`RawWriter` writes ``RAW.h5.tmp`` video by video and renames it over ``RAW.h5`` on
+:meth:`RawWriter.commit`, so an interrupted run never leaves a half-written file.
+:class:`RawReader` checks the kind, version and every video's shapes when opened.
+
+What this module does not do: run the network or post-process (``wsal.localize``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, unquote
+
+import h5py
+import numpy as np
+from numpy.typing import NDArray
+
+from wsal.config import ExperimentConfig, config_from_dict, config_to_toml
+from wsal.errors import WsalError
+from wsal.timeline import SnippetGrid
+
+RAW_KIND = "wsal-raw"
+RAW_VERSION = 1
+
+
+@dataclass
+class RawVideo:
+    """Network outputs of one video, as :func:`wsal.localize.localize_video` takes them."""
+
+    video_id: str
+    cas_probs: NDArray[np.float32]  # (T, C)
+    attention: NDArray[np.float32]  # (T,)
+    video_scores: NDArray[np.float32]  # (C,)
+    num_snippets: int  # real snippets of the video (T when not resampled)
+    duration_s: float | None
+    change_scores: NDArray[np.float32] | None = None  # (L, T)
+
+    @property
+    def num_original_snippets(self) -> int | None:
+        """The resampling argument of localize_video: None when T is the real snippet count."""
+        return None if self.num_snippets == self.cas_probs.shape[0] else self.num_snippets
+
+
+@dataclass(frozen=True)
+class RawHeader:
+    """What every video of a raw file shares."""
+
+    classes: tuple[str, ...]
+    grid: SnippetGrid
+    config: ExperimentConfig
+    subset: str
+    checkpoint: str = ""
+    features: str = ""
+    annotations: str = ""
+
+
+class RawWriter:
+    """Writes a raw file video by video; use as a context manager (commits on a clean exit)."""
+
+    def __init__(self, path: str | os.PathLike, header: RawHeader) -> None:
+        self.path = Path(path)
+        self.header = header
+        self._tmp = Path(str(self.path) + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self._tmp, "w")
+        self._file.attrs.update(
+            {
+                "kind": RAW_KIND,
+                "raw_version": RAW_VERSION,
+                "classes": json.dumps(list(header.classes)),
+                "fps": float(header.grid.fps),
+                "clip_len_frames": int(header.grid.clip_len_frames),
+                "stride_frames": int(header.grid.stride_frames),
+                "config": config_to_toml(header.config),
+                "subset": header.subset,
+                "checkpoint": header.checkpoint,
+                "features": header.features,
+                "annotations": header.annotations,
+            }
+        )
+        self._count = 0
+
+    def __enter__(self) -> "RawWriter":
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def add(self, video: RawVideo) -> None:
+        _check_video(video, len(self.header.classes), str(self.path))
+        group = self._file.create_group(quote(video.video_id, safe=""))
+        group.create_dataset("cas_probs", data=np.asarray(video.cas_probs, dtype=np.float32))
+        group.create_dataset("attention", data=np.asarray(video.attention, dtype=np.float32))
+        group.create_dataset("video_scores", data=np.asarray(video.video_scores, dtype=np.float32))
+        if video.change_scores is not None:
+            group.create_dataset("change_scores", data=np.asarray(video.change_scores, dtype=np.float32))
+        group.attrs["num_snippets"] = int(video.num_snippets)
+        group.attrs["duration_s"] = float("nan") if video.duration_s is None else float(video.duration_s)
+        self._count += 1
+
+    def commit(self) -> int:
+        """Close and rename the temp file over the target; returns the number of videos."""
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        return self._count
+
+    def abort(self) -> None:
+        """Close and delete the temp file (the target, if any, is untouched)."""
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class RawReader:
+    """Read access to a raw file; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise WsalError(f"{self.path}: raw-output file not found")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError:
+            raise WsalError(f"{self.path}: not a readable HDF5 file") from None
+        try:
+            self.header = self._read_header()
+            self.video_ids: list[str] = sorted(unquote(k) for k in self._file.keys())
+            for vid in self.video_ids:
+                self.read(vid)
+        except WsalError:
+            self._file.close()
+            raise
+
+    def _read_header(self) -> RawHeader:
+        attrs = dict(self._file.attrs)
+        if _as_str(attrs.get("kind", "")) != RAW_KIND:
+            raise WsalError(f"{self.path}: not a wsal raw-output file (written by `wsal localize --save-raw`)")
+        version = int(attrs.get("raw_version", -1))
+        if version != RAW_VERSION:
+            raise WsalError(f"{self.path}: raw_version {version} is not supported (this wsal reads {RAW_VERSION})")
+        try:
+            config = config_from_dict(ExperimentConfig, tomllib.loads(_as_str(attrs["config"])), f"{self.path}: config")
+            return RawHeader(
+                classes=tuple(json.loads(_as_str(attrs["classes"]))),
+                grid=SnippetGrid(float(attrs["fps"]), int(attrs["clip_len_frames"]), int(attrs["stride_frames"])),
+                config=config,
+                subset=_as_str(attrs["subset"]),
+                checkpoint=_as_str(attrs.get("checkpoint", "")),
+                features=_as_str(attrs.get("features", "")),
+                annotations=_as_str(attrs.get("annotations", "")),
+            )
+        except (KeyError, ValueError, tomllib.TOMLDecodeError) as err:
+            raise WsalError(f"{self.path}: malformed raw-output attributes ({err})") from None
+
+    def __enter__(self) -> "RawReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __iter__(self) -> Iterator[RawVideo]:
+        return (self.read(vid) for vid in self.video_ids)
+
+    def read(self, video_id: str) -> RawVideo:
+        key = quote(video_id, safe="")
+        if key not in self._file:
+            raise WsalError(f"{self.path}: video '{video_id}' is not in the raw-output file")
+        group = self._file[key]
+        try:
+            duration = float(group.attrs["duration_s"])
+            video = RawVideo(
+                video_id=video_id,
+                cas_probs=np.asarray(group["cas_probs"][()], dtype=np.float32),
+                attention=np.asarray(group["attention"][()], dtype=np.float32),
+                video_scores=np.asarray(group["video_scores"][()], dtype=np.float32),
+                num_snippets=int(group.attrs["num_snippets"]),
+                duration_s=None if math.isnan(duration) else duration,
+                change_scores=np.asarray(group["change_scores"][()], dtype=np.float32) if "change_scores" in group else None,
+            )
+        except KeyError as err:
+            raise WsalError(f"{self.path}: video '{video_id}' lacks {err}") from None
+        _check_video(video, len(self.header.classes), str(self.path))
+        return video
+
+
+def _check_video(video: RawVideo, num_classes: int, where: str) -> None:
+    T = video.cas_probs.shape[0] if video.cas_probs.ndim == 2 else -1
+    problems = []
+    if video.cas_probs.ndim != 2 or video.cas_probs.shape[1] != num_classes:
+        problems.append(f"cas_probs shape {video.cas_probs.shape} is not (T, {num_classes})")
+    if video.attention.shape != (T,):
+        problems.append(f"attention shape {video.attention.shape} is not ({T},)")
+    if video.video_scores.shape != (num_classes,):
+        problems.append(f"video_scores shape {video.video_scores.shape} is not ({num_classes},)")
+    if video.change_scores is not None and (video.change_scores.ndim != 2 or video.change_scores.shape[1] != T):
+        problems.append(f"change_scores shape {video.change_scores.shape} is not (L, {T})")
+    if video.num_snippets < 1:
+        problems.append(f"num_snippets {video.num_snippets} < 1")
+    if problems:
+        raise WsalError(f"{where}: video '{video.video_id}': {'; '.join(problems)}")
+
+
+def _as_str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
