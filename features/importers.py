@@ -80,7 +80,8 @@ class ImportSummary:
         >>> ImportSummary(Path("s.h5"), ["a", "b"], ["c"], {}).line()
         's.h5: 2 imported, 1 skipped (already present), 0 bad'
         """
-        return f"{self.store}: {len(self.imported)} imported, {len(self.skipped)} skipped (already present), {len(self.bad)} bad"
+        counts = f"{len(self.imported)} imported, {len(self.skipped)} skipped (already present), {len(self.bad)} bad"
+        return f"{self.store}: {counts}"
 
 
 class FeatureSource(Protocol):
@@ -120,7 +121,8 @@ def check_matrix(array: object, where: str, expected_dim: int) -> NDArray[np.flo
         raise BadVideo(f"{where}: has zero snippets")
     if array.shape[1] != expected_dim:
         raise BadVideo(f"{where}: feature width {array.shape[1]}, expected {expected_dim} (the source's most common width)")
-    feats = array.astype(np.float32, copy=False)  # (T, D)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
+        feats = array.astype(np.float32, copy=False)  # (T, D)
     bad = int(feats.size - np.count_nonzero(np.isfinite(feats)))
     if bad:
         raise BadVideo(f"{where}: {bad} non-finite values (NaN or inf, or too large for float32)")
@@ -229,7 +231,8 @@ class AcmnetSource:
             for path in sorted(split.glob("*.npy")):
                 vid = path.stem
                 if vid in self._files:
-                    raise WsalError(f"{path}: video '{vid}' is also in {self._files[vid].parent}; a video must be in one split")
+                    other = self._files[vid].parent
+                    raise WsalError(f"{path}: video '{vid}' is also in {other}; a video must be in one split")
                 self._files[vid] = path
         if not self._files:
             hint = ""
@@ -262,7 +265,10 @@ class WtalcSource:
     def __init__(self, path: Path, annotations_dir: Path | None) -> None:
         self.path = path
         if not path.is_file():
-            raise WsalError(f"{path}: not a file (the wtalc layout is the joint features .npy, e.g. Thumos14reduced-I3D-JOINTFeatures.npy)")
+            raise WsalError(
+                f"{path}: not a file (the wtalc layout is the joint features .npy, "
+                "e.g. Thumos14reduced-I3D-JOINTFeatures.npy)"
+            )
         names_path = (annotations_dir if annotations_dir is not None else path.parent) / WTALC_NAMES_FILE
         names = _load_pickled(names_path, "video names")
         self.video_ids = [n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(names)]
@@ -335,7 +341,9 @@ def _present_ids(out: Path, meta: StoreMeta) -> set[str]:
         return set(store.video_ids)
 
 
-def import_features(source: str | os.PathLike, out: str | os.PathLike, options: ImportOptions, progress: bool = True) -> ImportSummary:
+def import_features(
+    source: str | os.PathLike, out: str | os.PathLike, options: ImportOptions, progress: bool = True
+) -> ImportSummary:
     """Import every video of ``source`` that ``out`` does not hold yet; see the module docstring."""
     # h5py (via the store) is imported here, not at the top, so that `wsal --help` stays instant.
     from wsal.features.store import StoreMeta, StoreWriter
@@ -379,7 +387,9 @@ def import_features(source: str | os.PathLike, out: str | os.PathLike, options: 
                 try:
                     feats = src.load(vid, meta.stream_dims)  # (T, D)
                 except BadVideo as err:  # the file changed since the check
-                    raise WsalError(f"{err} (changed during the import; the videos imported so far are staged for a re-run)") from None
+                    raise WsalError(
+                        f"{err} (changed during the import; the videos imported so far are staged for a re-run)"
+                    ) from None
                 num_snippets = feats.shape[0]
                 writer.add(
                     vid,

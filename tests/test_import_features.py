@@ -211,6 +211,12 @@ def _non_finite(src: Path) -> None:
     np.save(src / "test" / "rgb" / "bad.npy", rgb)
 
 
+def _too_large_for_float32(src: Path) -> None:
+    rgb = np.zeros((3, RGB_DIM))
+    rgb[0, 0] = 1e300
+    np.save(src / "test" / "rgb" / "bad.npy", rgb)
+
+
 def _unreadable(src: Path) -> None:
     (src / "test" / "rgb" / "bad.npy").write_bytes(b"not an npy file")
 
@@ -225,6 +231,7 @@ BAD_KINDS = {
     "lengths_differ": (_lengths_differ, "rgb/bad.npy: rgb has 3 snippets but", "flow/bad.npy has 2"),
     "wrong_dim": (_wrong_dim, "rgb/bad.npy: feature width 9, expected 8", ""),
     "non_finite": (_non_finite, "rgb/bad.npy: 1 non-finite values", ""),
+    "too_large_for_float32": (_too_large_for_float32, "rgb/bad.npy: 1 non-finite values", "too large for float32"),
     "unreadable": (_unreadable, "rgb/bad.npy: unreadable .npy file", ""),
     "zero_snippets": (_zero_snippets, "rgb/bad.npy: has zero snippets", ""),
 }
@@ -262,6 +269,19 @@ def test_skip_bad_records_and_lists_failures(tmp_path, rng, capsys, kind):
         assert store.video_ids == ["good1", "good2"]
         failures = store.failures()
         assert list(failures) == ["bad"] and BAD_KINDS[kind][1] in failures["bad"]
+
+
+def test_wtalc_bad_entry_is_skipped(tmp_path, rng):
+    good = rng.standard_normal((3, 4)).astype(np.float32)
+    np.save(tmp_path / "videoname.npy", np.array([b"good", b"flat"]))
+    np.save(tmp_path / "joint.npy", _object_array([good, np.zeros(4)]), allow_pickle=True)
+    out = tmp_path / "s.h5"
+    summary = import_features(tmp_path / "joint.npy", out, ImportOptions("wtalc", skip_bad=True), progress=False)
+    reason = f"{tmp_path}/joint.npy[1] (video 'flat'): expected a 2-D (T, D) array, got shape (4,)"
+    assert summary.imported == ["good"] and summary.bad == {"flat": reason}
+    with FeatureStore(out) as store:
+        np.testing.assert_array_equal(store.read("good").features, good)
+        assert store.failures() == {"flat": reason}
 
 
 def test_width_is_the_most_common_one(tmp_path, rng):
