@@ -1,0 +1,340 @@
+"""Temporal action detection metrics: tIoU, interpolated AP, and mAP at several tIoU thresholds.
+
+Protocol (the ActivityNet detection protocol; :func:`detection_map`):
+
+1. Predictions for videos that are not in the ground truth being evaluated are dropped (and
+   counted); so are predictions whose label has no ground-truth segment in those videos (counted
+   per label). The classes evaluated are the labels with at least one ground-truth segment.
+2. Optional, off by default (THUMOS-14 variant, ``ignore_ambiguous=True``): a prediction whose
+   segment intersects an Ambiguous region of its video with positive length (intersection length
+   > 0 seconds; equivalently tIoU > 0 for non-empty segments) is removed before matching, so it is
+   neither a true nor a false positive. Zero-length predictions are never removed.
+3. Per class, predictions are ranked by score, highest first; equal scores keep their order in the
+   predictions file (stable sort).
+4. Per threshold, in rank order, each prediction claims the ground-truth segment of its class and
+   video with the highest tIoU >= threshold that no higher-ranked prediction has claimed (equal
+   tIoU: the segment listed first in the ground-truth file). If the best one is taken, the next
+   best unclaimed one above the threshold is claimed. A prediction that claims nothing is a false
+   positive, as is every prediction in a video without ground truth of its class.
+5. AP is the area under the interpolated precision envelope (precision at rank i replaced by the
+   maximum precision at any rank >= i), summed over the recall steps: ActivityNet's
+   ``interpolated_prec_rec``. Recall is relative to all ground-truth segments of the class.
+6. mAP is the mean AP over the evaluated classes; a class without predictions scores 0.
+
+tIoU of two segments is intersection length / union length. When the union is empty (both
+segments have zero length) it is 1 if they are the same instant and 0 otherwise. (ActivityNet's
+code divides 0 by 0 there and its NaN then matches at every threshold, wherever the two instants
+are; real ground truth does contain zero-length segments, e.g. 3 in ActivityNet-1.3 validation.)
+
+How it is fast: predictions are sorted once (class, then score); tIoU is computed only against
+ground truth of the same (class, video) in one vectorized pass; predictions with no candidate
+above the lowest threshold are false positives at once. The remaining greedy matching is
+sequential only within one (class, video) group, so it runs in "waves": wave w holds the w-th
+candidate-bearing prediction of every group, and all waves' predictions are matched together for
+all thresholds with numpy. ``wsal.eval.reference`` holds a plain per-prediction loop that tests and
+``bench/eval_speed.py`` compare against.
+
+What this module does not do: read files (``wsal.eval.io``), classification metrics
+(``wsal.eval.classification``), or print and plot (``wsal.eval.report``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from wsal.errors import WsalError
+from wsal.eval.io import GroundTruth, Predictions
+
+
+def tiou(segment: Sequence[float] | np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """tIoU of one segment ``[start, end]`` with each row of ``segments`` (M, 2) -> (M,).
+
+    >>> tiou([0.0, 2.0], np.array([[0.0, 2.0], [1.0, 3.0], [2.0, 4.0], [0.5, 1.0], [5.0, 6.0]]))
+    array([1.        , 0.33333333, 0.        , 0.25      , 0.        ])
+    >>> tiou([1.0, 1.0], np.array([[1.0, 1.0], [2.0, 2.0], [0.0, 2.0]]))  # zero-length segment
+    array([1., 0., 0.])
+    """
+    seg = np.asarray(segment, dtype=np.float64)
+    segs = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    return tiou_pairs(np.broadcast_to(seg, segs.shape), segs)
+
+
+def tiou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise tIoU of two (N, 2) segment arrays -> (N,).
+
+    >>> tiou_pairs(np.array([[0.0, 10.0], [3.0, 4.0]]), np.array([[5.0, 10.0], [4.0, 6.0]]))
+    array([0.5, 0. ])
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    inter = np.clip(np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
+    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
+    # Two zero-length segments: 1 at the same instant, else 0 (see the module docstring).
+    out = (a[..., 0] == b[..., 0]).astype(np.float64)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
+def tiou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """tIoU of every row of ``a`` (N, 2) with every row of ``b`` (M, 2) -> (N, M).
+
+    >>> tiou_matrix(np.array([[0.0, 1.0], [0.0, 4.0]]), np.array([[0.0, 2.0]]))
+    array([[0.5],
+           [0.5]])
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 2)
+    return tiou_pairs(*np.broadcast_arrays(a, b))
+
+
+def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    """Area under the interpolated precision envelope; works on the last axis of (..., N).
+
+    Same value as ActivityNet's ``interpolated_prec_rec``: recall is padded with 0 in front and 1
+    at the end, precision with 0 on both sides; precision is replaced by its running maximum from
+    the right; the sum of (recall step) x (envelope) is the AP (steps of zero width add nothing).
+
+    >>> interpolated_ap(np.array([1.0, 0.5, 2 / 3]), np.array([0.5, 0.5, 1.0]))  # TP, FP, TP of 2 GT
+    0.8333333333333333
+    >>> interpolated_ap(np.array([]), np.array([]))
+    0.0
+    """
+    precision = np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
+    lead = precision.shape[:-1]
+    mprec = np.concatenate([np.zeros(lead + (1,)), precision, np.zeros(lead + (1,))], axis=-1)
+    mrec = np.concatenate([np.zeros(lead + (1,)), recall, np.ones(lead + (1,))], axis=-1)
+    envelope = np.maximum.accumulate(mprec[..., ::-1], axis=-1)[..., ::-1]
+    ap = np.sum(np.diff(mrec, axis=-1) * envelope[..., 1:], axis=-1)
+    return ap if lead else float(ap)
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """mAP at each tIoU threshold plus what reports need (counts, warnings, PR curves)."""
+
+    tiou: np.ndarray  # (K,) thresholds in the order asked
+    mAP: np.ndarray  # (K,)
+    average_mAP: float  # mean of mAP over the K thresholds
+    per_class_AP: dict[str, np.ndarray]  # label -> (K,), for every evaluated class
+    classes: tuple[str, ...]  # evaluated classes (>= 1 ground-truth segment), sorted
+    num_ground_truth: int  # ground-truth segments of the evaluated videos
+    num_ground_truth_per_class: dict[str, int]
+    num_predictions: int  # predictions that were ranked and matched
+    num_predictions_in_file: int
+    num_unknown_video: int  # predictions dropped: their video is not in the ground truth
+    unknown_video_ids: tuple[str, ...]  # those videos, sorted
+    unknown_labels: dict[str, int]  # label without ground truth -> predictions dropped
+    ignore_ambiguous: bool
+    num_ambiguous_regions: int  # Ambiguous regions in the evaluated videos
+    num_ambiguous_removed: int  # predictions removed because they overlap one (ignore_ambiguous)
+    pr_tiou: float | None  # threshold of the stored PR curves: 0.5 if asked, else the closest
+    pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)  # label -> (precision, recall)
+
+    def average_between(self, low: float, high: float) -> float:
+        """Mean mAP over the thresholds in [low, high] (1e-9 tolerance); NaN if there are none."""
+        keep = (self.tiou >= low - 1e-9) & (self.tiou <= high + 1e-9)
+        return float(np.mean(self.mAP[keep])) if keep.any() else float("nan")
+
+    def warnings(self) -> list[str]:
+        """Human-readable lines for every counted problem (empty when there is none)."""
+        lines = []
+        if self.num_unknown_video:
+            shown = ", ".join(self.unknown_video_ids[:3]) + (", ..." if len(self.unknown_video_ids) > 3 else "")
+            lines.append(
+                f"{self.num_unknown_video} predictions for {len(self.unknown_video_ids)} videos not in the "
+                f"ground truth were dropped ({shown})"
+            )
+        if self.unknown_labels:
+            total = sum(self.unknown_labels.values())
+            names = sorted(self.unknown_labels, key=lambda k: (-self.unknown_labels[k], k))
+            shown = ", ".join(f"{k!r} x{self.unknown_labels[k]}" for k in names[:3]) + (", ..." if len(names) > 3 else "")
+            lines.append(
+                f"{total} predictions with {len(names)} labels that have no ground truth in the evaluated "
+                f"videos were dropped ({shown})"
+            )
+        if self.ignore_ambiguous and self.num_ambiguous_regions == 0:
+            lines.append("ignore-ambiguous is on but the evaluated videos have no Ambiguous regions")
+        if self.num_predictions == 0:
+            lines.append("no predictions left to evaluate: mAP is 0")
+        return lines
+
+
+def _check_thresholds(tiou_thresholds: Sequence[float]) -> np.ndarray:
+    thresholds = np.asarray(list(tiou_thresholds), dtype=np.float64).reshape(-1)
+    if thresholds.size == 0:
+        raise WsalError("no tIoU thresholds given")
+    if not np.all(np.isfinite(thresholds)) or np.any(thresholds <= 0) or np.any(thresholds > 1):
+        raise WsalError(f"tIoU thresholds must lie in (0, 1], got {thresholds.tolist()}")
+    return thresholds
+
+
+def _lookup(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """Map strings to integer ids via ``index``; -1 for strings not in it. (N,) -> (N,) int64."""
+    uniques, inverse = np.unique(values, return_inverse=True)
+    ids = np.array([index.get(str(u), -1) for u in uniques], dtype=np.int64)
+    return ids[inverse.reshape(-1)] if len(values) else np.zeros(0, dtype=np.int64)
+
+
+def _group_pairs(group_sorted: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (query i, item j) with group_sorted[j] == query[i]; ``group_sorted`` ascending.
+
+    Returns (query index (P,), item index (P,)), query-major, items in ascending order.
+    """
+    lo = np.searchsorted(group_sorted, query, side="left")
+    hi = np.searchsorted(group_sorted, query, side="right")
+    counts = hi - lo
+    query_idx = np.repeat(np.arange(len(query)), counts)
+    first = np.cumsum(counts) - counts
+    item_idx = lo[query_idx] + (np.arange(len(query_idx)) - first[query_idx])
+    return query_idx, item_idx
+
+
+def _ambiguous_mask(gt: GroundTruth, video_ids: list[str], vid: np.ndarray, start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """(N,) bool: prediction overlaps an Ambiguous region of its video with positive length."""
+    amb_vid = np.concatenate([np.full(len(gt.videos[v].ambiguous_s), i) for i, v in enumerate(video_ids)] + [np.zeros(0, int)])
+    amb = np.concatenate([gt.videos[v].ambiguous_s for v in video_ids] + [np.zeros((0, 2))])  # (A, 2)
+    pred_idx, amb_idx = _group_pairs(amb_vid, vid)
+    inter = np.minimum(end_s[pred_idx], amb[amb_idx, 1]) - np.maximum(start_s[pred_idx], amb[amb_idx, 0])
+    mask = np.zeros(len(vid), dtype=bool)
+    mask[pred_idx[inter > 0]] = True
+    return mask
+
+
+def _greedy_match(
+    pair_rank: np.ndarray, pair_gt: np.ndarray, pair_tiou: np.ndarray, pair_group: np.ndarray,
+    thresholds: np.ndarray, num_ranked: int, num_gt: int,
+) -> np.ndarray:
+    """(K, num_ranked) bool true positives from candidate pairs (prediction rank, GT, tIoU, group).
+
+    Only pairs with tIoU >= min(thresholds) are passed. Within a group (class, video), predictions
+    are matched in rank order; different groups never share ground truth, so the w-th prediction
+    of every group is matched in the same vectorized step ("wave" w).
+    """
+    num_k = len(thresholds)
+    tp = np.zeros((num_k, num_ranked), dtype=bool)
+    if len(pair_rank) == 0:
+        return tp
+    active = np.unique(pair_rank)  # ranks with a candidate, ascending
+    # group of each active prediction, from its first pair (pairs arrive sorted by rank)
+    first_pair = np.searchsorted(pair_rank, active, side="left")
+    active_group = pair_group[first_pair]
+    by_group = np.argsort(active_group, kind="stable")  # groups contiguous, rank order inside
+    sorted_group = active_group[by_group]
+    run_start = np.r_[0, np.flatnonzero(np.diff(sorted_group)) + 1]
+    run_id = np.repeat(np.arange(len(run_start)), np.diff(np.r_[run_start, len(sorted_group)]))
+    wave = np.empty(len(active), dtype=np.int64)
+    wave[by_group] = np.arange(len(active)) - run_start[run_id]
+    pair_wave = wave[np.searchsorted(active, pair_rank)]
+    # pairs ordered by wave, then rank, then best tIoU first, then GT file order
+    order = np.lexsort((pair_gt, -pair_tiou, pair_rank, pair_wave))
+    p_rank, p_gt, p_tiou, p_wave = pair_rank[order], pair_gt[order], pair_tiou[order], pair_wave[order]
+    wave_bounds = np.searchsorted(p_wave, np.arange(wave.max() + 2))
+    taken = np.zeros((num_k, num_gt), dtype=bool)
+    big = np.iinfo(np.int64).max
+    for w in range(len(wave_bounds) - 1):
+        a, b = wave_bounds[w], wave_bounds[w + 1]
+        ranks, gts, tious = p_rank[a:b], p_gt[a:b], p_tiou[a:b]
+        seg_start = np.r_[0, np.flatnonzero(np.diff(ranks)) + 1]  # one segment per prediction
+        valid = (tious[None, :] >= thresholds[:, None]) & ~taken[:, gts]  # (K, Pw)
+        pos = np.where(valid, np.arange(b - a)[None, :], big)
+        first = np.minimum.reduceat(pos, seg_start, axis=1)  # (K, preds in wave)
+        k_idx, p_idx = np.nonzero(first != big)
+        chosen = first[k_idx, p_idx]
+        taken[k_idx, gts[chosen]] = True
+        tp[k_idx, ranks[seg_start[p_idx]]] = True
+    return tp
+
+
+def detection_map(
+    gt: GroundTruth,
+    preds: Predictions,
+    tiou_thresholds: Sequence[float],
+    ignore_ambiguous: bool = False,
+) -> DetectionResult:
+    """Detection mAP of ``preds`` against every video of ``gt`` (pass ``gt.subset(...)`` first).
+
+    The protocol is the module docstring's. Raises :class:`WsalError` when the thresholds are
+    not in (0, 1] or the ground truth has no annotated segment.
+    """
+    thresholds = _check_thresholds(tiou_thresholds)
+    num_k = len(thresholds)
+    video_ids = gt.video_ids()
+    video_index = {v: i for i, v in enumerate(video_ids)}
+    gt_vid = np.concatenate([np.full(len(gt.videos[v].labels), i) for i, v in enumerate(video_ids)] + [np.zeros(0, int)])
+    gt_seg = np.concatenate([gt.videos[v].segments_s for v in video_ids] + [np.zeros((0, 2))])  # (G, 2)
+    gt_label = np.asarray([lab for v in video_ids for lab in gt.videos[v].labels], dtype=str)
+    classes = tuple(sorted(set(gt_label.tolist())))
+    if not classes:
+        raise WsalError(f"{gt.path}: the evaluated videos have no annotated segments")
+    class_index = {c: i for i, c in enumerate(classes)}
+    gt_cls = _lookup(gt_label, class_index)
+    npos = np.bincount(gt_cls, minlength=len(classes))  # (C,)
+
+    # 1. drop predictions for unknown videos / labels (counted)
+    vid = _lookup(preds.video_ids, video_index)
+    cls = _lookup(preds.labels, class_index)
+    unknown_video = vid < 0
+    unknown_video_ids = tuple(sorted(set(preds.video_ids[unknown_video].tolist())))
+    bad_label = ~unknown_video & (cls < 0)
+    labels_bad, counts_bad = np.unique(preds.labels[bad_label], return_counts=True)
+    keep = ~unknown_video & ~bad_label
+    # 2. optional THUMOS Ambiguous filter
+    num_amb_regions = sum(len(gt.videos[v].ambiguous_s) for v in video_ids)
+    num_amb_removed = 0
+    if ignore_ambiguous and num_amb_regions:
+        kept_idx = np.flatnonzero(keep)
+        amb = _ambiguous_mask(gt, video_ids, vid[kept_idx], preds.start_s[kept_idx], preds.end_s[kept_idx])
+        keep[kept_idx[amb]] = False
+        num_amb_removed = int(amb.sum())
+    idx = np.flatnonzero(keep)  # file order
+    # 3. rank: by class, then score descending; lexsort is stable, so ties keep file order
+    order = idx[np.lexsort((-preds.scores[idx], cls[idx]))]
+    r_vid, r_cls = vid[order], cls[order]
+    r_seg = np.stack([preds.start_s[order], preds.end_s[order]], axis=1)  # (M, 2)
+    num_ranked = len(order)
+    # candidates: GT of the same (class, video), tIoU >= lowest threshold
+    num_videos = max(len(video_ids), 1)
+    gt_key = gt_cls * num_videos + gt_vid
+    gt_by_key = np.argsort(gt_key, kind="stable")  # file order inside a group
+    r_key = r_cls * num_videos + r_vid
+    pair_rank, pair_item = _group_pairs(gt_key[gt_by_key], r_key)
+    pair_gt = gt_by_key[pair_item]
+    pair_tiou = tiou_pairs(r_seg[pair_rank], gt_seg[pair_gt])
+    near = pair_tiou >= thresholds.min()
+    tp = _greedy_match(pair_rank[near], pair_gt[near], pair_tiou[near], r_key[pair_rank[near]], thresholds, num_ranked, len(gt_seg))
+    # 5./6. per-class AP
+    bounds = np.searchsorted(r_cls, np.arange(len(classes) + 1))
+    pr_k = int(np.argmin(np.abs(thresholds - 0.5)))
+    per_class: dict[str, np.ndarray] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for c, label in enumerate(classes):
+        tp_c = tp[:, bounds[c] : bounds[c + 1]]  # (K, n_c)
+        tp_cum = np.cumsum(tp_c, axis=1, dtype=np.float64)
+        precision = tp_cum / np.arange(1, tp_c.shape[1] + 1)
+        recall = tp_cum / npos[c]
+        per_class[label] = interpolated_ap(precision, recall).reshape(num_k)
+        curves[label] = (precision[pr_k], recall[pr_k])
+    mAP = np.mean(np.stack([per_class[c] for c in classes]), axis=0)
+    return DetectionResult(
+        tiou=thresholds,
+        mAP=mAP,
+        average_mAP=float(np.mean(mAP)),
+        per_class_AP=per_class,
+        classes=classes,
+        num_ground_truth=int(len(gt_seg)),
+        num_ground_truth_per_class={c: int(npos[i]) for i, c in enumerate(classes)},
+        num_predictions=int(num_ranked),
+        num_predictions_in_file=len(preds),
+        num_unknown_video=int(unknown_video.sum()),
+        unknown_video_ids=unknown_video_ids,
+        unknown_labels={str(k): int(n) for k, n in zip(labels_bad, counts_bad)},
+        ignore_ambiguous=ignore_ambiguous,
+        num_ambiguous_regions=int(num_amb_regions),
+        num_ambiguous_removed=num_amb_removed,
+        pr_tiou=float(thresholds[pr_k]),
+        pr_curves=curves,
+    )
