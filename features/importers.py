@@ -131,7 +131,9 @@ def check_matrix(array: object, where: str, expected_dim: int) -> NDArray[np.flo
 
 def check_video_id(video_id: str, where: str) -> None:
     """The store's naming rule, checked up front so a bad name is a bad video, not a crash later."""
-    if not video_id or video_id.startswith("_") or "/" in video_id:
+    from wsal.features.store import is_valid_video_id
+
+    if not is_valid_video_id(video_id):
         raise BadVideo(f"{where}: video name '{video_id}' cannot be stored (empty, starts with '_' or contains '/')")
 
 

@@ -382,8 +382,17 @@ def _write_video_group(
     group.attrs["video_id"] = video_id
 
 
+def is_valid_video_id(video_id: str) -> bool:
+    """The store's naming rule: non-empty, no leading '_' (reserved), no '/' (HDF5 path separator).
+
+    >>> is_valid_video_id("video_test_0000004"), is_valid_video_id("_failures"), is_valid_video_id("a/b")
+    (True, False, False)
+    """
+    return bool(video_id) and not video_id.startswith("_") and "/" not in video_id
+
+
 def _check_video_id(video_id: str) -> None:
-    if not video_id or video_id.startswith("_") or "/" in video_id:
+    if not is_valid_video_id(video_id):
         raise StoreError(f"invalid video id '{video_id}': must be non-empty, not start with '_', and contain no '/'")
 
 
