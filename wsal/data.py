@@ -1,0 +1,263 @@
+"""Training data: a torch Dataset over a feature store and a ground truth, with weak labels only.
+
+Each item is one training video (subset ``DataConfig.train_subset`` of the GT, THUMOS-14 trains on
+"validation"): its features shaped to exactly ``num_snippets`` rows, a mask (True = real snippet)
+and its video-level multi-hot labels over ``GroundTruth.classes``. Segment times never leave this
+module -- they are not even read -- so supervision is weak by construction.
+
+Shaping to N = ``num_snippets`` (``DataConfig.sampling``):
+
+* ``random``: a video longer than N is cut into N equal bins and one random snippet is taken
+  from each (sorted, so temporal order is kept); shorter videos keep all snippets, padded with
+  zeros and mask False at the end.
+* ``uniform``: the same bins, always their centre snippet (no randomness).
+* ``interpolate``: linear interpolation of the (T, D) sequence to exactly N rows, for longer and
+  shorter videos alike (ActivityNet-style short sequences); nothing is padded.
+
+Randomness is a pure function of (seed, step, slot): :class:`StepBatchSampler` yields, for each
+optimisation step, the videos of that step (an epoch-wise permutation seeded by (seed, epoch)) and
+the seed of each item's sampling. The batch of step s is thus the same whatever the number of
+workers and whether training was resumed.
+
+GT training videos missing from the store are a :class:`WsalError` (count and an example),
+unless ``skip_missing`` is set, in which case they are listed in ``WeakVideoDataset.skipped``
+(and ``wsal train`` prints their count).
+
+What this module does not do: batch inference over whole videos (see wsal.model.wsal.infer_video)
+or read segment times.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch.utils.data import Dataset, Sampler
+
+from wsal.errors import WsalError
+from wsal.eval.io import GroundTruth
+from wsal.features.store import FeatureStore, StoreMeta
+
+SAMPLING_MODES: tuple[str, ...] = ("random", "uniform", "interpolate")
+
+# A key of the dataset: (video index, seed, step, slot in the batch).
+ItemKey = tuple[int, int, int, int]
+
+
+def sample_indices(num_in: int, num_out: int, mode: str, rng: np.random.Generator | None = None) -> NDArray[np.int64]:
+    """Snippet indices that shape a T = ``num_in`` video for ``random``/``uniform`` sampling.
+
+    At most ``num_out`` indices, non-decreasing; all of ``0..num_in-1`` when the video is not longer.
+
+    >>> sample_indices(4, 8, "uniform").tolist()
+    [0, 1, 2, 3]
+    >>> sample_indices(10, 5, "uniform").tolist()  # centres of bins [0,2), [2,4), ...
+    [1, 3, 5, 7, 9]
+    """
+    if num_in < 1 or num_out < 1:
+        raise ValueError(f"num_in and num_out must be >= 1, got {num_in}, {num_out}")
+    if num_in <= num_out:
+        return np.arange(num_in, dtype=np.int64)
+    edges = np.arange(num_out + 1, dtype=np.float64) * (num_in / num_out)  # (N+1,) bin edges
+    if mode == "uniform":
+        offsets = np.full(num_out, 0.5)
+    elif mode == "random":
+        if rng is None:
+            raise ValueError("random sampling needs an rng")
+        offsets = rng.random(num_out)
+    else:
+        raise ValueError(f"sample_indices: mode must be 'random' or 'uniform', got {mode!r}")
+    positions = edges[:-1] + offsets * (edges[1:] - edges[:-1])
+    return np.minimum(np.floor(positions).astype(np.int64), num_in - 1)
+
+
+def interpolate_sequence(features: NDArray[np.floating], num_out: int) -> NDArray[np.float32]:
+    """Linear interpolation of a (T, D) sequence to (num_out, D); first and last rows are kept.
+
+    >>> interpolate_sequence(np.array([[0.0], [2.0]]), 3).ravel().tolist()
+    [0.0, 1.0, 2.0]
+    """
+    feats = np.asarray(features, dtype=np.float32)
+    num_in = feats.shape[0]
+    if num_in == 1:
+        return np.repeat(feats, num_out, axis=0)
+    positions = np.linspace(0.0, num_in - 1, num_out)  # (N,)
+    left = np.minimum(np.floor(positions).astype(np.int64), num_in - 2)
+    frac = (positions - left).astype(np.float32)[:, None]
+    return feats[left] * (1.0 - frac) + feats[left + 1] * frac
+
+
+def shape_sequence(
+    features: NDArray[np.floating], num_out: int, mode: str, rng: np.random.Generator | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Features (T, D) -> (num_out, D) and mask (num_out,), per the sampling mode (module docstring)."""
+    feats = np.asarray(features, dtype=np.float32)
+    if mode == "interpolate":
+        return interpolate_sequence(feats, num_out), np.ones(num_out, dtype=bool)
+    idx = sample_indices(feats.shape[0], num_out, mode, rng)
+    out = np.zeros((num_out, feats.shape[1]), dtype=np.float32)
+    out[: idx.size] = feats[idx]
+    mask = np.zeros(num_out, dtype=bool)
+    mask[: idx.size] = True
+    return out, mask
+
+
+def multi_hot(labels: tuple[str, ...] | list[str], classes: tuple[str, ...]) -> NDArray[np.float32]:
+    """Video-level multi-hot vector over ``classes`` (a label seen twice counts once).
+
+    >>> multi_hot(("b", "b", "c"), ("a", "b", "c")).tolist()
+    [0.0, 1.0, 1.0]
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros(len(classes), dtype=np.float32)
+    for label in labels:
+        out[index[label]] = 1.0
+    return out
+
+
+@dataclass
+class Batch:
+    """One training batch (what collate_batch returns)."""
+
+    features: torch.Tensor  # (B, N, D) float32
+    mask: torch.Tensor  # (B, N) bool
+    labels: torch.Tensor  # (B, C) float32 multi-hot
+    video_index: torch.Tensor  # (B,) int64 index into WeakVideoDataset.video_ids
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.features.to(device, non_blocking=True),
+            self.mask.to(device, non_blocking=True),
+            self.labels.to(device, non_blocking=True),
+            self.video_index.to(device),
+        )
+
+
+def collate_batch(items: list[dict]) -> Batch:
+    return Batch(
+        features=torch.stack([it["features"] for it in items]),
+        mask=torch.stack([it["mask"] for it in items]),
+        labels=torch.stack([it["labels"] for it in items]),
+        video_index=torch.tensor([it["video_index"] for it in items], dtype=torch.int64),
+    )
+
+
+class WeakVideoDataset(Dataset):
+    """Training videos of one GT subset that are in the store; items keyed by :data:`ItemKey`.
+
+    The store is opened lazily in each process that reads (DataLoader workers included).
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike,
+        ground_truth: GroundTruth,
+        subset: str,
+        num_snippets: int,
+        sampling: str,
+        skip_missing: bool = False,
+    ) -> None:
+        if num_snippets < 1:
+            raise WsalError(f"data.num_snippets must be >= 1, got {num_snippets}")
+        if sampling not in SAMPLING_MODES:
+            raise WsalError(f"data.sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
+        self.store_path = Path(store_path)
+        self.num_snippets = num_snippets
+        self.sampling = sampling
+        self.classes: tuple[str, ...] = ground_truth.classes
+        if not self.classes:
+            raise WsalError(f"{ground_truth.path}: no labelled segments, so no classes to train")
+        train_gt = ground_truth.subset(subset)
+        with FeatureStore(self.store_path) as store:
+            self.meta: StoreMeta = store.meta
+            stored = set(store.video_ids)
+        wanted = train_gt.video_ids()
+        if not wanted:
+            raise WsalError(f"{ground_truth.path}: subset {subset!r} has no videos")
+        self.skipped: list[str] = [vid for vid in wanted if vid not in stored]
+        if self.skipped and not skip_missing:
+            raise WsalError(
+                f"{self.store_path}: {len(self.skipped)} of {len(wanted)} {subset!r} videos of {ground_truth.path} "
+                f"are not in the store (e.g. {self.skipped[0]!r}); set data.skip_missing=true to train without them"
+            )
+        self.video_ids: list[str] = [vid for vid in wanted if vid in stored]
+        if not self.video_ids:
+            raise WsalError(f"{self.store_path}: none of the {len(wanted)} {subset!r} videos of {ground_truth.path} is in the store")
+        self.labels = np.stack([multi_hot(train_gt.videos[vid].labels, self.classes) for vid in self.video_ids])  # (V, C)
+        self._store: FeatureStore | None = None
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_store"] = None  # an open HDF5 handle does not cross process boundaries
+        return state
+
+    def _open(self) -> FeatureStore:
+        if self._store is None:
+            self._store = FeatureStore(self.store_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __getitem__(self, key: ItemKey) -> dict:
+        index, seed, step, slot = key
+        vid = self.video_ids[index]
+        feats = self._open().read(vid).features  # (T, D)
+        rng = np.random.default_rng([seed, step, slot]) if self.sampling == "random" else None
+        shaped, mask = shape_sequence(feats, self.num_snippets, self.sampling, rng)
+        return {
+            "features": torch.from_numpy(shaped),
+            "mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(self.labels[index]),
+            "video_index": index,
+        }
+
+
+def batch_plan(num_videos: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """Video indices of 0-based optimisation step ``step``: epochs are seeded permutations.
+
+    Position p = step * batch_size + j falls in epoch p // num_videos; batches may straddle epochs.
+
+    >>> sorted(batch_plan(4, 2, 0, 0) + batch_plan(4, 2, 0, 1))  # one epoch = every video once
+    [0, 1, 2, 3]
+    """
+    out = []
+    perms: dict[int, NDArray[np.int64]] = {}
+    for j in range(batch_size):
+        position = step * batch_size + j
+        epoch = position // num_videos
+        if epoch not in perms:
+            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(num_videos)
+        out.append(int(perms[epoch][position % num_videos]))
+    return out
+
+
+class StepBatchSampler(Sampler):
+    """Yields the item keys of steps ``start_step .. stop_step - 1`` (0-based), one list per step."""
+
+    def __init__(self, num_videos: int, batch_size: int, seed: int, start_step: int, stop_step: int) -> None:
+        if num_videos < 1 or batch_size < 1:
+            raise ValueError(f"num_videos and batch_size must be >= 1, got {num_videos}, {batch_size}")
+        self.num_videos = num_videos
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_step = start_step
+        self.stop_step = stop_step
+
+    def __len__(self) -> int:
+        return max(0, self.stop_step - self.start_step)
+
+    def __iter__(self) -> Iterator[list[ItemKey]]:
+        for step in range(self.start_step, self.stop_step):
+            plan = batch_plan(self.num_videos, self.batch_size, self.seed, step)
+            yield [(index, self.seed, step, slot) for slot, index in enumerate(plan)]

@@ -1,0 +1,334 @@
+"""The training loop: a fixed number of AdamW steps, checkpoints, exact resume, CSV log.
+
+``train(config, features_path, annotations_path, out_dir)`` writes into RUN = ``out_dir``:
+
+* ``config.toml`` -- the resolved config (data paths, device and all defaults filled in);
+* ``log.csv`` -- one row every ``train.log_every`` steps: step, each loss key (mean over the
+  steps since the previous row), lr, steps/s;
+* ``checkpoints/step_N.pt`` every ``train.checkpoint_every`` steps and ``model.pt`` at the end.
+
+A checkpoint stands alone: resolved config dict, class list, the store's attributes (feature_dim,
+fps, snippet grid), model weights, step, optimizer / grad-scaler state and torch RNG states. Files
+are written to a temporary name and renamed. ``resume=True`` continues from the checkpoint with
+the highest step in RUN: batches are a pure function of (seed, step) (wsal.data) and the RNG
+states are restored, so N steps in one go and N/2 + resume N/2 give the same weights (on CPU).
+
+The schedule is fixed in advance: there is no evaluation on any test data during training and no
+checkpoint is ever selected by a test score; the final ``model.pt`` is simply the last step.
+
+Devices: ``auto`` is CUDA when available (with bf16 autocast, or fp16 + grad scaling where bf16 is
+not supported, if ``train.mixed_precision``), else CPU. Seeds: ``train.seed`` seeds torch (model
+init, dropout), the batch plan and each item's sampling (numpy Generators derived from it) and the
+DataLoader's own generator.
+
+What this module does not do: define the model or losses, localize, or evaluate.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from wsal.config import ExperimentConfig, config_from_dict, config_to_dict, save_config
+from wsal.data import StepBatchSampler, WeakVideoDataset, collate_batch
+from wsal.errors import WsalError
+from wsal.eval.io import load_ground_truth
+from wsal.features.store import StoreMeta
+from wsal.model.losses import LOSS_KEYS, mil_losses
+from wsal.model.wsal import WsalModel
+
+CHECKPOINT_FORMAT = "wsal-checkpoint"
+CHECKPOINT_VERSION = 1
+_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+
+# Config keys that may differ between the original run and its resume (they do not change the
+# optimisation path). Everything else must match.
+_RESUME_FREE_KEYS: frozenset[str] = frozenset(
+    {
+        "name",
+        "data.features",
+        "data.annotations",
+        "data.num_workers",
+        "train.max_steps",
+        "train.device",
+        "train.checkpoint_every",
+        "train.log_every",
+    }
+)
+
+
+@dataclass
+class LoadedModel:
+    model: WsalModel  # eval mode, on the requested device
+    config: ExperimentConfig
+    classes: tuple[str, ...]
+    store_meta: dict  # StoreMeta.to_attrs() of the training store
+    step: int
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise WsalError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WsalError(f"--device {name!r}: CUDA is not available on this machine (use --device cpu or auto)")
+    if device.type not in ("cpu", "cuda"):
+        raise WsalError(f"--device {name!r}: only cpu and cuda are supported")
+    return device
+
+
+def _autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    if device.type != "cuda" or not enabled:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    if not path.is_file():
+        raise WsalError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for foreign or truncated files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WsalError(f"{path}: not a readable wsal checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise WsalError(f"{path}: not a wsal checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise WsalError(f"{path}: checkpoint version {ckpt.get('version')} is not supported (this wsal reads {CHECKPOINT_VERSION})")
+    return ckpt
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
+    """A trained model ready for inference (eval mode) with everything needed to use it."""
+    p = Path(path)
+    ckpt = _read_checkpoint(p)
+    try:
+        config = config_from_dict(ExperimentConfig, ckpt["config"], f"{p}: config")
+        classes = tuple(str(c) for c in ckpt["classes"])
+        store_meta = dict(ckpt["store_meta"])
+        meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
+        model = WsalModel(meta.feature_dim, len(classes), config.mil)
+        model.load_state_dict(ckpt["model"])
+    except KeyError as err:
+        raise WsalError(f"{p}: checkpoint lacks {err}") from None
+    except RuntimeError as err:
+        raise WsalError(f"{p}: weights do not fit the model ({str(err).splitlines()[0]})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedModel(model=model, config=config, classes=classes, store_meta=store_meta, step=int(ckpt["step"]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint of RUN with the highest step (model.pt or checkpoints/step_N.pt), or None."""
+    candidates: list[tuple[int, Path]] = []
+    step_dir = run_dir / "checkpoints"
+    if step_dir.is_dir():
+        for p in step_dir.iterdir():
+            match = _STEP_FILE.match(p.name)
+            if match:
+                candidates.append((int(match.group(1)), p))
+    final = run_dir / "model.pt"
+    if final.is_file():
+        candidates.append((int(_read_checkpoint(final)["step"]), final))
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
+    old, new = _flatten(saved), _flatten(config_to_dict(config))
+    for key in sorted(set(old) | set(new)):
+        if key in _RESUME_FREE_KEYS:
+            continue
+        if old.get(key) != new.get(key):
+            raise WsalError(
+                f"{where}: cannot resume: config {key} was {old.get(key)!r}, now {new.get(key)!r} "
+                "(only max_steps, device, logging/checkpoint intervals and paths may change)"
+            )
+
+
+def _trim_log(log_path: Path, last_step: int) -> None:
+    """Drop rows after ``last_step`` (written after the checkpoint a resume starts from)."""
+    if not log_path.is_file():
+        return
+    with log_path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
+    tmp = log_path.with_name(log_path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    os.replace(tmp, log_path)
+
+
+def train(
+    config: ExperimentConfig,
+    features_path: str | os.PathLike | None,
+    annotations_path: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    device: str | None = None,
+) -> Path:
+    """Train per ``config``; paths given here override ``config.data``; returns RUN/model.pt."""
+    features = str(features_path) if features_path else config.data.features
+    annotations = str(annotations_path) if annotations_path else config.data.annotations
+    if not features:
+        raise WsalError("no feature store: pass --features or set data.features in the config")
+    if not annotations:
+        raise WsalError("no ground truth: pass --annotations or set data.annotations in the config")
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, features=features, annotations=annotations),
+        train=dataclasses.replace(config.train, device=device or config.train.device),
+    )
+    tc = config.train
+    if tc.max_steps < 1 or tc.batch_size < 1 or tc.checkpoint_every < 1 or tc.log_every < 1:
+        raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
+    run = Path(out_dir)
+    final_path = run / "model.pt"
+    log_path = run / "log.csv"
+    dev = resolve_device(tc.device)
+
+    resume_from = latest_checkpoint(run) if resume else None
+    if resume and resume_from is None:
+        raise WsalError(f"{run}: --resume given but there is no checkpoint to resume from")
+    if not resume and (final_path.exists() or log_path.exists() or (run / "checkpoints").exists()):
+        raise WsalError(f"{run}: already holds a run; pass --resume to continue it or choose a new --out")
+
+    dataset = WeakVideoDataset(
+        features,
+        load_ground_truth(annotations),
+        config.data.train_subset,
+        config.data.num_snippets,
+        config.data.sampling,
+        skip_missing=config.data.skip_missing,
+    )
+    if dataset.skipped:
+        print(
+            f"wsal train: skipping {len(dataset.skipped)} {config.data.train_subset!r} videos not in {features} "
+            f"(e.g. {dataset.skipped[0]!r})",
+            file=sys.stderr,
+        )
+
+    torch.manual_seed(tc.seed)
+    model = WsalModel(dataset.meta.feature_dim, len(dataset.classes), config.mil).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    amp_dtype = _autocast_dtype(dev, tc.mixed_precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    start_step = 0
+    if resume_from is not None:
+        ckpt = _read_checkpoint(resume_from, map_location=dev)
+        _check_resume_config(ckpt["config"], config, resume_from)
+        if tuple(ckpt["classes"]) != dataset.classes:
+            raise WsalError(f"{resume_from}: cannot resume: the class list differs from {annotations}")
+        if ckpt["store_meta"] != dataset.meta.to_attrs():
+            raise WsalError(f"{resume_from}: cannot resume: {features} has different store settings")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        if dev.type == "cuda" and ckpt["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), dev)
+        start_step = int(ckpt["step"])
+        _trim_log(log_path, start_step)
+
+    run.mkdir(parents=True, exist_ok=True)
+    save_config(config, run / "config.toml")
+
+    def checkpoint(step: int) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": step,
+            "config": config_to_dict(config),
+            "classes": list(dataset.classes),
+            "store_meta": dataset.meta.to_attrs(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            },
+        }
+
+    loader = DataLoader(
+        dataset,
+        batch_sampler=StepBatchSampler(len(dataset), tc.batch_size, tc.seed, start_step, tc.max_steps),
+        collate_fn=collate_batch,
+        num_workers=config.data.num_workers,
+        pin_memory=dev.type == "cuda",
+        generator=torch.Generator().manual_seed(tc.seed),
+    )
+    header = ["step", *LOSS_KEYS, "lr", "steps_per_s"]
+    new_log = not log_path.is_file()
+    sums = {k: 0.0 for k in LOSS_KEYS}
+    count = 0
+    last_time = time.perf_counter()
+    model.train()
+    with log_path.open("a", newline="") as log_fh, tqdm(
+        total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
+    ) as bar:
+        writer = csv.writer(log_fh)
+        if new_log:
+            writer.writerow(header)
+        for step, batch in enumerate(loader, start=start_step + 1):
+            batch = batch.to(dev)
+            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                out = model(batch.features, batch.mask)
+                losses = mil_losses(out, batch.labels, batch.mask, config.mil)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["loss/total"]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            for k in LOSS_KEYS:
+                sums[k] += values[k]
+            count += 1
+            bar.update(1)
+            bar.set_postfix({k.removeprefix("loss/"): f"{v:.3f}" for k, v in values.items()}, refresh=False)
+            if step % tc.log_every == 0 or step == tc.max_steps:
+                now = time.perf_counter()
+                rate = count / max(now - last_time, 1e-9)
+                writer.writerow([step, *(f"{sums[k] / count:.6g}" for k in LOSS_KEYS), f"{tc.lr:.6g}", f"{rate:.4g}"])
+                log_fh.flush()
+                sums = {k: 0.0 for k in LOSS_KEYS}
+                count = 0
+                last_time = now
+            if step % tc.checkpoint_every == 0 and step != tc.max_steps:
+                _save_atomic(checkpoint(step), run / "checkpoints" / f"step_{step}.pt")
+    dataset.close()
+    final_step = max(start_step, tc.max_steps)
+    _save_atomic(checkpoint(final_step), final_path)
+    return final_path
