@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsal.annotations import read_thumos14, read_wtalc, wtalc_video_ids
+from wsal.annotations import FORMATS, read_thumos14, read_wtalc, wtalc_video_ids
 from wsal.cli import main
 from wsal.eval.io import load_ground_truth
 
@@ -227,6 +227,14 @@ def test_activitynet_strings_degenerate_and_subsets(tmp_path, capsys):
     assert load_ground_truth(out).subsets() == ["testing", "training", "validation"]
 
 
+def test_activitynet_class_named_ambiguous_stays_a_class(tmp_path, capsys):
+    data = {"database": {"v": {"subset": "training", "annotations": [{"segment": [1, 2], "label": "Ambiguous"}]}}}
+    source = _write(tmp_path / "anet.json", json.dumps(data))
+    out = tmp_path / "gt.json"
+    assert _convert(capsys, "activitynet", source, out)[0] == 0
+    assert _database(out) == {"v": _video("training", [(1.0, 2.0, "Ambiguous")])}
+
+
 def test_activitynet_output_reads_back_unchanged(thumos_dir, tmp_path, capsys):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     assert _convert(capsys, "thumos14", thumos_dir, first)[0] == 0
@@ -266,6 +274,7 @@ def _one_video(**entry) -> str:
         (None, "cannot read"),
         ("{not json", "not valid JSON (Expecting property name enclosed in double quotes at line 1 column 2)"),
         ('{"taxonomy": []}', "expected an ActivityNet JSON object with a 'database'"),
+        ('{"database": {}}', "no videos found"),
         (_one_video(annotations=[{"segment": [1, "x"], "label": "A"}]), "video v, annotations 0: 'x' is not a number"),
         (_one_video(annotations=[{"segment": [1, 2, 3], "label": "A"}]), "'segment' must be [start, end]"),
         (_one_video(annotations=[{"segment": [1, 2]}]), "expected an object with 'segment' and 'label'"),
@@ -390,6 +399,11 @@ def test_wtalc_missing_folder(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------------
 # Options and writing
+
+
+def test_format_choices_are_the_readers(capsys):
+    assert main(["annotations", "--help"]) == 0
+    assert "--format {" + ",".join(FORMATS) + "}" in capsys.readouterr().out
 
 
 def test_subset_option_only_for_activitynet(thumos_dir, tmp_path, capsys):

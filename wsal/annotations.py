@@ -124,14 +124,16 @@ class AnnotationSet:
             database[vid] = entry
         return database
 
-    def add_segment(self, vid: str, start_s: float, end_s: float, label: str, where: str) -> None:
-        """Adds an instance (or an ambiguous region when ``label`` is ``AMBIGUOUS_LABEL``) to a known video.
+    def add_segment(
+        self, vid: str, start_s: float, end_s: float, label: str, where: str, ambiguous: bool = False
+    ) -> None:
+        """Adds an instance (an ambiguous region if ``ambiguous``) to a video already in :attr:`videos`.
 
         Segments with ``end_s <= start_s`` go to :attr:`dropped` instead.
         """
         if not end_s > start_s:
             self.dropped.append(DroppedSegment(vid, label, start_s, end_s, where))
-        elif label == AMBIGUOUS_LABEL:
+        elif ambiguous:
             self.videos[vid].ambiguous.append((start_s, end_s))
         else:
             self.videos[vid].instances.append(Instance(start_s, end_s, label))
@@ -253,7 +255,7 @@ def read_thumos14(source: Path) -> AnnotationSet:
                 raise AnnotationError(
                     f"{where}: video {vid} is in subset {subset!r} here but {video.subset!r} elsewhere"
                 )
-            result.add_segment(vid, start_s, end_s, label, where)
+            result.add_segment(vid, start_s, end_s, label, where, ambiguous=label == AMBIGUOUS_LABEL)
     return result
 
 
@@ -328,8 +330,9 @@ def _activitynet_database(path: Path, database: dict[str, Any], subset: str | No
         if not isinstance(ambiguous, list):
             raise AnnotationError(f"{path}: video {vid}: 'ambiguous' must be a list of [start, end]")
         for index, raw in enumerate(ambiguous):
-            start_s, end_s = _json_segment(raw, f"{path}: video {vid}, ambiguous {index}")
-            result.add_segment(vid, start_s, end_s, AMBIGUOUS_LABEL, f"{path}: video {vid}, ambiguous {index}")
+            where = f"{path}: video {vid}, ambiguous {index}"
+            start_s, end_s = _json_segment(raw, where)
+            result.add_segment(vid, start_s, end_s, AMBIGUOUS_LABEL, where, ambiguous=True)
     return result
 
 
@@ -492,7 +495,7 @@ def _wtalc_ambiguous(result: AnnotationSet, path: Path) -> None:
         if vid not in result.videos:
             skipped.append(vid)
             continue
-        result.add_segment(vid, start_s, end_s, AMBIGUOUS_LABEL, f"{path}:{number}")
+        result.add_segment(vid, start_s, end_s, AMBIGUOUS_LABEL, f"{path}:{number}", ambiguous=True)
     if skipped:
         result.notes.append(
             f"{path}: {len(skipped)} ambiguous regions of {len(set(skipped))} video(s) not in the annotation set "
