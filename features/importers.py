@@ -271,12 +271,14 @@ class WtalcSource:
                 f"{path}: not a file (the wtalc layout is the joint features .npy, "
                 "e.g. Thumos14reduced-I3D-JOINTFeatures.npy)"
             )
-        names_path = (annotations_dir if annotations_dir is not None else path.parent) / WTALC_NAMES_FILE
-        names = _load_pickled(names_path, "video names")
-        self.video_ids = [n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(names)]
-        dupes = sorted(v for v, c in Counter(self.video_ids).items() if c > 1)
-        if dupes:
-            raise WsalError(f"{names_path}: video '{dupes[0]}' is listed {self.video_ids.count(dupes[0])} times")
+        from wsal.annotations import wtalc_video_ids
+
+        names_dir = annotations_dir if annotations_dir is not None else path.parent
+        names_path = names_dir / WTALC_NAMES_FILE
+        if not names_path.is_file():
+            raise WsalError(f"{names_path}: video names file not found")
+        # The same ids `wsal annotations --format wtalc` writes (YouTube ids from url.npy when present).
+        self.video_ids = wtalc_video_ids(names_dir)
         feats = _load_pickled(path, "features")
         if feats.dtype == object and feats.ndim == 1:
             self._arrays = list(feats)

@@ -123,6 +123,17 @@ def test_wtalc_round_trip_with_annotations_dir(tmp_path, rng, capsys):
         assert store.read("video_validation_0000051").source == f"{npy}[0]"
 
 
+def test_wtalc_uses_youtube_ids_from_url_npy_like_annotations(tmp_path, rng):
+    # ActivityNet 1.2's W-TALC folder names videos `video_<n>`; the id both commands use is the YouTube id.
+    feats = rng.standard_normal((2, 4, 6)).astype(np.float32)
+    np.save(tmp_path / "videoname.npy", np.array([b"video_0", b"video_1"]))
+    np.save(tmp_path / "url.npy", np.array([b"https://www.youtube.com/watch?v=abcDEF12345", b"https://www.youtube.com/watch?v=zzzYYY67890"]))
+    np.save(tmp_path / "joint.npy", feats)
+    summary = import_features(tmp_path / "joint.npy", tmp_path / "s.h5", ImportOptions("wtalc"), progress=False)
+    assert summary.imported == ["abcDEF12345", "zzzYYY67890"]
+    np.testing.assert_array_equal(_read_all(tmp_path / "s.h5")["zzzYYY67890"], feats[1])
+
+
 def test_wtalc_names_default_to_source_folder_and_equal_lengths(tmp_path, rng):
     # When every video has the same length, np.save stores a plain (N, T, D) array.
     feats = rng.standard_normal((2, 4, 6)).astype(np.float32)
@@ -329,7 +340,7 @@ def _structure_error(tmp_path: Path, rng: np.random.Generator, case: str) -> tup
         return ["--layout", "wtalc", str(npy)], f"{npy}: 2 feature arrays but {src}/videoname.npy lists 3 videos"
     if case == "wtalc_duplicate_names":
         np.save(src / "videoname.npy", np.array([b"a", b"a"]))
-        return ["--layout", "wtalc", str(npy)], "video 'a' is listed 2 times"
+        return ["--layout", "wtalc", str(npy)], "video id a appears twice"
     if case == "annotations_dir_for_basnet":
         return ["--layout", "basnet", str(src), "--annotations-dir", str(src)], "--annotations-dir applies only to --layout wtalc"
     if case == "zero_fps":
