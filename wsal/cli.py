@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "import_features",
     "extract",
     "merge_stores",
+    "sampler_report",
     "train",
     "localize",
     "evaluate",
