@@ -101,12 +101,13 @@ def _pair_chunks(num_pairs: int, num_chunks: int) -> list[tuple[int, int]]:
     """Splits pair indices [0, num_pairs) into contiguous near-equal [start, stop) ranges.
 
     >>> _pair_chunks(10, 3)
-    [(0, 4), (4, 7), (7, 10)]
+    [(0, 3), (3, 6), (6, 10)]
     >>> _pair_chunks(2, 4)
     [(0, 1), (1, 2)]
     """
-    bounds = np.linspace(0, num_pairs, min(num_chunks, num_pairs) + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    n = min(num_chunks, num_pairs)
+    bounds = [k * num_pairs // n for k in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def compute_flow_parallel(

@@ -74,7 +74,7 @@ def pool():
 
 @pytest.mark.parametrize("method", FLOW_METHODS)
 def test_parallel_equals_serial(rng, pool, method):
-    frames = (rng.random((8, 40, 48, 3)) * 255).astype(np.uint8)  # 7 pairs -> chunks [0,4) [4,7) for 2
+    frames = (rng.random((8, 40, 48, 3)) * 255).astype(np.uint8)  # 7 pairs: chunks [0,3) [3,7) for 2 workers
     serial = compute_flow(frames, method)
     np.testing.assert_array_equal(compute_flow_parallel(frames, method, workers=2, executor=pool), serial)
     np.testing.assert_array_equal(compute_flow_parallel(frames, method, workers=3, executor=pool), serial)
