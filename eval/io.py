@@ -134,7 +134,7 @@ def _to_segment(value: Any, where: str) -> tuple[float, float]:
     start_s = _to_float(value[0], where)
     end_s = _to_float(value[1], where)
     if end_s < start_s:
-        raise WsalError(f"{where}: segment {list(value)!r} is reversed (end < start)")
+        raise WsalError(f"{where}: segment [{start_s:g}, {end_s:g}] is reversed (end < start)")
     return start_s, end_s
 
 
@@ -238,7 +238,8 @@ def load_predictions(path: str | os.PathLike) -> Predictions:
     return _parse_predictions(_read_json(path, "predictions"), str(path))
 
 
-def _write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as JSON (no NaN/inf) to a temp file next to ``path``, then rename it over ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -256,7 +257,7 @@ def _write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
 def write_ground_truth(database: dict, path: str | os.PathLike) -> None:
     """Validate ``database`` ({video: {...}}) with the reader's rules, then write ``{"database": ...}`` atomically."""
     _parse_ground_truth({"database": database}, str(path))
-    _write_json_atomic({"database": database}, path)
+    write_json_atomic({"database": database}, path)
 
 
 def write_predictions(results: Mapping[str, Sequence[Mapping]], path: str | os.PathLike) -> None:
@@ -282,4 +283,4 @@ def write_predictions(results: Mapping[str, Sequence[Mapping]], path: str | os.P
                 }
             )
         out[str(vid)] = rows
-    _write_json_atomic({"version": "wsal", "results": out, "external_data": {}}, path)
+    write_json_atomic({"version": "wsal", "results": out, "external_data": {}}, path)

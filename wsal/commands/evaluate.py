@@ -1,15 +1,127 @@
-"""`wsal evaluate`: placeholder until its helper lands it."""
+"""`wsal evaluate`: detection mAP of one or more prediction files against a ground-truth file.
+
+Reads files only (no model, no torch). Prints a compact table (one row per prediction file),
+optionally writes the JSON summary (``--json``) and a report folder (``--report``). Expected user
+errors (bad files, unknown subset, bad thresholds) end with one line and exit code 2; counted
+problems (predictions for unknown videos, labels without ground truth) are printed as warnings.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wsal.errors import WsalError
 
+_DESCRIPTION = """\
+Detection mAP at several tIoU thresholds (ActivityNet protocol: predictions ranked by score per
+class, each claims the unmatched ground-truth segment of its class and video with the highest
+tIoU >= threshold, interpolated AP, mean over ground-truth classes, a class without predictions
+scores 0). Predictions for videos not in the (subset's) ground truth and labels without ground
+truth are dropped and counted in a warning.
+
+tIoU presets: thumos = 0.1:0.7 step 0.1 (also prints averages over 0.1:0.5 and 0.3:0.7),
+activitynet = 0.5:0.95 step 0.05. Default: thumos, or activitynet when the ground truth has more
+than 50 classes.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("evaluate", help="(in progress)")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="detection mAP@tIoU of prediction files against ground truth",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--ground-truth", required=True, metavar="GT.json", help="ground truth in ActivityNet form ({\"database\": ...})")
+    parser.add_argument(
+        "--predictions", required=True, nargs="+", metavar="PRED.json",
+        help="one or more detection result files ({\"results\": ...}); several are compared side by side",
+    )
+    parser.add_argument(
+        "--subset", default=None,
+        help="subset of the ground truth to evaluate, e.g. test; 'all' for every video. "
+        "Needed when the ground truth has several subsets (default: its only subset)",
+    )
+    parser.add_argument(
+        "--tiou", nargs="+", default=None, metavar="T",
+        help="'thumos', 'activitynet', or thresholds in (0, 1] (default: thumos, activitynet above 50 classes)",
+    )
+    parser.add_argument(
+        "--ignore-ambiguous", action="store_true",
+        help="THUMOS-14 variant: remove predictions that overlap an Ambiguous region of their video "
+        "(positive-length intersection) before matching (default: off)",
+    )
+    parser.add_argument("--json", default=None, metavar="OUT.json", help="write the summary as JSON")
+    parser.add_argument("--report", default=None, metavar="DIR", help="write report.md, per_class.csv and plots into DIR")
+    return parser
+
+
+def _thresholds(tokens: list[str] | None, num_classes: int) -> tuple[list[float], str | None, str]:
+    """(thresholds, preset name or None, how they were chosen)."""
+    from wsal.eval.report import MAX_CLASSES_FOR_THUMOS_PRESET, TIOU_PRESETS, default_preset
+
+    if tokens is None:
+        preset = default_preset(num_classes)
+        why = f"default: the ground truth has {num_classes} classes, {'>' if preset == 'activitynet' else '<='} {MAX_CLASSES_FOR_THUMOS_PRESET}"
+        return list(TIOU_PRESETS[preset]), preset, why
+    if len(tokens) == 1 and tokens[0] in TIOU_PRESETS:
+        return list(TIOU_PRESETS[tokens[0]]), tokens[0], "--tiou"
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        raise WsalError(
+            f"--tiou expects 'thumos', 'activitynet' or numbers in (0, 1], got {' '.join(tokens)!r}"
+        ) from None
+    if any(not 0 < v <= 1 for v in values):
+        raise WsalError(f"--tiou thresholds must lie in (0, 1], got {' '.join(tokens)}")
+    return values, None, "--tiou"
 
 
 def run(args: argparse.Namespace) -> int:
-    raise WsalError("not implemented yet")
+    from wsal.eval.detection import detection_map
+    from wsal.eval.io import load_ground_truth, load_predictions, write_json_atomic
+    from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
+
+    full = load_ground_truth(args.ground_truth)
+    subsets = full.subsets()
+    if args.subset == "all":
+        subset, gt = None, full
+    elif args.subset is None:
+        if len(subsets) > 1:
+            raise WsalError(
+                f"{args.ground_truth} has subsets {', '.join(subsets)}: choose one with --subset (or --subset all)"
+            )
+        subset, gt = (subsets[0] if subsets else None), full
+    else:
+        subset, gt = args.subset, full.subset(args.subset)
+    thresholds, preset, why = _thresholds(args.tiou, len(full.classes))
+
+    names = run_names(args.predictions)
+    runs = []
+    for name, path in zip(names, args.predictions):
+        result = detection_map(gt, load_predictions(path), thresholds, ignore_ambiguous=args.ignore_ambiguous)
+        runs.append(Run(name=name, path=path, result=result))
+        for warning in result.warnings():
+            print(f"wsal evaluate: warning: {path}: {warning}", file=sys.stderr)
+
+    first = runs[0].result
+    print(
+        f"ground truth: {args.ground_truth}, subset {subset or 'all'}: {len(gt.videos)} videos, "
+        f"{len(first.classes)} classes, {first.num_ground_truth} segments"
+    )
+    print(f"protocol: {protocol_description(args.ignore_ambiguous)}")
+    print(f"tIoU: {' '.join(f'{t:g}' for t in thresholds)}" + (f" (preset {preset}; {why})" if preset else ""))
+    for r in runs:
+        print(f"{r.name}: {r.result.num_predictions} of {r.result.num_predictions_in_file} predictions evaluated"
+              + (f", {r.result.num_ambiguous_removed} removed as Ambiguous" if args.ignore_ambiguous else ""))
+    print(format_table(runs, preset))
+
+    if args.json:
+        summaries = [summary_json(r, subset, preset) for r in runs]
+        write_json_atomic(summaries[0] if len(runs) == 1 else {"runs": summaries}, args.json)
+        print(f"wrote {args.json}")
+    if args.report:
+        written = write_report(args.report, runs, args.ground_truth, subset, preset)
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0

@@ -1,0 +1,168 @@
+"""`wsal evaluate` through wsal.cli.main: outputs, presets, and one-line errors for every bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from wsal.cli import main
+
+DATABASE = {
+    "v1": {"subset": "test", "annotations": [{"segment": [0, 10], "label": "A"}, {"segment": [20, 30], "label": "A"}],
+           "ambiguous": [[35, 36]]},
+    "v2": {"subset": "test", "annotations": [{"segment": [0, 5], "label": "B"}]},
+    "v3": {"subset": "validation", "annotations": [{"segment": [0, 5], "label": "C"}]},
+}
+PERFECT = {"v1": [{"segment": [0, 10], "label": "A", "score": 0.9}, {"segment": [20, 30], "label": "A", "score": 0.8}],
+           "v2": [{"segment": [0, 5], "label": "B", "score": 0.7}]}
+
+
+def _json(path: Path, obj) -> str:
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    gt = _json(tmp_path / "gt.json", {"database": DATABASE})
+    perfect = _json(tmp_path / "perfect.json", {"results": PERFECT})
+    half = _json(tmp_path / "half.json", {"results": {
+        "v1": [{"segment": [0, 20], "label": "A", "score": 0.9}, {"segment": [35, 36], "label": "A", "score": 0.95}],
+        "v2": [{"segment": [0, 5], "label": "B", "score": 0.7}, {"segment": [0, 5], "label": "Q", "score": 0.1}],
+        "v7": [{"segment": [0, 5], "label": "B", "score": 0.7}],
+    }})
+    return tmp_path, gt, perfect, half
+
+
+def test_single_file_json_and_report(files, capsys):
+    tmp, gt, perfect, _ = files
+    out = tmp / "o" / "res.json"
+    code = main(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "test",
+                 "--json", str(out), "--report", str(tmp / "rep")])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    assert "preset thumos; default: the ground truth has 3 classes, <= 50" in captured.out
+    assert "THUMOS Ambiguous regions: not used" in captured.out
+    js = json.loads(out.read_text())
+    assert js["subset"] == "test" and js["tiou"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert js["mAP"] == [1.0] * 7 and js["average_mAP"] == 1.0
+    assert set(js["per_class_AP"]) == {"A", "B"}  # C has ground truth only in validation
+    assert js["num_ground_truth"] == 3 and js["num_predictions"] == 3
+    assert js["averages"] == {"0.1:0.7": 1.0, "0.1:0.5": 1.0, "0.3:0.7": 1.0}
+    assert {p.name for p in (tmp / "rep").iterdir()} == {"report.md", "per_class.csv", "per_class_ap.png", "map_vs_tiou.png", "pr_curves.png"}
+
+
+def test_several_files_side_by_side_with_warnings(files, capsys):
+    tmp, gt, perfect, half = files
+    out = tmp / "res.json"
+    code = main(["evaluate", "--ground-truth", gt, "--predictions", perfect, half, "--subset", "test",
+                 "--tiou", "0.5", "0.7", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    rows = [line.split() for line in captured.out.splitlines() if line.startswith(("perfect ", "half "))]
+    # half at 0.5: A: [35,36] FP (score .95), then [0,20] TP (tIoU .5) of 2 GT -> AP .25; B perfect -> .625
+    assert rows == [["perfect", "100.00", "100.00", "100.00"], ["half", "62.50", "50.00", "56.25"]]
+    assert "1 predictions for 1 videos not in the ground truth were dropped (v7)" in captured.err
+    assert "labels that have no ground truth in the evaluated videos were dropped ('Q' x1)" in captured.err
+    js = json.loads(out.read_text())
+    assert [r["predictions"] for r in js["runs"]] == [perfect, half]
+    assert js["runs"][1]["mAP"] == [0.625, 0.5] and js["runs"][1]["preset"] is None
+
+
+def test_ignore_ambiguous_is_named_and_applied(files, capsys):
+    tmp, gt, _, half = files
+    code = main(["evaluate", "--ground-truth", gt, "--predictions", half, "--subset", "test", "--tiou", "0.5",
+                 "--ignore-ambiguous", "--json", str(tmp / "r.json"), "--report", str(tmp / "rep")])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "predictions overlapping them are removed before matching" in captured.out
+    js = json.loads((tmp / "r.json").read_text())
+    # the FP at [35, 36] lies in v1's Ambiguous region: A is then 1 TP of 2 GT -> .5, B 1 -> .75
+    assert js["mAP"] == [0.75] and js["protocol"]["ignore_ambiguous"] is True
+    assert js["protocol"]["num_ambiguous_removed"] == 1
+    assert "predictions overlapping them are removed before matching" in (tmp / "rep" / "report.md").read_text()
+
+
+def test_activitynet_preset_by_name(files, capsys):
+    _, gt, perfect, _ = files
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "test", "--tiou", "activitynet"]) == 0
+    assert "0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9 0.95 (preset activitynet; --tiou)" in capsys.readouterr().out
+
+
+def _error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "predictions file is empty"),
+        ("{oops", "not a JSON predictions file"),
+        ({"database": {}}, "not a predictions file"),
+        ('{"results": {"v1": [{"segment": [0, 1], "label": "A", "score": NaN}]}}', "video 'v1': detection 0: score: value nan is not finite"),
+        ({"results": {"v1": [{"segment": [9, 1], "label": "A", "score": 1}]}}, r"video 'v1': detection 0: segment \[9, 1\] is reversed"),
+        ({"results": {"v1": [{"segment": ["a", 1], "label": "A", "score": 1}]}}, "expected a number, got 'a'"),
+    ],
+)
+def test_bad_prediction_files(files, capsys, content, message):
+    tmp, gt, _, _ = files
+    bad = _json(tmp / "bad.json", content)
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", bad, "--subset", "test"], capsys)
+    assert err.startswith("wsal evaluate: error: ") and bad in err
+    assert re.search(message, err)
+
+
+def test_bad_ground_truth_and_options(files, capsys):
+    tmp, gt, perfect, _ = files
+    err = _error(["evaluate", "--ground-truth", _json(tmp / "g.json", {"results": {}}), "--predictions", perfect], capsys)
+    assert "not a ground-truth file" in err
+    err = _error(["evaluate", "--ground-truth", str(tmp / "missing.json"), "--predictions", perfect], capsys)
+    assert "ground-truth file not found" in err
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "testing"], capsys)
+    assert "no subset 'testing'; available subsets: test, validation" in err
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", perfect], capsys)
+    assert "has subsets test, validation: choose one with --subset" in err
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "test", "--tiou", "thumos", "0.5"], capsys)
+    assert "--tiou expects" in err
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "test", "--tiou", "1.5"], capsys)
+    assert "must lie in (0, 1]" in err
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", str(tmp / "nope.json"), "--subset", "test"], capsys)
+    assert "predictions file not found" in err
+
+
+def test_subset_all_and_unknown_videos_only(files, capsys):
+    tmp, gt, perfect, _ = files
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "all", "--tiou", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "subset all: 3 videos, 3 classes" in out
+    assert [line.split() for line in out.splitlines() if line.startswith("perfect ")] == [["perfect", "66.67", "66.67"]]
+    other = _json(tmp / "other.json", {"results": {"x": [{"segment": [0, 1], "label": "A", "score": 1}]}})
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", other, "--subset", "test"]) == 0
+    err = capsys.readouterr().err
+    assert "1 predictions for 1 videos not in the ground truth were dropped (x)" in err
+    assert "no predictions left to evaluate: mAP is 0" in err
+
+
+def test_real_activitynet_sample_via_cli(shared_data, capsys, tmp_path):
+    out = tmp_path / "anet.json"
+    code = main(["evaluate",
+                 "--ground-truth", str(shared_data / "activitynet/derived/anet1.3_val_gt_from_official_sample.json"),
+                 "--predictions", str(shared_data / "activitynet/official_samples/sample_detection_prediction.json"),
+                 "--json", str(out)])
+    assert code == 0
+    assert "preset activitynet; default: the ground truth has 200 classes, > 50" in capsys.readouterr().out
+    js = json.loads(out.read_text())
+    assert js["mAP"] == [1.0] * 10 and js["subset"] == "validation" and len(js["per_class_AP"]) == 200
+
+
+def test_help_lists_presets(capsys):
+    assert main(["evaluate", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "thumos = 0.1:0.7 step 0.1" in text and "--ignore-ambiguous" in text
