@@ -1,0 +1,102 @@
+"""Losses: stable keys, hand-computed values, masking, weighting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wsal.config import MILConfig
+from wsal.model.losses import LOSS_KEYS, mil_losses, soft_cross_entropy, view_targets
+from wsal.model.wsal import ModelOutput, WsalModel
+
+
+def _output(cas: torch.Tensor, attention_logits: torch.Tensor, video_logits: torch.Tensor) -> ModelOutput:
+    attention = torch.softmax(attention_logits, dim=-1)[..., 0]
+    return ModelOutput(
+        cas=cas,
+        attention=attention,
+        attention_logits=attention_logits,
+        video_logits=video_logits,
+        embeddings=torch.zeros(*cas.shape[:2], 1),
+    )
+
+
+def test_keys_are_stable():
+    assert LOSS_KEYS == ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide", "loss/sparsity", "loss/total")
+    out = _output(torch.zeros(2, 6, 4), torch.zeros(2, 6, 3), torch.zeros(2, 4))
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig())
+    assert tuple(losses) == LOSS_KEYS
+
+
+def test_hand_computed_values_with_uniform_outputs():
+    # cas = 0 everywhere: every view's logits are 0, each softmax is uniform over C+1 = 4 columns.
+    # attention logits 0: a_fg = a_bg = a_ctx = 1/3. p_bg = 1/4, so guide = |1/3 - 3/4| = 5/12.
+    out = _output(torch.zeros(1, 5, 4), torch.zeros(1, 5, 3), torch.zeros(1, 4))
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 1.0]]), torch.ones(1, 5, dtype=torch.bool), MILConfig())
+    for key in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"):
+        assert float(losses[key]) == pytest.approx(math.log(4), abs=1e-6)
+    assert float(losses["loss/guide"]) == pytest.approx(5 / 12, abs=1e-6)
+    assert float(losses["loss/sparsity"]) == pytest.approx(1 / 3, abs=1e-6)
+    expected_total = 3 * math.log(4) + 5 / 12 + 0.1 * (1 / 3)
+    assert float(losses["loss/total"]) == pytest.approx(expected_total, abs=1e-5)
+
+
+def test_foreground_view_rewards_the_labelled_class():
+    labels = torch.tensor([[0.0, 1.0]])
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    right = _output(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.tensor([[0.0, 5.0, 0.0]]))
+    wrong = _output(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.tensor([[5.0, 0.0, 0.0]]))
+    config = MILConfig()
+    assert float(mil_losses(right, labels, mask, config)["loss/mil_fg"]) < 0.02
+    assert float(mil_losses(wrong, labels, mask, config)["loss/mil_fg"]) > 4.9
+
+
+def test_background_and_context_views_pool_their_attention():
+    # Snippet 0 is all background attention with a large background CAS logit; ratio 4 -> k = 1.
+    cas = torch.zeros(1, 4, 3)
+    cas[0, 0, 2] = 10.0
+    att = torch.zeros(1, 4, 3)
+    att[0, 0] = torch.tensor([-30.0, 30.0, -30.0])
+    out = _output(cas, att, torch.zeros(1, 3))
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0]]), torch.ones(1, 4, dtype=torch.bool), MILConfig(topk_ratio=4))
+    # bg view logits = [0, 0, 10] -> CE vs background = log(2 + e^10) - 10
+    assert float(losses["loss/mil_bg"]) == pytest.approx(math.log(2 + math.exp(10)) - 10, abs=1e-4)
+    # ctx view: snippet 0 has ctx attention ~0, others 1/3 of cas 0 -> logits [0, 0, 0] -> log 3
+    assert float(losses["loss/mil_ctx"]) == pytest.approx(math.log(3), abs=1e-4)
+
+
+def test_view_targets_and_context_choice():
+    fg, bg, ctx = view_targets(torch.tensor([[0.0, 1.0, 1.0]]), "background")
+    assert fg.tolist() == [[0.0, 1.0, 1.0, 0.0]]
+    assert bg.tolist() == [[0.0, 0.0, 0.0, 1.0]]
+    assert ctx.tolist() == bg.tolist()
+    _, _, ctx2 = view_targets(torch.tensor([[0.0, 1.0, 1.0]]), "action_and_background")
+    assert ctx2.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+    # normalised targets: two classes + background, each 1/3
+    assert float(soft_cross_entropy(torch.zeros(1, 4), ctx2)) == pytest.approx(math.log(4), abs=1e-6)
+
+
+def test_padding_does_not_change_losses():
+    torch.manual_seed(0)
+    model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2)).eval()
+    x = torch.randn(1, 10, 6)
+    labels = torch.tensor([[0.0, 1.0, 0.0]])
+    alone = mil_losses(model(x, torch.ones(1, 10, dtype=torch.bool)), labels, torch.ones(1, 10, dtype=torch.bool), model.config)
+    padded = torch.cat([x, 50 * torch.randn(1, 6, 6)], dim=1)
+    mask = torch.zeros(1, 16, dtype=torch.bool)
+    mask[0, :10] = True
+    with_pad = mil_losses(model(padded, mask), labels, mask, model.config)
+    for key in LOSS_KEYS:
+        assert float(with_pad[key]) == pytest.approx(float(alone[key]), abs=1e-6), key
+
+
+def test_weights_scale_total():
+    out = _output(torch.randn(2, 5, 3), torch.randn(2, 5, 3), torch.randn(2, 3))
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    config = MILConfig(weight_fg=2.0, weight_bg=0.0, weight_ctx=0.5, weight_guide=3.0, weight_sparsity=0.0)
+    losses = mil_losses(out, labels, mask, config)
+    expected = 2 * losses["loss/mil_fg"] + 0.5 * losses["loss/mil_ctx"] + 3 * losses["loss/guide"]
+    assert float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)

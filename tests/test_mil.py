@@ -1,0 +1,117 @@
+"""Attention-MIL model: shapes, masked padding invariance, top-k pooling, whole-video inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from wsal.config import MILConfig
+from wsal.model.mil import topk_counts, topk_pool
+from wsal.model.wsal import ModelOutput, WsalModel, infer_video
+
+D, C = 10, 4
+
+
+@pytest.fixture
+def model() -> WsalModel:
+    torch.manual_seed(0)
+    return WsalModel(D, C, MILConfig(embed_dim=12, embed_layers=2, topk_ratio=4)).eval()
+
+
+def test_output_shapes_and_ranges(model):
+    x = torch.randn(3, 17, D)
+    mask = torch.ones(3, 17, dtype=torch.bool)
+    with torch.no_grad():
+        out = model(x, mask)
+    assert isinstance(out, ModelOutput)
+    assert out.cas.shape == (3, 17, C + 1)
+    assert out.attention.shape == (3, 17)
+    assert out.attention_logits.shape == (3, 17, 3)
+    assert out.video_logits.shape == (3, C + 1)
+    assert out.embeddings.shape == (3, 17, 12)
+    assert out.change_scores is None
+    cas_probs, attention, video_scores = model.scores(out)
+    assert cas_probs.shape == (3, 17, C) and video_scores.shape == (3, C)
+    for t in (cas_probs, attention, video_scores):
+        assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0
+    # attention is the foreground channel of a softmax over the three views
+    expected = torch.softmax(out.attention_logits, dim=-1)[..., 0]
+    torch.testing.assert_close(out.attention, expected)
+
+
+def test_padding_with_junk_changes_nothing_valid(model):
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(1, 20, D, generator=gen)
+    b = torch.randn(1, 13, D, generator=gen)
+    alone_a = model(a, torch.ones(1, 20, dtype=torch.bool))
+    alone_b = model(b, torch.ones(1, 13, dtype=torch.bool))
+    junk = 1e3 * torch.randn(1, 5 + 12, D, generator=gen)  # 5 rows pad a, 12 pad b
+    batch = torch.cat([torch.cat([a, junk[:, :5]], dim=1), torch.cat([b, junk[:, 5:]], dim=1)])  # (2, 25, D)
+    mask = torch.zeros(2, 25, dtype=torch.bool)
+    mask[0, :20] = True
+    mask[1, :13] = True
+    with torch.no_grad():
+        out = model(batch, mask)
+    for i, (alone, t_valid) in enumerate(((alone_a, 20), (alone_b, 13))):
+        for name in ("cas", "attention", "attention_logits", "embeddings"):
+            torch.testing.assert_close(getattr(out, name)[i, :t_valid], getattr(alone, name)[0], atol=1e-6, rtol=0)
+        torch.testing.assert_close(out.video_logits[i], alone.video_logits[0], atol=1e-6, rtol=0)
+    # padded positions are zeroed
+    assert float(out.attention[1, 13:].abs().max()) == 0.0
+    assert float(out.cas[1, 13:].abs().max()) == 0.0
+
+
+def test_padding_gets_no_gradient(model):
+    x = torch.randn(2, 9, D, requires_grad=True)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 6:] = False
+    out = model(x, mask)
+    (out.video_logits.sum() + out.cas.sum() + out.attention.sum()).backward()
+    assert float(x.grad[1, 6:].abs().max()) == 0.0
+    assert float(x.grad[1, :6].abs().max()) > 0.0
+
+
+def test_topk_pool_per_video_k():
+    values = torch.tensor([[1.0, 9.0, 3.0, 7.0, 5.0, 2.0, 8.0, 4.0], [6.0, 2.0, 4.0, 100.0, 100.0, 100.0, 100.0, 100.0]])
+    mask = torch.tensor([[True] * 8, [True, True, True] + [False] * 5])
+    assert topk_counts(mask, 3).tolist() == [2, 1]
+    pooled = topk_pool(values.unsqueeze(-1), mask, 3)  # k = 8 // 3 = 2 (9, 8), k = max(1, 3 // 3) = 1 (6)
+    assert pooled.squeeze(-1).tolist() == [8.5, 6.0]
+    # each column pools on its own
+    two = torch.stack([values, -values], dim=-1)
+    pooled2 = topk_pool(two, mask, 3)
+    assert pooled2[0].tolist() == [8.5, -1.5]  # -1, -2 are the largest of the negated row
+    assert pooled2[1].tolist() == [6.0, -2.0]
+
+
+def test_video_logits_are_attention_weighted_topk(model):
+    x = torch.randn(1, 16, D)
+    mask = torch.ones(1, 16, dtype=torch.bool)
+    out = model(x, mask)
+    weighted = out.cas * out.attention.unsqueeze(-1)  # (1, 16, C+1)
+    expected = weighted.sort(dim=1, descending=True).values[:, :4].mean(dim=1)  # k = 16 // 4
+    torch.testing.assert_close(out.video_logits, expected)
+
+
+def test_infer_video_matches_forward_and_takes_any_length(model):
+    feats = np.random.default_rng(0).standard_normal((37, D)).astype(np.float32)
+    cas_probs, attention, video_scores = infer_video(model, feats)
+    assert cas_probs.shape == (37, C) and attention.shape == (37,) and video_scores.shape == (C,)
+    assert cas_probs.dtype == np.float32
+    with torch.no_grad():
+        ref = model.scores(model(torch.from_numpy(feats)[None], torch.ones(1, 37, dtype=torch.bool)))
+    np.testing.assert_allclose(cas_probs, ref[0][0].numpy(), atol=1e-7)
+    np.testing.assert_allclose(video_scores, ref[2][0].numpy(), atol=1e-7)
+    assert not model.training
+    one = infer_video(model, feats[:1])
+    assert one[0].shape == (1, C)
+
+
+def test_bad_inputs_raise(model):
+    with pytest.raises(ValueError, match="features must be"):
+        model(torch.randn(2, 5, D + 1), torch.ones(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="mask must be bool"):
+        model(torch.randn(2, 5, D), torch.ones(2, 5))
+    with pytest.raises(ValueError, match="embed_kernel must be odd"):
+        WsalModel(D, C, MILConfig(embed_kernel=2))
