@@ -7,8 +7,8 @@ module -- they are not even read -- so supervision is weak by construction.
 
 Shaping to N = ``num_snippets`` (``DataConfig.sampling``):
 
-* ``random``: a video longer than N is cut into N equal bins and one random snippet is taken
-  from each (sorted, so temporal order is kept); shorter videos keep all snippets, padded with
+* ``random``: a video longer than N is cut into N consecutive bins (integer edges
+  ``floor(i * T / N)``) and one random snippet is taken from each, so temporal order is kept; shorter videos keep all snippets, padded with
   zeros and mask False at the end.
 * ``uniform``: the same bins, always their centre snippet (no randomness).
 * ``interpolate``: linear interpolation of the (T, D) sequence to exactly N rows, for longer and
@@ -52,7 +52,7 @@ ItemKey = tuple[int, int, int, int]
 def sample_indices(num_in: int, num_out: int, mode: str, rng: np.random.Generator | None = None) -> NDArray[np.int64]:
     """Snippet indices that shape a T = ``num_in`` video for ``random``/``uniform`` sampling.
 
-    At most ``num_out`` indices, non-decreasing; all of ``0..num_in-1`` when the video is not longer.
+    At most ``num_out`` indices, strictly increasing; all of ``0..num_in-1`` when the video is not longer.
 
     >>> sample_indices(4, 8, "uniform").tolist()
     [0, 1, 2, 3]
@@ -63,17 +63,15 @@ def sample_indices(num_in: int, num_out: int, mode: str, rng: np.random.Generato
         raise ValueError(f"num_in and num_out must be >= 1, got {num_in}, {num_out}")
     if num_in <= num_out:
         return np.arange(num_in, dtype=np.int64)
-    edges = np.arange(num_out + 1, dtype=np.float64) * (num_in / num_out)  # (N+1,) bin edges
+    # Integer bin edges: bins are disjoint and at least one snippet wide, so indices strictly increase.
+    edges = (np.arange(num_out + 1, dtype=np.int64) * num_in) // num_out  # (N+1,)
     if mode == "uniform":
-        offsets = np.full(num_out, 0.5)
-    elif mode == "random":
+        return (edges[:-1] + edges[1:]) // 2
+    if mode == "random":
         if rng is None:
             raise ValueError("random sampling needs an rng")
-        offsets = rng.random(num_out)
-    else:
-        raise ValueError(f"sample_indices: mode must be 'random' or 'uniform', got {mode!r}")
-    positions = edges[:-1] + offsets * (edges[1:] - edges[:-1])
-    return np.minimum(np.floor(positions).astype(np.int64), num_in - 1)
+        return rng.integers(edges[:-1], edges[1:]).astype(np.int64)
+    raise ValueError(f"sample_indices: mode must be 'random' or 'uniform', got {mode!r}")
 
 
 def interpolate_sequence(features: NDArray[np.floating], num_out: int) -> NDArray[np.float32]:

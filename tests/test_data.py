@@ -1,0 +1,181 @@
+"""Training data: sampling, padding, labels, missing videos, seeded batch plans, weak supervision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from wsal.config import MILConfig
+from wsal.data import (
+    StepBatchSampler,
+    WeakVideoDataset,
+    batch_plan,
+    collate_batch,
+    interpolate_sequence,
+    sample_indices,
+    shape_sequence,
+)
+from wsal.errors import WsalError
+from wsal.eval.io import load_ground_truth, write_ground_truth
+from wsal.features.store import StoreWriter
+from wsal.model.losses import mil_losses
+from wsal.model.wsal import WsalModel
+
+LENGTHS = {"v_a": 30, "v_b": 12, "v_c": 50, "v_d": 8, "t_a": 20}
+
+
+def _database(shift_s: float = 0.0) -> dict:
+    def seg(s, e):
+        return [s + shift_s, e + shift_s]
+
+    return {
+        "v_a": {"subset": "validation", "annotations": [{"segment": seg(1.0, 3.0), "label": "Jump"}]},
+        "v_b": {
+            "subset": "validation",
+            "annotations": [{"segment": seg(0.5, 1.5), "label": "Run"}, {"segment": seg(2.0, 4.0), "label": "Jump"}],
+        },
+        "v_c": {"subset": "validation", "annotations": [{"segment": seg(5.0, 9.0), "label": "Run"}]},
+        "v_d": {"subset": "validation", "annotations": [{"segment": seg(0.0, 1.0), "label": "Run"}]},
+        "t_a": {"subset": "test", "annotations": [{"segment": seg(1.0, 2.0), "label": "Swim"}]},
+    }
+
+
+@pytest.fixture
+def store_and_gt(tmp_path: Path, small_meta, rng) -> tuple[Path, Path]:
+    store = tmp_path / "store.h5"
+    with StoreWriter(store, small_meta) as writer:
+        for vid, t in LENGTHS.items():
+            feats = rng.standard_normal((t, small_meta.feature_dim)).astype(np.float32)
+            feats[:, 0] = np.arange(t)  # column 0 = snippet index, to check sampling
+            writer.add(vid, feats, num_frames=16 * t, duration_s=0.64 * t, source="test")
+    gt = tmp_path / "gt.json"
+    write_ground_truth(_database(), gt)
+    return store, gt
+
+
+def test_sample_indices_random_takes_one_per_bin():
+    rng = np.random.default_rng(3)
+    idx = sample_indices(100, 10, "random", rng)
+    assert idx.shape == (10,)
+    for i, value in enumerate(idx):  # bins of width 10
+        assert 10 * i <= value < 10 * (i + 1)
+    assert not np.array_equal(idx, sample_indices(100, 10, "random", np.random.default_rng(4)))
+    np.testing.assert_array_equal(idx, sample_indices(100, 10, "random", np.random.default_rng(3)))
+
+
+def test_sample_indices_short_and_uniform():
+    assert sample_indices(3, 5, "random", np.random.default_rng(0)).tolist() == [0, 1, 2]
+    assert sample_indices(9, 3, "uniform").tolist() == [1, 4, 7]
+    assert sample_indices(5, 5, "uniform").tolist() == [0, 1, 2, 3, 4]
+
+
+def test_interpolate_and_shape_sequence():
+    seq = np.array([[0.0, 10.0], [4.0, 10.0], [8.0, 10.0]])
+    up = interpolate_sequence(seq, 5)
+    np.testing.assert_allclose(up[:, 0], [0, 2, 4, 6, 8])
+    np.testing.assert_allclose(up[:, 1], 10)
+    down, mask = shape_sequence(np.arange(10.0)[:, None], 4, "interpolate")
+    np.testing.assert_allclose(down[:, 0], [0, 3, 6, 9])
+    assert mask.all()
+    padded, mask = shape_sequence(np.ones((3, 2)), 5, "uniform")
+    assert mask.tolist() == [True, True, True, False, False]
+    assert padded[3:].sum() == 0.0 and padded[:3].sum() == 6.0
+
+
+def test_dataset_items_and_labels(store_and_gt):
+    store, gt_path = store_and_gt
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 16, "random")
+    assert ds.classes == ("Jump", "Run", "Swim")  # from the whole file, sorted
+    assert ds.video_ids == ["v_a", "v_b", "v_c", "v_d"]
+    np.testing.assert_array_equal(ds.labels, [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
+    item = ds[(2, 0, 5, 1)]  # v_c, T = 50 > 16: one snippet from each of 16 bins
+    assert item["features"].shape == (16, 12) and item["mask"].all()
+    order = item["features"][:, 0].numpy()
+    assert np.all(np.diff(order) > 0) and order[0] < 3 and order[-1] >= 46  # first bin [0, 3), last [46, 50)
+    short = ds[(3, 0, 5, 1)]  # v_d, T = 8: all snippets then padding
+    assert short["mask"].tolist() == [True] * 8 + [False] * 8
+    np.testing.assert_array_equal(short["features"][:8, 0].numpy(), np.arange(8))
+    assert float(short["features"][8:].abs().sum()) == 0.0
+    # same key, same sample; different step, different sample
+    assert torch.equal(ds[(2, 0, 5, 1)]["features"], item["features"])
+    assert not torch.equal(ds[(2, 0, 6, 1)]["features"], item["features"])
+    ds.close()
+
+
+def test_missing_training_videos_error_or_skip(tmp_path, store_and_gt):
+    store, _ = store_and_gt
+    database = _database()
+    database["v_missing"] = {"subset": "validation", "annotations": [{"segment": [0, 1], "label": "Run"}]}
+    database["v_gone"] = {"subset": "validation", "annotations": [{"segment": [0, 1], "label": "Jump"}]}
+    gt_path = tmp_path / "gt_more.json"
+    write_ground_truth(database, gt_path)
+    gt = load_ground_truth(gt_path)
+    with pytest.raises(WsalError, match=r"2 of 6 'validation' videos .* not in the store \(e.g. 'v_gone'\).*skip_missing"):
+        WeakVideoDataset(store, gt, "validation", 16, "random")
+    ds = WeakVideoDataset(store, gt, "validation", 16, "random", skip_missing=True)
+    assert ds.skipped == ["v_gone", "v_missing"]
+    assert len(ds) == 4
+    with pytest.raises(WsalError, match="no subset 'training'"):
+        WeakVideoDataset(store, gt, "training", 16, "random")
+
+
+def test_batch_plan_covers_each_epoch_and_is_deterministic():
+    plans = [batch_plan(10, 4, 7, s) for s in range(5)]  # 20 positions = 2 epochs
+    flat = [i for p in plans for i in p]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
+    assert flat[:10] != flat[10:]  # a new permutation per epoch
+    assert plans == [batch_plan(10, 4, 7, s) for s in range(5)]
+    assert plans != [batch_plan(10, 4, 8, s) for s in range(5)]
+
+
+def test_step_sampler_resume_gives_the_same_batches():
+    full = list(StepBatchSampler(7, 3, 1, 0, 6))
+    tail = list(StepBatchSampler(7, 3, 1, 4, 6))
+    assert len(full) == 6 and tail == full[4:]
+    assert full[4][2] == (batch_plan(7, 3, 1, 4)[2], 1, 4, 2)
+
+
+def test_loader_with_worker_matches_in_process(store_and_gt):
+    store, gt_path = store_and_gt
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 16, "random")
+
+    def batches(workers: int) -> list:
+        loader = DataLoader(
+            ds,
+            batch_sampler=StepBatchSampler(len(ds), 3, 0, 0, 3),
+            collate_fn=collate_batch,
+            num_workers=workers,
+            generator=torch.Generator().manual_seed(0),
+        )
+        return list(loader)
+
+    for a, b in zip(batches(0), batches(1)):
+        assert torch.equal(a.features, b.features) and torch.equal(a.mask, b.mask)
+        assert torch.equal(a.labels, b.labels) and torch.equal(a.video_index, b.video_index)
+    ds.close()
+
+
+def test_segment_times_never_reach_the_loss(tmp_path, store_and_gt):
+    """Weak supervision: moving every segment changes nothing in the batch or the loss."""
+    store, gt_path = store_and_gt
+    moved = tmp_path / "gt_moved.json"
+    database = _database(shift_s=3.3)
+    database["v_b"]["annotations"].reverse()
+    write_ground_truth(database, moved)
+    torch.manual_seed(0)
+    model = WsalModel(12, 3, MILConfig(embed_dim=8, dropout=0.0))
+    results = []
+    for path in (gt_path, moved):
+        ds = WeakVideoDataset(store, load_ground_truth(path), "validation", 16, "random")
+        batch = collate_batch([ds[k] for k in next(iter(StepBatchSampler(len(ds), 4, 0, 0, 1)))])
+        losses = mil_losses(model(batch.features, batch.mask), batch.labels, batch.mask, model.config)
+        results.append((batch, losses))
+        ds.close()
+    (b1, l1), (b2, l2) = results
+    assert torch.equal(b1.features, b2.features) and torch.equal(b1.labels, b2.labels)
+    for key in l1:
+        assert float(l1[key].detach()) == float(l2[key].detach()), key
