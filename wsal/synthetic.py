@@ -14,7 +14,8 @@ Each snippet's feature row is ``[rgb | flow]`` (half the columns each, as I3D tw
   std ``noise`` is added to every value.
 
 Timing: either a built-in seeded random timeline (default: 40 "validation" + 20 "test" videos,
-5 classes, 100-300 snippets each, actions of 4-25 snippets, i.e. 2.6-16 s) or the videos,
+5 classes, 100-300 snippets each, actions of 4-25 snippets, i.e. 2.6-16 s; video i's main class
+is i mod num_classes, so every class occurs in a subset with at least num_classes videos) or the videos,
 subsets, durations and labelled segments of a given GT file (e.g. the real THUMOS-14 GT), turned
 into snippets on the 25 fps / 16-frame grid (wsal.timeline). The GT written next to the store has
 subsets "validation" (training) and "test" for the built-in timeline, or the given file's subsets.
@@ -153,13 +154,20 @@ def random_timeline(
     rng: np.random.Generator,
     num_snippets: int,
     num_classes: int,
+    main_class: int | None = None,
     *,
     instance_snippets: tuple[int, int] = (4, 25),
     max_instances: int = 4,
     gap_snippets: int = 4,
 ) -> list[Instance]:
-    """1 class (80 %) or 2 classes per video, 1..max_instances non-overlapping instances each."""
-    video_classes = rng.choice(num_classes, size=1 if rng.random() < 0.8 else 2, replace=False)
+    """1 class (80 %) or 2 classes per video, 1..max_instances non-overlapping instances each.
+
+    ``main_class`` (random when None) is always one of the video's classes.
+    """
+    main = int(rng.integers(0, num_classes)) if main_class is None else main_class
+    video_classes = [main]
+    if num_classes > 1 and rng.random() >= 0.8:
+        video_classes.append(int(rng.choice([c for c in range(num_classes) if c != main])))
     taken = np.zeros(num_snippets, dtype=bool)
     instances: list[Instance] = []
     for c in sorted(int(x) for x in video_classes):
@@ -246,7 +254,7 @@ def make_synthetic_dataset(
         for subset, count in (("validation", num_train_videos), ("test", num_test_videos)):
             for i in range(count):
                 t_count = int(rng.integers(snippets[0], snippets[1] + 1))
-                instances = random_timeline(rng, t_count, num_classes)
+                instances = random_timeline(rng, t_count, num_classes, main_class=i % num_classes)
                 entry = {
                     "subset": subset,
                     "duration": float(t_count * GRID.stride_s),
