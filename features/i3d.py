@@ -190,6 +190,8 @@ class InceptionI3d(nn.Module):
 
     def stages(self, clips: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
         """Yields (stage name, its output) in order, from Conv3d_1a_7x7 to Mixed_5c."""
+        if clips.ndim != 5 or clips.shape[1] != self.in_channels:
+            raise ValueError(f"expected clips (B, {self.in_channels}, T, H, W), got {tuple(clips.shape)}")
         x = clips
         for name in self.STAGES:
             x = getattr(self, name)(x)
@@ -197,11 +199,10 @@ class InceptionI3d(nn.Module):
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, 1024)
         """Mixed_5c output averaged over (T', H', W'), computed in float32."""
-        if clips.ndim != 5 or clips.shape[1] != self.in_channels:
-            raise ValueError(f"expected clips (B, {self.in_channels}, T, H, W), got {tuple(clips.shape)}")
-        for _, x in self.stages(clips):
+        mixed_5c = clips
+        for _, mixed_5c in self.stages(clips):  # keeps only the latest stage output alive
             pass
-        return x.float().mean(dim=(2, 3, 4))
+        return mixed_5c.float().mean(dim=(2, 3, 4))  # (B, 1024, T', H', W') -> (B, 1024)
 
     def classify(self, clips: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, num_classes)
         """Class logits of the pooled features (the port's logits for 16x224x224 clips)."""
