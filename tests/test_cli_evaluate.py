@@ -165,4 +165,5 @@ def test_real_activitynet_sample_via_cli(shared_data, capsys, tmp_path):
 def test_help_lists_presets(capsys):
     assert main(["evaluate", "--help"]) == 0
     text = capsys.readouterr().out
-    assert "thumos = 0.1:0.7 step 0.1" in text and "--ignore-ambiguous" in text
+    assert "thumos = 0.1 0.2 0.3 0.4 0.5 0.6 0.7 (also averages over 0.1:0.5 and 0.3:0.7)" in text
+    assert "activitynet = 0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9 0.95." in text and "--ignore-ambiguous" in text

@@ -13,16 +13,27 @@ import sys
 
 from wsal.errors import WsalError
 
-_DESCRIPTION = """\
+def _description() -> str:
+    from wsal.eval.report import EXTRA_AVERAGES, MAX_CLASSES_FOR_THUMOS_PRESET, TIOU_PRESETS
+
+    presets = "; ".join(
+        f"{name} = {' '.join(f'{t:g}' for t in values)}"
+        + (
+            " (also averages over " + " and ".join(f"{low:g}:{high:g}" for low, high in EXTRA_AVERAGES[name]) + ")"
+            if name in EXTRA_AVERAGES
+            else ""
+        )
+        for name, values in TIOU_PRESETS.items()
+    )
+    return f"""\
 Detection mAP at several tIoU thresholds (ActivityNet protocol: predictions ranked by score per
 class, each claims the unmatched ground-truth segment of its class and video with the highest
 tIoU >= threshold, interpolated AP, mean over ground-truth classes, a class without predictions
 scores 0). Predictions for videos not in the (subset's) ground truth and labels without ground
 truth are dropped and counted in a warning.
 
-tIoU presets: thumos = 0.1:0.7 step 0.1 (also prints averages over 0.1:0.5 and 0.3:0.7),
-activitynet = 0.5:0.95 step 0.05. Default: thumos, or activitynet when the ground truth has more
-than 50 classes.
+tIoU presets: {presets}.
+Default: thumos, or activitynet when the ground truth has more than {MAX_CLASSES_FOR_THUMOS_PRESET} classes.
 """
 
 
@@ -30,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate",
         help="detection mAP@tIoU of prediction files against ground truth",
-        description=_DESCRIPTION,
+        description=_description(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--ground-truth", required=True, metavar="GT.json", help="ground truth in ActivityNet form ({\"database\": ...})")
