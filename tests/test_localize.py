@@ -121,10 +121,33 @@ def test_attention_removes_background_only_in_cas_x_attention_mode():
 
 
 def test_resampled_positions_scale_back_to_original_snippets():
-    cas, att, vs = bump_video(10, [(2, 4)])  # 10 positions standing for 20 real snippets
-    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(), num_original_snippets=20)
+    # 11 positions standing for 21 real snippets, first and last kept: position p sits at snippet 2p
+    # and stands for snippet units [2p - 0.5, 2p + 1.5); positions 2..4 -> [3.5, 9.5)
+    cas, att, vs = bump_video(11, [(2, 4)])
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(), num_original_snippets=21)
     assert len(segs) == 1
-    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((4 * 0.64, 10 * 0.64))
+    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((3.5 * 0.64, 9.5 * 0.64))
+    # a run over every position covers the whole original video
+    cas, att, vs = bump_video(11, [(0, 10)])
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(), num_original_snippets=21)
+    assert (segs[0].start_s, segs[0].end_s) == pytest.approx((0.0, 21 * 0.64))
+
+
+def test_resampling_matches_the_training_interpolation():
+    # a bump on real snippets 40..59 of 200, interpolated to 50 positions like wsal.data does
+    # for training, comes back within one position (4 snippets) of its true seconds
+    from wsal.data import interpolate_sequence
+
+    signal = np.zeros((200, 1))
+    signal[40:60] = 1.0
+    resampled = interpolate_sequence(signal, 50)[:, 0]  # (50,)
+    cas = np.stack([resampled * 0.9, np.zeros(50)], axis=1)
+    att = (resampled > 0.5).astype(float)
+    segs = localize_video(cas, att, np.array([0.9, 0.0]), GRID, CLASSES, cfg(signal="cas", act_thresholds=(0.45,)),
+                          num_original_snippets=200)
+    r = 199 / 49
+    assert segs[0].start_s == pytest.approx(40 * 0.64, abs=r * 0.64)
+    assert segs[0].end_s == pytest.approx(60 * 0.64, abs=r * 0.64)
 
 
 def test_clipped_to_known_duration():

@@ -22,11 +22,13 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
    sides are cut away entirely (the run covers the whole video) the outer mean is 0.
 5. **Seconds.** Snippet runs become seconds only through :class:`wsal.timeline.SnippetGrid`. When
-   the network saw a resampled sequence of T positions standing for ``num_original_snippets`` real
-   snippets (ActivityNet interpolation to a fixed T), position p is scaled by
-   ``num_original_snippets / T`` first: a run ``first..last`` covers the original fractional
-   snippets ``first*r .. (last+1)*r - 1``. Segments are clipped to ``[0, duration_s]`` when the
-   duration is known.
+   the network saw a resampled sequence of N positions standing for ``num_original_snippets`` = T0
+   real snippets (ActivityNet interpolation to a fixed length), positions are scaled back first.
+   The resampler (``wsal.data.interpolate_sequence``) puts position p at original snippet
+   ``p * r``, r = (T0 - 1) / (N - 1) (first and last snippets kept), so position p stands for
+   the time span ``[p*r + 0.5 - r/2, p*r + 0.5 + r/2)`` in snippet units (snippet i = [i, i+1)),
+   cut to ``[0, T0]``; a run spans from its first position's start to its last position's end.
+   Segments are clipped to ``[0, duration_s]`` when the duration is known.
 6. **NMS**, per class, on the tIoU matrix of all its proposals computed at once [nms]:
    ``"hard"`` keeps the best proposal and drops those with tIoU > [nms_iou] to it, repeatedly;
    ``"soft"`` is Gaussian soft-NMS: after each pick the others' scores decay by
@@ -135,20 +137,38 @@ def outer_inner_scores(
 
 
 def runs_to_seconds(
-    first: NDArray[np.int64], last: NDArray[np.int64], grid: SnippetGrid, scale: float = 1.0
+    first: NDArray[np.int64],
+    last: NDArray[np.int64],
+    grid: SnippetGrid,
+    num_positions: int | None = None,
+    num_original_snippets: int | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Seconds covered by runs ``first..last`` of (possibly resampled) positions.
+    """Seconds covered by runs ``first..last`` (inclusive) of snippets or resampled positions.
 
-    ``scale`` = original snippets per position (1 when the network saw the original sequence).
+    Without resampling (``num_original_snippets`` None or equal to ``num_positions``) a run covers
+    snippets ``first..last``. Otherwise see the module docstring, step 5.
 
     >>> runs_to_seconds(np.array([1]), np.array([3]), SnippetGrid())
     (array([0.64]), array([2.56]))
-    >>> runs_to_seconds(np.array([1]), np.array([3]), SnippetGrid(), scale=2.0)  # snippets 2..7
-    (array([1.28]), array([5.12]))
+    >>> # 11 positions for 21 snippets: r = 2, positions 2..4 span snippet units [3.5, 9.5)
+    >>> runs_to_seconds(np.array([2]), np.array([4]), SnippetGrid(), 11, 21)
+    (array([2.24]), array([6.08]))
     """
-    first_orig = np.asarray(first, dtype=np.float64) * scale
-    last_orig = (np.asarray(last, dtype=np.float64) + 1.0) * scale - 1.0
-    return np.asarray(grid.start_s(first_orig)), np.asarray(grid.end_s(last_orig))
+    first_f = np.asarray(first, dtype=np.float64)
+    last_f = np.asarray(last, dtype=np.float64)
+    if num_original_snippets is None or num_original_snippets == num_positions:
+        return np.asarray(grid.start_s(first_f)), np.asarray(grid.end_s(last_f))
+    if num_positions is None or num_positions < 1:
+        raise ValueError("runs_to_seconds: num_positions is needed with num_original_snippets")
+    T0 = float(num_original_snippets)
+    if num_positions == 1:
+        begin, finish = np.zeros_like(first_f), np.full_like(last_f, T0)
+    else:
+        r = (T0 - 1.0) / (num_positions - 1)
+        begin = np.clip(first_f * r + 0.5 - r / 2, 0.0, T0)  # snippet units
+        finish = np.clip(last_f * r + 0.5 + r / 2, 0.0, T0)
+    # a span [u0, u1) in snippet units starts where snippet u0 starts and ends where snippet u1 - 1 ends
+    return np.asarray(grid.start_s(begin)), np.asarray(grid.end_s(finish - 1.0))
 
 
 def tiou_matrix(start_s: NDArray[np.floating], end_s: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -302,7 +322,6 @@ def localize_video(
     T = cas.shape[0]
     if T == 0:
         return []
-    scale = 1.0 if num_original_snippets is None else num_original_snippets / T
     propose = PROPOSERS[config.boundaries]
 
     segments: list[Segment] = []
@@ -316,7 +335,7 @@ def localize_video(
             sel = props.signal_index == row
             scores[sel] = outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
         scores += config.video_score_weight * vscores[c]
-        start_s, end_s = runs_to_seconds(props.first, props.last, grid, scale)
+        start_s, end_s = runs_to_seconds(props.first, props.last, grid, T, num_original_snippets)
         if duration_s is not None:
             start_s = np.clip(start_s, 0.0, duration_s)
             end_s = np.clip(end_s, 0.0, duration_s)

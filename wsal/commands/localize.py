@@ -187,7 +187,7 @@ def localize_from_network(
     from wsal.localize import check_config
     from wsal.raw import RawHeader, RawWriter
     from wsal.timeline import SnippetGrid
-    from wsal.train import load_checkpoint
+    from wsal.train import load_checkpoint, resolve_device
 
     for path, what in ((checkpoint, "checkpoint"), (features, "feature store"), (annotations, "ground-truth")):
         if not path.is_file():
@@ -266,50 +266,23 @@ def check_store_matches(meta: Any, trained: dict, features: Path, checkpoint: Pa
             )
 
 
-def resolve_device(name: str):
-    """``auto`` -> cuda when available, else cpu; anything else as torch reads it."""
-    import torch
+def run_network(model: Any, features: Any, config: ExperimentConfig, device: Any, video_id: str, duration_s: float | None):
+    """One video through the model in eval mode -> :class:`wsal.raw.RawVideo` (numpy float32).
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise WsalError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise WsalError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
-def interpolate_positions(features, num_positions: int):
-    """Linear interpolation of (T, D) features to (num_positions, D).
-
-    Position p stands for the original snippets ``[p*r, (p+1)*r)``, r = T / num_positions, and
-    takes the value at its centre ``(p + 0.5) * r - 0.5`` -- the mapping wsal.localize assumes when
-    it scales positions back (``num_original_snippets``).
+    Like ``wsal.model.wsal.infer_video``, plus the resampling of interpolate runs and the change
+    scores (when the model has them) that ``--save-raw`` keeps.
     """
     import numpy as np
-
-    feats = np.asarray(features, dtype=np.float32)
-    T = feats.shape[0]
-    centres = np.clip((np.arange(num_positions) + 0.5) * (T / num_positions) - 0.5, 0.0, T - 1)  # (P,)
-    low = np.floor(centres).astype(np.int64)
-    high = np.minimum(low + 1, T - 1)
-    frac = (centres - low)[:, None].astype(np.float32)
-    return feats[low] * (1.0 - frac) + feats[high] * frac  # (P, D)
-
-
-def run_network(model: Any, features: Any, config: ExperimentConfig, device: Any, video_id: str, duration_s: float | None):
-    """One video through the model in eval mode -> :class:`wsal.raw.RawVideo` (numpy float32)."""
-    import numpy as np
     import torch
 
+    from wsal.data import interpolate_sequence
     from wsal.raw import RawVideo
 
     num_snippets = int(features.shape[0])
     feats = features
     if config.data.sampling == "interpolate" and num_snippets != config.data.num_snippets:
-        feats = interpolate_positions(features, config.data.num_snippets)
+        # the resampling the run trained on; wsal.localize maps positions back to snippets
+        feats = interpolate_sequence(features, config.data.num_snippets)
     model.eval()
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)).to(device).unsqueeze(0)  # (1, T, D)

@@ -1,0 +1,106 @@
+"""Timeline figure of one video: ground truth, predictions, attention and CAS, in one PNG.
+
+Three panels sharing a time axis in seconds:
+
+1. segments: per class shown (the ground-truth classes, then the classes of the best
+   predictions), one row of ground-truth bars and one row of predicted bars, the predicted bars'
+   opacity growing with their score;
+2. attention (T,) as a step curve over each snippet's time span;
+3. CAS probability of the ground-truth classes (or of the best predicted class when the video
+   has no ground truth), same steps.
+
+Snippet spans come from :func:`wsal.localize.runs_to_seconds` (the one grid formula, resampled
+sequences included). Uses matplotlib's Agg backend: no display needed.
+
+What this module does not do: evaluation plots (PR curves, mAP tables; ``wsal.eval.report``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from wsal.localize import runs_to_seconds
+from wsal.timeline import SnippetGrid
+
+
+def plot_video_timeline(
+    path: str | os.PathLike,
+    video_id: str,
+    cas_probs: np.ndarray,
+    attention: np.ndarray,
+    grid: SnippetGrid,
+    classes: Sequence[str],
+    gt_segments_s: np.ndarray,
+    gt_labels: Sequence[str],
+    predictions: Sequence[Mapping],
+    *,
+    num_original_snippets: int | None = None,
+    duration_s: float | None = None,
+    max_predictions: int = 10,
+) -> Path:
+    """Write the figure to ``path`` (PNG) and return it.
+
+    ``cas_probs`` (T, C), ``attention`` (T,); ``gt_segments_s`` (N, 2) with ``gt_labels`` (N,);
+    ``predictions`` in ActivityNet results form (``segment``, ``label``, ``score``); only the
+    ``max_predictions`` best are drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    T = cas_probs.shape[0]
+    positions = np.arange(T)
+    span_start, span_end = runs_to_seconds(positions, positions, grid, T, num_original_snippets)  # (T,), (T,)
+    best = sorted(predictions, key=lambda d: -float(d["score"]))[:max_predictions]
+    gt_classes = list(dict.fromkeys(gt_labels))
+    shown = gt_classes + [c for c in dict.fromkeys(d["label"] for d in best) if c not in gt_classes]
+    cas_classes = gt_classes or shown[:1]
+    colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(shown)}
+    end_s = max(float(span_end[-1]), duration_s or 0.0)
+
+    fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
+        3, 1, figsize=(12, 2.2 + 0.5 * max(2, 2 * len(shown))), sharex=True,
+        gridspec_kw={"height_ratios": [max(2, 2 * len(shown)) * 0.45, 1.6, 1.6]},
+    )
+    rows, labels = 0, []
+    scores = np.array([float(d["score"]) for d in best]) if best else np.zeros(0)
+    low, high = (scores.min(), scores.max()) if scores.size else (0.0, 1.0)
+    for cls in shown:
+        for start_s, stop_s in np.asarray(gt_segments_s, dtype=float)[[lab == cls for lab in gt_labels]]:
+            ax_seg.broken_barh([(start_s, stop_s - start_s)], (rows + 0.1, 0.8), color=colors[cls])
+        labels.append(f"GT {cls}")
+        rows += 1
+        for det in (d for d in best if d["label"] == cls):
+            s, e = map(float, det["segment"])
+            alpha = 0.25 + 0.75 * ((float(det["score"]) - low) / (high - low) if high > low else 1.0)
+            ax_seg.broken_barh([(s, e - s)], (rows + 0.1, 0.8), color=colors[cls], alpha=alpha, edgecolor="black", lw=0.5)
+        labels.append(f"pred {cls}")
+        rows += 1
+    ax_seg.set_yticks(np.arange(rows) + 0.5, labels)
+    ax_seg.set_ylim(rows, 0)
+    ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score)")
+    ax_seg.grid(axis="x", alpha=0.3)
+
+    edges = np.append(span_start, span_end[-1])
+    ax_att.stairs(np.asarray(attention, dtype=float), edges, color="black", fill=True, alpha=0.3)
+    ax_att.set_ylim(0, 1.05)
+    ax_att.set_ylabel("attention")
+    for cls in cas_classes:
+        if cls in classes:
+            ax_cas.stairs(np.asarray(cas_probs[:, list(classes).index(cls)], dtype=float), edges, color=colors[cls], label=cls, lw=1.5)
+    ax_cas.set_ylim(0, 1.05)
+    ax_cas.set_ylabel("CAS prob.")
+    ax_cas.set_xlabel("time (s)")
+    ax_cas.legend(loc="upper right", fontsize=8)
+    ax_cas.set_xlim(0, end_s)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
