@@ -197,6 +197,22 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     return _parse_ground_truth(_read_json(path, "ground-truth"), str(path))
 
 
+def _plain_detection(det: Any) -> tuple[str, float, float, float] | None:
+    """(label, start_s, end_s, score) when ``det`` is a well-formed detection with float values
+    (the usual case); None when anything needs the full, message-building checks."""
+    if type(det) is not dict:
+        return None
+    segment, label, score = det.get("segment"), det.get("label"), det.get("score")
+    if type(segment) is not list or len(segment) != 2 or type(label) is not str or not label:
+        return None
+    start_s, end_s = segment
+    if type(start_s) is not float or type(end_s) is not float or type(score) is not float:
+        return None
+    if not (start_s <= end_s and math.isfinite(start_s) and math.isfinite(end_s) and math.isfinite(score)):
+        return None
+    return label, start_s, end_s, score
+
+
 def _parse_predictions(data: Any, path: str) -> Predictions:
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise WsalError(f"{path}: not a predictions file: expected {{\"results\": {{video: [...]}}}} at the top level")
@@ -210,6 +226,14 @@ def _parse_predictions(data: Any, path: str) -> Predictions:
         if not isinstance(entries, list):
             raise WsalError(f"{where}: expected a list of detections, got {type(entries).__name__}")
         for i, det in enumerate(entries):
+            row = _plain_detection(det)
+            if row is not None:  # the common case, checked without building messages
+                video_ids.append(vid)
+                labels.append(row[0])
+                starts.append(row[1])
+                ends.append(row[2])
+                scores.append(row[3])
+                continue
             at = f"{where}: detection {i}"
             if not isinstance(det, dict):
                 raise WsalError(f"{at}: expected an object, got {det!r}")
