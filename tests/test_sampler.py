@@ -1,0 +1,319 @@
+"""Tests of the coarse-to-fine sampler: coarse pass on generated videos, policy, report metrics, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wsal.cli import main
+from wsal.features.burst_video import motion_snippets, write_burst_video
+from wsal.features.decode import DecodeConfig, DecodeError, decode_video
+from wsal.features.sampler import (
+    SamplerConfig,
+    coarse_signals,
+    fill_skipped,
+    flow_fields_needed,
+    max_kept,
+    plan_video,
+    select_snippets,
+    spread,
+)
+from wsal.features.sampler_metrics import SamplerTotals, boundary_kept, video_totals
+from wsal.features.snippets import num_snippets
+from wsal.features.store import StoreMeta, StoreWriter
+from wsal.timeline import SnippetGrid
+
+GRID = SnippetGrid(25.0, 16, 16)
+
+# Two test videos, 96x96 at 25 fps, static textured background, a disc moving in bursts (frames).
+VIDEOS = {
+    "three_bursts": (750, [(100, 175), (340, 415), (560, 635)]),  # 30 s, 30 % motion
+    "four_bursts": (900, [(40, 100), (260, 330), (500, 560), (780, 850)]),  # 36 s, 29 % motion
+}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sampler_videos")
+    paths = {}
+    for seed, (name, (frames, bursts)) in enumerate(VIDEOS.items()):
+        paths[name] = folder / f"{name}.mp4"
+        write_burst_video(paths[name], frames, bursts, fps=25.0, size=(96, 96), seed=seed)
+    return paths
+
+
+# ---- coarse pass on generated videos ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(VIDEOS))
+def test_motion_snippets_kept_at_half_budget(videos, name):
+    frames, bursts = VIDEOS[name]
+    plan = plan_video(videos[name], GRID, SamplerConfig(budget=0.5))
+    starts = np.arange(plan.num_snippets) * GRID.stride_frames
+    moving = motion_snippets(bursts, starts, GRID.clip_len_frames)
+    assert plan.kept.mean() <= 0.5
+    assert (plan.kept & moving).sum() >= 0.98 * moving.sum()
+    # The signal itself separates the two: every motion-free snippet scores below every snippet
+    # that moves for at least half of its frames.
+    inside = np.array([sum(max(0, min(e, s + 16) - max(b, s)) for b, e in bursts) for s in starts])
+    assert plan.signals.motion[~moving].max() < plan.signals.motion[inside >= 8].min()
+
+
+def test_plan_has_the_extractors_frame_and_snippet_counts(videos, tmp_path):
+    for path in videos.values():
+        _, result = decode_video(path, DecodeConfig(resize_short=0, crop=0))
+        signals = coarse_signals(path, GRID)
+        assert signals.num_frames == result.num_frames
+        assert len(signals.motion) == num_snippets(result.num_frames, GRID)
+    # A 30 fps source resampled to 25 fps (frames dropped by timestamps), with a partial tail.
+    path = tmp_path / "thirty.mp4"
+    write_burst_video(path, 100, [(20, 60)], fps=30.0, size=(64, 48))
+    _, result = decode_video(path, DecodeConfig(resize_short=0, crop=0))
+    signals = coarse_signals(path, GRID)
+    assert signals.num_frames == result.num_frames == 84  # ceil(100 / 30 * 25)
+    assert len(signals.motion) == num_snippets(84, GRID) == 5  # 5 full; the 4-frame tail is dropped
+    assert signals.sampled_frames == 42  # every 2nd of 84
+
+
+def test_plan_is_deterministic(videos):
+    path = videos["four_bursts"]
+    first, second = plan_video(path, GRID), plan_video(path, GRID)
+    np.testing.assert_array_equal(first.scores, second.scores)
+    np.testing.assert_array_equal(first.kept, second.kept)
+    np.testing.assert_array_equal(first.cuts, second.cuts)
+
+
+def test_scene_cuts_are_found_and_kept(tmp_path):
+    path = tmp_path / "cuts.mp4"
+    write_burst_video(path, 500, [(100, 180)], size=(96, 96), seed=0, cuts=[250, 410])
+    plan = plan_video(path, GRID, SamplerConfig(budget=0.5))
+    # Frame 250 is in snippet 15 (frames 240..255), as is the sampled frame before it (248);
+    # frame 410 in snippet 25, the frame before it (408) too.
+    assert np.flatnonzero(plan.cuts).tolist() == [15, 25]
+    assert plan.kept[15] and plan.kept[25]
+
+
+def test_unreadable_files_raise_decode_error(tmp_path):
+    with pytest.raises(DecodeError, match="not found"):
+        coarse_signals(tmp_path / "missing.mp4", GRID)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 10)
+    with pytest.raises(DecodeError, match="junk.mp4"):
+        coarse_signals(junk, GRID)
+
+
+def test_frame_step_larger_than_half_a_snippet_is_refused(videos):
+    with pytest.raises(ValueError, match="frame_step"):
+        coarse_signals(videos["three_bursts"], GRID, SamplerConfig(frame_step=9))
+
+
+# ---- policy, by hand ----------------------------------------------------------------------------
+
+
+def _ints(mask):
+    return mask.astype(int).tolist()
+
+
+def test_budget_count_and_spread():
+    assert [max_kept(t, 0.5) for t in (0, 1, 2, 3, 10, 11)] == [0, 1, 1, 1, 5, 5]
+    assert max_kept(10, 0.3) == 3  # floor(3.0000000000000004) is 3, not 2 or 4
+    assert spread(0, 10, 2) == [2, 6]  # unpicked stretches 2, 3, 3
+    assert spread(3, 4, 4) == [3, 4, 5, 6]
+
+
+def test_neighbours_come_with_their_seed():
+    scores = np.array([0, 0, 9, 0, 0, 0, 0, 8, 0, 0.0])
+    # Budget 6 of 10, d = 1: units 1..3 and 6..8, no coverage guard.
+    assert _ints(select_snippets(scores, None, 0.6, neighbours=1, coverage_snippets=0)) == [0, 1, 1, 1, 0, 0, 1, 1, 1, 0]
+    # Budget 5: the second unit (3 more) does not fit; the next units overlapping the first add 1
+    # (0..2 adds 0, then 2..4 adds 4), ties broken by index.
+    assert _ints(select_snippets(scores, None, 0.5, neighbours=1, coverage_snippets=0)) == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_a_unit_that_does_not_fit_is_skipped_for_a_smaller_one():
+    scores = np.array([8, 0, 0, 6, 5, 9, 4, 7, 0, 0.0])
+    # 5 -> {4,5,6}; 0 -> {0,1} would make 5 > 4; 7 -> adds 7,8: no; 3 -> adds 2,3: no;
+    # 4 -> adds 3: yes (4); nothing else fits.
+    assert _ints(select_snippets(scores, None, 0.4, neighbours=1, coverage_snippets=0)) == [0, 0, 0, 1, 1, 1, 1, 0, 0, 0]
+
+
+def test_coverage_is_reserved_and_spread():
+    scores = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 5.0])
+    # K = 4, budget 5, d = 0. Seeds 9, 0, 1, 2 fit with the reserve (gap 3..8 needs 1 pick);
+    # 3 and 4 would not; 5 splits the gap into 3..4 and 6..8 and needs no pick: it fits.
+    assert _ints(select_snippets(scores, None, 0.5, neighbours=0, coverage_snippets=4)) == [1, 1, 1, 0, 0, 1, 0, 0, 0, 1]
+    # Budget 3: seed 9 (+ 2 reserved for gap 0..8: 3); seed 0 leaves gap 1..8 (2 picks): 4, no;
+    # seed 1 leaves 0..0 and 2..8 (1 pick): 3, yes; 2, 3, 4 do not fit; 5 leaves 2..4 and 6..8: 3, yes.
+    assert _ints(select_snippets(scores, None, 0.3, neighbours=0, coverage_snippets=4)) == [0, 1, 0, 0, 0, 1, 0, 0, 0, 1]
+    # Without seeds (budget 3, K = 4, d = 0 on a 9-snippet video): the reserve of 2 is spread.
+    assert _ints(select_snippets(np.zeros(9), None, 0.34, neighbours=3, coverage_snippets=4)) == [0, 0, 1, 0, 0, 1, 0, 0, 0]
+
+
+def test_budget_below_coverage_spreads_evenly():
+    scores = np.arange(20, dtype=float)
+    kept = select_snippets(scores, None, 0.2, neighbours=1, coverage_snippets=4)  # needs 5 > 4
+    assert np.flatnonzero(kept).tolist() == [3, 7, 11, 15]
+
+
+def test_cuts_come_before_scores_and_yield_to_the_budget():
+    scores = np.arange(10, dtype=float)
+    cuts = np.zeros(10, bool)
+    cuts[0] = True
+    assert np.flatnonzero(select_snippets(scores, cuts, 0.2, 0, 0)).tolist() == [0, 9]
+    assert np.flatnonzero(select_snippets(scores, None, 0.2, 0, 0)).tolist() == [8, 9]
+    many = np.array([0, 3, 1, 2, 0, 0, 0, 0, 0, 0.0])
+    cuts = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    assert np.flatnonzero(select_snippets(many, cuts, 0.2, 0, 0)).tolist() == [1, 3]  # the two best cuts
+
+
+def test_at_least_one_snippet_is_kept():
+    assert _ints(select_snippets(np.array([0.3]), None, 0.5, 1, 10)) == [1]
+    # n_max = 1 but every unit with d = 1 has 2 or 3 snippets: the top score is kept alone.
+    assert _ints(select_snippets(np.array([1, 5, 2.0]), None, 0.5, 1, 10)) == [0, 1, 0]
+    assert select_snippets(np.zeros(0), None, 0.5).shape == (0,)
+
+
+def test_ties_are_broken_by_index():
+    assert _ints(select_snippets(np.zeros(10), None, 0.5, 0, 0)) == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_policy_invariants_on_random_scores():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        num = int(rng.integers(1, 200))
+        budget = float(rng.uniform(0.05, 1.0))
+        neighbours, coverage = int(rng.integers(0, 4)), int(rng.integers(0, 15))
+        scores = np.round(rng.random(num), 1)  # many ties
+        cuts = rng.random(num) < 0.05
+        kept = select_snippets(scores, cuts, budget, neighbours, coverage)
+        limit = max_kept(num, budget)
+        assert kept.sum() <= limit
+        if coverage and num // coverage < limit:  # the budget leaves room for coverage: it holds
+            runs = np.diff(np.flatnonzero(np.concatenate([[True], kept, [True]]))) - 1
+            assert runs.max() < coverage
+        np.testing.assert_array_equal(kept, select_snippets(scores, cuts, budget, neighbours, coverage))
+
+
+def test_policy_rejects_bad_input():
+    with pytest.raises(ValueError):
+        select_snippets(np.zeros(3), np.zeros(4, bool), 0.5)
+    with pytest.raises(ValueError):
+        select_snippets(np.zeros(3), None, 0.0)
+    with pytest.raises(ValueError):
+        SamplerConfig(budget=1.5)
+
+
+# ---- stand-ins and flow restriction -------------------------------------------------------------
+
+
+def test_fill_skipped_copies_the_nearest_kept_row():
+    features = np.arange(12, dtype=np.float32).reshape(6, 2)
+    kept = np.array([0, 0, 1, 0, 0, 1], bool)
+    np.testing.assert_array_equal(fill_skipped(features, kept)[:, 0], [4, 4, 4, 4, 10, 10])
+    tie = fill_skipped(features[:3], np.array([1, 0, 1], bool))  # row 1 is as near to 0 as to 2
+    np.testing.assert_array_equal(tie[:, 0], [0, 0, 4])
+    with pytest.raises(ValueError):
+        fill_skipped(features, np.zeros(6, bool))
+
+
+def test_flow_fields_needed_by_kept_snippets():
+    grid = SnippetGrid(25, 4, 4)
+    # 14 frames -> 13 fields 0..12; snippet 3 (frames 12..15) uses fields 12, 12, 12, 12 (past the end).
+    fields = flow_fields_needed(np.array([True, False, False, True]), grid, 14)
+    assert np.flatnonzero(fields).tolist() == [0, 1, 2, 3, 12]
+
+
+# ---- report metrics, by hand --------------------------------------------------------------------
+
+
+def test_video_totals_by_hand():
+    grid = SnippetGrid(25, 16, 16)  # 0.64 s snippets
+    kept = np.array([0, 1, 1, 0, 0, 1, 0, 0], bool)  # kept time [0.64, 1.92) and [3.2, 3.84)
+    segments = np.array([[0.0, 1.28], [3.0, 3.5], [4.0, 5.0]])
+    t = video_totals(kept, segments, grid)
+    assert t.action_s == pytest.approx(1.28 + 0.5 + 1.0)
+    assert t.kept_action_s == pytest.approx(0.64 + 0.3 + 0.0)
+    # instance 1: 0.64 of 1.28 kept (50 %: kept); 2: 0.3 of 0.5 (kept); 3: none.
+    assert (t.instances, t.kept_instances) == (3, 2)
+    # boundaries: 0.0 (snippet 0, neighbour 1 kept) yes; 1.28 (snippet 2) yes; 3.0 (snippet 4,
+    # neighbour 5) yes; 3.5 (snippet 5) yes; 4.0 (snippet 6, neighbour 5) yes; 5.0 (snippet 7) no.
+    assert (t.boundaries, t.kept_boundaries) == (6, 5)
+    assert (t.snippets, t.kept_snippets) == (8, 3)
+    assert t.skipped_share == pytest.approx(5 / 8)
+    assert video_totals(kept, segments, grid, instance_fraction=0.6).kept_instances == 1
+
+
+def test_overlapping_ground_truth_is_counted_once_and_tail_time_is_not_kept():
+    grid = SnippetGrid(25, 16, 16)
+    kept = np.ones(2, bool)  # the grid ends at 1.28 s
+    segments = np.array([[0.0, 1.0], [0.5, 2.0]])
+    t = video_totals(kept, segments, grid)
+    assert t.action_s == pytest.approx(2.0)
+    assert t.kept_action_s == pytest.approx(1.28)
+    assert t.kept_instances == 2  # the second: 0.78 of its 1.5 s kept (52 %)
+    assert video_totals(kept, segments, grid, instance_fraction=0.6).kept_instances == 1
+    assert boundary_kept(np.array([2.0, 1.9]), kept, grid).tolist() == [False, True]
+
+
+def test_totals_pool_over_videos():
+    a = SamplerTotals(action_s=10, kept_action_s=9, instances=2, kept_instances=2, snippets=10, kept_snippets=5)
+    b = SamplerTotals(action_s=30, kept_action_s=15, instances=2, kept_instances=1, snippets=30, kept_snippets=10)
+    a += b
+    assert a.action_recall == pytest.approx(24 / 40)
+    assert a.instance_recall == pytest.approx(3 / 4)
+    assert a.kept_share == pytest.approx(15 / 40)
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+
+def _gt_file(path, videos_frames):
+    database = {}
+    for name, (frames, bursts) in videos_frames.items():
+        database[name] = {
+            "subset": "test",
+            "duration": frames / 25.0,
+            "annotations": [{"segment": [b / 25.0, e / 25.0], "label": "Move"} for b, e in bursts],
+        }
+    path.write_text(json.dumps({"database": database}))
+    return path
+
+
+def test_sampler_report_command(videos, tmp_path, capsys):
+    meta = StoreMeta(fps=25.0, clip_len_frames=16, stride_frames=16, streams=("rgb",), stream_dims=(4,), backbone="test")
+    store = tmp_path / "store.h5"
+    with StoreWriter(store, meta) as writer:
+        for name, path in videos.items():
+            plan = plan_video(path, GRID)
+            feats = np.zeros((plan.num_snippets, 4), np.float32)
+            writer.add(name, feats, num_frames=plan.signals.num_frames, duration_s=plan.signals.duration_s,
+                       source=str(path), kept=plan.kept)  # fmt: skip
+    gt = _gt_file(tmp_path / "gt.json", VIDEOS)
+    out = tmp_path / "report"
+    code = main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--subset", "test",
+                 "--videos", str(next(iter(videos.values())).parent), "--budgets", "0.3", "0.5", "1.0",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "sampler_report.json").read_text())
+    assert report["store"]["videos"] == 2
+    assert report["store"]["kept_share"] <= 0.5
+    assert report["store"]["action_recall"] >= 0.98
+    curve = {row["budget"]: row for row in report["sweep"]["curve"]}
+    assert curve[0.5]["action_recall"] == pytest.approx(report["store"]["action_recall"])  # same settings
+    assert curve[1.0]["action_recall"] == pytest.approx(1.0) and curve[1.0]["kept_share"] == 1.0
+    assert curve[0.3]["uniform_action_recall"] < curve[0.3]["action_recall"]
+    assert (out / "recall_vs_budget.png").stat().st_size > 0
+    assert len((out / "per_video.csv").read_text().splitlines()) == 3
+
+
+def test_sampler_report_without_masks_is_an_error(tmp_path, capsys):
+    meta = StoreMeta(fps=25.0, clip_len_frames=16, stride_frames=16, streams=("rgb",), stream_dims=(4,), backbone="test")
+    store = tmp_path / "store.h5"
+    with StoreWriter(store, meta) as writer:
+        writer.add("three_bursts", np.zeros((46, 4), np.float32), num_frames=750, duration_s=30.0, source="x")
+    gt = _gt_file(tmp_path / "gt.json", VIDEOS)
+    assert main(["sampler-report", "--features", str(store), "--annotations", str(gt)]) == 2
+    err = capsys.readouterr().err
+    assert "no video has a kept mask" in err and len(err.strip().splitlines()) == 2  # warning + error
