@@ -3,11 +3,11 @@
 Three panels sharing a time axis in seconds:
 
 1. segments: per class shown (the ground-truth classes, then the classes of the best
-   predictions), one row of ground-truth bars and one row of predicted bars, the predicted bars'
-   opacity growing with their score;
+   predictions), one row of ground-truth bars and as many rows of predicted bars as overlaps need
+   (best first), the predicted bars' opacity growing with their score;
 2. attention (T,) as a step curve over each snippet's time span;
 3. CAS probability of the ground-truth classes (or of the best predicted class when the video
-   has no ground truth), same steps.
+   has no ground truth), same steps; ground-truth segments are shaded in both curve panels.
 
 Snippet spans come from :func:`wsal.localize.runs_to_seconds` (the one grid formula, resampled
 sequences included). Uses matplotlib's Agg backend: no display needed.
@@ -63,27 +63,34 @@ def plot_video_timeline(
     colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(shown)}
     end_s = max(float(span_end[-1]), duration_s or 0.0)
 
-    fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
-        3, 1, figsize=(12, 2.2 + 0.5 * max(2, 2 * len(shown))), sharex=True,
-        gridspec_kw={"height_ratios": [max(2, 2 * len(shown)) * 0.45, 1.6, 1.6]},
-    )
-    rows, labels = 0, []
     scores = np.array([float(d["score"]) for d in best]) if best else np.zeros(0)
     low, high = (scores.min(), scores.max()) if scores.size else (0.0, 1.0)
+    lanes = {cls: assign_lanes([tuple(map(float, d["segment"])) for d in best if d["label"] == cls]) for cls in shown}
+    num_rows = sum(1 + max(1, max(lanes[c], default=0) + 1) for c in shown)
+
+    fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
+        3, 1, figsize=(12, 3.6 + 0.3 * num_rows), sharex=True,
+        gridspec_kw={"height_ratios": [max(1.0, 0.3 * num_rows), 1.3, 1.3]},
+    )
+    rows, labels = 0, []
     for cls in shown:
-        for start_s, stop_s in np.asarray(gt_segments_s, dtype=float)[[lab == cls for lab in gt_labels]]:
+        for start_s, stop_s in np.asarray(gt_segments_s, dtype=float).reshape(-1, 2)[[lab == cls for lab in gt_labels]]:
             ax_seg.broken_barh([(start_s, stop_s - start_s)], (rows + 0.1, 0.8), color=colors[cls])
+            for ax in (ax_att, ax_cas):
+                ax.axvspan(start_s, stop_s, color=colors[cls], alpha=0.12, lw=0)
         labels.append(f"GT {cls}")
         rows += 1
-        for det in (d for d in best if d["label"] == cls):
+        dets = [d for d in best if d["label"] == cls]
+        for det, lane in zip(dets, lanes[cls]):
             s, e = map(float, det["segment"])
             alpha = 0.25 + 0.75 * ((float(det["score"]) - low) / (high - low) if high > low else 1.0)
-            ax_seg.broken_barh([(s, e - s)], (rows + 0.1, 0.8), color=colors[cls], alpha=alpha, edgecolor="black", lw=0.5)
-        labels.append(f"pred {cls}")
-        rows += 1
+            ax_seg.broken_barh([(s, e - s)], (rows + lane + 0.1, 0.8), color=colors[cls], alpha=alpha, edgecolor="black", lw=0.5)
+        num_lanes = max(1, max(lanes[cls], default=0) + 1)
+        labels.extend([f"pred {cls}"] + [""] * (num_lanes - 1))
+        rows += num_lanes
     ax_seg.set_yticks(np.arange(rows) + 0.5, labels)
     ax_seg.set_ylim(rows, 0)
-    ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score)")
+    ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score; shaded below = GT)")
     ax_seg.grid(axis="x", alpha=0.3)
 
     edges = np.append(span_start, span_end[-1])
@@ -103,4 +110,24 @@ def plot_video_timeline(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
+    return out
+
+
+def assign_lanes(segments: Sequence[tuple[float, float]]) -> list[int]:
+    """Lane per segment, in the given order, so that segments sharing a lane do not overlap.
+
+    >>> assign_lanes([(0.0, 5.0), (1.0, 2.0), (5.0, 6.0), (1.5, 3.0)])
+    [0, 1, 0, 2]
+    """
+    lanes: list[list[tuple[float, float]]] = []
+    out = []
+    for start_s, end_s in segments:
+        for i, lane in enumerate(lanes):
+            if all(end_s <= s or start_s >= e for s, e in lane):
+                lane.append((start_s, end_s))
+                out.append(i)
+                break
+        else:
+            lanes.append([(start_s, end_s)])
+            out.append(len(lanes) - 1)
     return out
