@@ -265,12 +265,12 @@ def test_fresh_state_dict_is_a_checkpoint(tmp_path):
         assert model(clips((1, 2, 16, 64, 64))).shape == (1, 1024)
 
 
-def test_module_prefix_and_missing_num_batches_tracked_accepted(tmp_path):
+def test_module_prefix_missing_num_batches_tracked_and_legacy_format_accepted(tmp_path):
     src = random_model(2, seed=7)
     old_style = {f"module.{k}": v for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
     assert len(old_style) == 287
     path = tmp_path / "flow_dp.pt"
-    torch.save(old_style, path)
+    torch.save(old_style, path, _use_new_zipfile_serialization=False)  # the pre-1.6 file format
     loaded = load_i3d(path, in_channels=2)
     x = clips((1, 2, 16, 64, 64))
     with torch.inference_mode():
