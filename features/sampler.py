@@ -23,16 +23,22 @@ not grow with the frame size. Per sampled frame ``s`` (at output frame ``f_s``):
 Per snippet ``i`` (the samples with ``f_s`` inside its frames ``[i*stride, i*stride + clip_len)``):
 
 * ``motion[i]`` = mean of ``m_s``;
-* ``appearance[i]`` = half-L1 distance of the snippet's mean histogram to its neighbour's, the
-  larger of the distances to snippet ``i - 1`` and to ``i + 1`` (a change marks both sides);
+* ``appearance[i]`` = histogram distance between the first and the last sampled frame of the
+  snippet: how much its colours change across it (slow changes, such as fades or lighting, that
+  stay under the per-step noise floor of the motion energy add up here). It is measured inside
+  the snippet, not between neighbouring snippets, so a still snippet next to an event scores 0
+  rather than inheriting the event's change;
 * ``cuts[i]``: a sample pair with ``h_s > cut_threshold`` (a scene cut) has ``f_{s-1}`` or
   ``f_s`` in the snippet;
 * ``score[i] = motion[i] + appearance_weight * appearance[i]``. Motion energy is the main signal;
-  with the default weight 0.1 a complete colour change between snippets (distance 1) counts like
-  a mean motion energy of 0.1, so appearance mostly orders the motionless snippets, favouring
-  slow changes (fades, lighting) that frame differences miss. (Measured on the benchmark's
-  synthetic videos, a weight of 0.5 let the both-sided appearance change of the snippets next to
-  a burst outrank slow in-burst motion.)
+  with the default weight 0.1 a complete colour change across a snippet (distance 1) counts like
+  a mean motion energy of 0.1.
+
+  (A first version measured appearance as the distance between the mean histograms of
+  neighbouring snippets, marking both sides of a change. On bench/sampler.py's videos, whose
+  slowly moving disc has a motion energy of about 0.001, the still snippets just before and
+  after each burst then outranked the slow in-burst snippets even at weight 0.1, and recall of
+  motion snippets at budget 0.5 fell to 94.6%. Hence the within-snippet definition.)
 
 **Policy** (:func:`select_snippets`, pure and deterministic). At most ``n_max = max(1,
 floor(budget * T))`` snippets are kept: the budget always holds, except that a video keeps at
@@ -51,6 +57,14 @@ least one snippet. Guards, in order of precedence (every kept snippet counts aga
 5. if nothing was kept (a short video whose smallest unit exceeds ``n_max``), the top-scored
    snippet is kept alone.
 
+**Defaults and what the guards cost.** d = 1 (one 0.64 s snippet on each side of a run) and
+K = 16 (any ~10 s of video gets one fine-pass snippet). With r runs of selected snippets the
+neighbour guard costs up to ``2 * d * r`` snippets and coverage ``floor(g / K)`` per unkept gap
+of g snippets (at most ``T / K``, about 6%). When the moving snippets plus these exceed the
+budget, the units considered last (lowest scores) are the ones left out. With K = 10 one of the
+test videos (36 s, four bursts, 20 of 56 snippets touching motion, 8 neighbours) lost a motion
+snippet to a coverage pick at budget 0.5; K = 16 leaves that video's 11-snippet still gap alone.
+
 What this module does not do: extract features, decide the stand-in features of skipped
 snippets, or write the store.
 """
@@ -63,6 +77,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,7 +91,7 @@ class SamplerConfig:
 
     budget: float = 0.5  # largest share of a video's snippets that get the fine pass, in (0, 1]
     neighbours: int = 1  # d: snippets kept on each side of a score-selected snippet (boundaries)
-    coverage_snippets: int = 10  # K: any K consecutive snippets hold a kept one; 0 = no coverage guard
+    coverage_snippets: int = 16  # K: any K consecutive snippets hold a kept one (16 x 0.64 s: ~10 s); 0 = off
     frame_step: int = 2  # coarse pass converts every frame_step-th frame of the grid.fps timeline
     size_short: int = 64  # shorter side of the coarse frames, pixels
     noise_level: float = 8.0  # grey-level differences up to this are compression noise, not motion
@@ -100,7 +115,7 @@ class CoarseSignals:
     """Per-snippet cheap signals of one video."""
 
     motion: NDArray[np.float32]  # (T,) mean motion energy, 0..1
-    appearance: NDArray[np.float32]  # (T,) histogram change to the neighbouring snippets, 0..1
+    appearance: NDArray[np.float32]  # (T,) histogram change across the snippet, 0..1
     cuts: NDArray[np.bool_]  # (T,) a scene cut touches the snippet
     num_frames: int  # frames at grid.fps (as the extractor counts them)
     duration_s: float
@@ -255,7 +270,6 @@ class _FrameMeter:
         starts = np.arange(num_snippets, dtype=np.int64) * grid.stride_frames
         lo = np.searchsorted(ids, starts, side="left")  # (T,) first sample of each snippet
         hi = np.searchsorted(ids, starts + grid.clip_len_frames, side="left")  # (T,) one past the last
-        count = np.maximum(hi - lo, 1)
 
         def window_sum(values: NDArray[np.float64]) -> NDArray[np.float64]:  # (S, ...) -> (T, ...)
             csum = np.concatenate([np.zeros((1,) + values.shape[1:]), np.cumsum(values, axis=0)])
@@ -266,12 +280,9 @@ class _FrameMeter:
         if len(has_diff):
             has_diff[0] = 0
         motion_t = window_sum(motion) / np.maximum(window_sum(has_diff), 1)
-        mean_hist = window_sum(hists) / count[:, None]  # (T, B)
-        step_dist = 0.5 * np.abs(np.diff(mean_hist, axis=0)).sum(axis=1)  # (T-1,) between i and i+1
-        appearance = np.zeros(num_snippets)
-        if num_snippets > 1:
-            appearance[1:] = step_dist
-            appearance[:-1] = np.maximum(appearance[:-1], step_dist)
+        first = np.minimum(lo, len(ids) - 1)  # (T,) first sample of the snippet
+        last = np.maximum(hi - 1, first)  # (T,) last sample (a snippet has at least one)
+        appearance = 0.5 * np.abs(hists[last] - hists[first]).sum(axis=1)  # (T,)
         cuts = window_sum(cut_touch.astype(np.float64)) > 0
         return motion_t.astype(np.float32), appearance.astype(np.float32), cuts
 
@@ -333,7 +344,7 @@ def select_snippets(
     cuts: NDArray[np.bool_] | None,
     budget: float,
     neighbours: int = 1,
-    coverage_snippets: int = 10,
+    coverage_snippets: int = 16,
 ) -> NDArray[np.bool_]:
     """The kept mask (T,) for ``scores`` (T,) under the budget and guards of the module docstring.
 
@@ -440,6 +451,47 @@ def flow_fields_needed(kept: NDArray[np.bool_], grid: SnippetGrid, num_frames: i
         if first + grid.clip_len_frames > len(fields):
             fields[-1] = True
     return fields
+
+
+class FieldMaskedFlow:
+    """A flow function that computes only the fields a mask asks for; the others are all zero.
+
+    Wraps ``flow_fn`` ((m, H, W, 3) uint8 -> (m - 1, H, W, 2) float32) for
+    :class:`wsal.features.snippets.SnippetAssembler`, which calls it on consecutive chunks, each
+    after the first led by the previous chunk's last frame. It counts the fields it has returned,
+    so call ``k`` covers fields ``offset .. offset + m - 2`` of the video. ``needed`` (F,) comes
+    from :func:`flow_fields_needed`; fields past its end are computed (never silently zeroed).
+    One instance per video.
+    """
+
+    def __init__(self, flow_fn: Callable[[NDArray[np.uint8]], NDArray[np.float32]], needed: NDArray[np.bool_]) -> None:
+        self.flow_fn = flow_fn
+        self.needed = np.asarray(needed, bool)
+        self.offset = 0  # index of the next field
+        self.computed = 0  # fields actually computed (for reports)
+
+    def __call__(self, frames: NDArray[np.uint8]) -> NDArray[np.float32]:  # (m, H, W, 3) -> (m - 1, H, W, 2)
+        count = len(frames) - 1
+        height, width = frames.shape[1:3]
+        out = np.zeros((max(0, count), height, width, 2), np.float32)
+        want = np.ones(max(0, count), bool)
+        known = self.needed[self.offset : self.offset + count]
+        want[: len(known)] = known
+        for lo, hi in _runs(want):
+            out[lo:hi] = self.flow_fn(frames[lo : hi + 1])
+            self.computed += hi - lo
+        self.offset += max(0, count)
+        return out
+
+
+def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``[lo, hi)`` of each run of True.
+
+    >>> _runs(np.array([1, 1, 0, 1, 0, 0, 1], bool))
+    [(0, 2), (3, 4), (6, 7)]
+    """
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _one_line(err: BaseException) -> str:

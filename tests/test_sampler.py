@@ -11,6 +11,7 @@ from wsal.cli import main
 from wsal.features.burst_video import motion_snippets, write_burst_video
 from wsal.features.decode import DecodeConfig, DecodeError, decode_video
 from wsal.features.sampler import (
+    FieldMaskedFlow,
     SamplerConfig,
     coarse_signals,
     fill_skipped,
@@ -21,7 +22,7 @@ from wsal.features.sampler import (
     spread,
 )
 from wsal.features.sampler_metrics import SamplerTotals, boundary_kept, video_totals
-from wsal.features.snippets import num_snippets
+from wsal.features.snippets import SnippetAssembler, num_snippets
 from wsal.features.store import StoreMeta, StoreWriter
 from wsal.timeline import SnippetGrid
 
@@ -223,6 +224,31 @@ def test_flow_fields_needed_by_kept_snippets():
     # 14 frames -> 13 fields 0..12; snippet 3 (frames 12..15) uses fields 12, 12, 12, 12 (past the end).
     fields = flow_fields_needed(np.array([True, False, False, True]), grid, 14)
     assert np.flatnonzero(fields).tolist() == [0, 1, 2, 3, 12]
+
+
+def _fake_flow(frames):  # (m, H, W, 3) -> (m - 1, H, W, 2): differences of two channels, exact
+    return frames[1:, ..., :2].astype(np.float32) - frames[:-1, ..., :2].astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 16, 100])
+def test_masked_flow_matches_full_flow_on_kept_snippets(chunk):
+    grid = SnippetGrid(25, 4, 4)
+    rng = np.random.default_rng(chunk)
+    frames = rng.integers(0, 255, size=(30, 3, 3, 3), dtype=np.uint8)  # 30 frames -> 7 full snippets + tail
+    kept = np.array([1, 0, 0, 1, 1, 0, 0, 1], bool)  # snippet 7: frames 28, 29 (+ padding)
+
+    def run(flow_fn):
+        assembler = SnippetAssembler(grid, flow_fn)
+        batches = [assembler.push(frames[i : i + chunk]) for i in range(0, len(frames), chunk)] + [assembler.finish()]
+        return np.concatenate([b.flow for b in batches if b is not None])  # (T, 4, H, W, 2)
+
+    full = run(_fake_flow)
+    masked_fn = FieldMaskedFlow(_fake_flow, flow_fields_needed(kept, grid, len(frames)))
+    masked = run(masked_fn)
+    assert len(full) == len(masked) == len(kept) == num_snippets(30, grid)
+    np.testing.assert_array_equal(masked[kept], full[kept])
+    assert full[~kept].any() and not masked[~kept].any()  # skipped snippets: all-zero flow
+    assert masked_fn.computed == 4 * 3 + 1  # snippets 0, 3, 4: 4 fields each; snippet 7: fields 28 (last)
 
 
 # ---- report metrics, by hand --------------------------------------------------------------------
