@@ -1,0 +1,295 @@
+"""Hierarchical latent change-point detector: unsupervised event boundaries at L time scales.
+
+Ideas from Variational Predictive Routing (Zakharov et al., ICLR 2022) and the hierarchically
+structured latent attention model for weakly-supervised localization (ICCV 2023); the code is ours.
+
+Model (features ``x`` (B, T, D), mask (B, T) bool, True = valid, valid snippets first)::
+
+    level 0 input  u_0 = GELU(Linear(x))                                  (B, T, H)
+    level l        posterior  q_l(t) = N(mu, var) from u_l(<= t)          (B, T, Z) each
+                   state      s_l(t) = q_l(c_l(t)), c_l(t) = last change point of level l <= t
+                   input of level l+1: u_{l+1}(t) = sample of s_l(t)       (piecewise constant)
+
+Event criterion (per level and snippet; VPR's "expected" and "unexpected" criteria)::
+
+    surprise    S(t)  = KL(q_l(t) || static prior = s_l(t-1))    (keep the state)
+    change KL   K(t)  = KL(q_l(t) || change prior p_l(t))        (p_l(t): a learned transition of q_l(t-1))
+    score       r(t)  = max( S / (S + gamma * A(t-1)),  S / (S + K) )       in [0, 1)
+    change      r(t) > 0.5  and  level l-1 changed at t (level 0: every valid t >= 1)
+
+i.e. a change when the surprise exceeds gamma times its running average ``A`` (an exponential
+average of S over this level's steps WITHOUT a change, i.e. its noise floor, started at the median
+of adjacent-snippet KLs over the level's candidate snippets of the video), or when the change prior explains the posterior better than
+the static prior (from level ``change_prior_min_level`` up, default 1: at level 0, where every
+snippet is a candidate, a transition prior trained at its own change points learns to predict
+"no change" and the criterion then fires on noise, a feedback we measured; off everywhere with
+``change_prior_criterion=False``). A level whose lower level did not
+change is blocked: it keeps its state and running average, so change points of level l+1 are a
+subset of those of level l and higher levels mark longer units. The video start is never a change
+point. ``change_scores`` are ``r`` (0 at blocked and padded snippets); they carry no gradient.
+
+Speed: posteriors, priors and all KL terms are computed for every snippet at once; only the
+decisions (the held state and the running average) are a sequential scan over T, run on detached
+CPU numpy arrays vectorized over the batch (a few small array ops per snippet and level). The
+states are then gathered with a cumulative maximum of change indices, which is differentiable.
+
+Unsupervised loss (``losses``; combine with :func:`changepoint_loss`):
+
+* ``loss/cp_recon``: mean squared error (per feature value) of the features reconstructed by a
+  small MLP decoder from the per-snippet level-0 posterior sample, plus for each level l >= 1 the
+  mean squared error of the (detached) level-0 input ``u_0`` predicted from its held state: a
+  segment summary (H values, not D: a (B, T, D) decoder per level would cost as much as the rest
+  of the model);
+* ``loss/cp_kl``: per level the KL of each posterior to the prior it was assigned (static prior
+  where no change, change prior at a change point), plus the KL to the top-down prior predicted from
+  the held state of the level above (standard normal for the top level): this is what trains the
+  upper levels to summarise the lower ones. Summed over Z, averaged over valid snippets, summed
+  over levels.
+
+What this module does not do: turn change points into action segments (wsal.localize), combine
+with the MIL loss (wsal.model.losses), or score boundaries (wsal.eval.changepoints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wsal.changepoint_config import ChangePointConfig
+
+_EPS = 1e-8
+
+
+@dataclass
+class ChangePointOutput:
+    """What :class:`ChangePointDetector` returns; L = num_levels."""
+
+    change_scores: Tensor  # (B, L, T) float in [0, 1), detached; > 0.5 where a change point
+    change_points: Tensor  # (B, L, T) bool; level l+1 points are a subset of level l points
+    latents: list[Tensor]  # L x (B, T, Z) held state means (piecewise constant between change points)
+    losses: dict[str, Tensor]  # "loss/cp_recon", "loss/cp_kl" (unweighted scalars)
+
+
+def gaussian_kl(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, summed over the last axis.
+
+    >>> z = torch.zeros(1, 2)
+    >>> float(gaussian_kl(z, z, z, z))
+    0.0
+    >>> float(gaussian_kl(z + 1.0, z, z, z))  # 0.5 * |mu_q - mu_p|^2 with unit variances
+    1.0
+    """
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).sum(-1)
+
+
+def hold_index(change: Tensor) -> Tensor:
+    """Index of the last change point at or before each snippet; snippet 0 counts as one.
+
+    ``change`` (B, T) bool -> (B, T) long, via a cumulative maximum (no loop).
+
+    >>> hold_index(torch.tensor([[False, False, True, False, False, True]])).tolist()
+    [[0, 0, 2, 2, 2, 5]]
+    """
+    steps = torch.arange(change.shape[1], device=change.device).expand_as(change)
+    return torch.where(change, steps, torch.zeros_like(steps)).cummax(dim=1).values
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    """x (B, T, Z), index (B, T) -> x[b, index[b, t]] (B, T, Z)."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def _shift_right(x: Tensor) -> Tensor:
+    """x (B, T, Z) -> x(t-1) with x(-1) := x(0)."""
+    return torch.cat([x[:, :1], x[:, :-1]], dim=1)
+
+
+def changepoint_loss(losses: dict[str, Tensor], config: ChangePointConfig) -> Tensor:
+    """The weighted unsupervised loss ``recon_weight * cp_recon + kl_weight * cp_kl``."""
+    return config.recon_weight * losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]
+
+
+class _GaussianHead(nn.Module):
+    """Hidden (.., H) -> (mu, logvar) (.., Z) each, log-variance squashed into a fixed range."""
+
+    def __init__(self, hidden_dim: int, latent_dim: int, logvar_min: float, logvar_max: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_dim, 2 * latent_dim)
+        self.logvar_min = logvar_min
+        self.logvar_span = logvar_max - logvar_min
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        mu, raw = self.linear(h).chunk(2, dim=-1)
+        return mu, self.logvar_min + self.logvar_span * torch.sigmoid(raw)
+
+
+class _Posterior(nn.Module):
+    """Causal encoder: u (B, T, Din) -> q(t) from u(t - context + 1 .. t)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, context: int, config: ChangePointConfig) -> None:
+        super().__init__()
+        self.context = context
+        self.conv = nn.Conv1d(in_dim, hidden_dim, kernel_size=context)
+        self.head = _GaussianHead(hidden_dim, latent_dim, config.logvar_min, config.logvar_max)
+
+    def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        h = F.pad(u.transpose(1, 2), (self.context - 1, 0))  # (B, Din, T + context - 1), past only
+        return self.head(F.gelu(self.conv(h)).transpose(1, 2))
+
+
+class _Prior(nn.Module):
+    """Small MLP: z (.., Z_in) -> Gaussian (mu, logvar) (.., Z)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, config: ChangePointConfig) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(in_dim, hidden_dim)
+        self.head = _GaussianHead(hidden_dim, latent_dim, config.logvar_min, config.logvar_max)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.head(F.gelu(self.hidden(z)))
+
+
+def _scan_decisions(
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    kl_change: np.ndarray,
+    candidates: np.ndarray,
+    gamma: float,
+    momentum: float,
+    use_change_prior: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sequential part: which candidate snippets are change points, and their scores.
+
+    mu, logvar (B, T, Z) posteriors; kl_change (B, T) KL to the change prior; candidates (B, T)
+    bool, snippets where this level may change (valid, t >= 1, lower level changed). Returns
+    (change (B, T) bool, score (B, T) float64, 0 off candidates).
+    """
+    b_size, t_size, _ = mu.shape
+    var = np.exp(logvar)
+    change = np.zeros((b_size, t_size), dtype=bool)
+    score = np.zeros((b_size, t_size))
+    if t_size < 2 or not candidates.any():
+        return change, score
+    # Running average starts at the median adjacent-snippet KL over this level's candidates.
+    adjacent = 0.5 * (
+        logvar[:, :-1] - logvar[:, 1:] + (var[:, 1:] + (mu[:, 1:] - mu[:, :-1]) ** 2) / var[:, :-1] - 1.0
+    ).sum(-1)  # (B, T-1): KL(q(t) || q(t-1)) for t >= 1
+    masked = np.where(candidates[:, 1:], adjacent, np.nan)
+    has_any = candidates[:, 1:].any(axis=1)
+    avg = np.zeros(b_size)
+    if has_any.any():
+        avg[has_any] = np.nanmedian(masked[has_any], axis=1)
+    held_mu = mu[:, 0].copy()
+    held_logvar = logvar[:, 0].copy()
+    held_inv_var = 1.0 / var[:, 0]
+    for t in np.flatnonzero(candidates.any(axis=0)):
+        cand = candidates[:, t]
+        surprise = 0.5 * (held_logvar - logvar[:, t] + (var[:, t] + (mu[:, t] - held_mu) ** 2) * held_inv_var - 1.0).sum(-1)
+        r = surprise / (surprise + gamma * avg + _EPS)
+        if use_change_prior:
+            r = np.maximum(r, surprise / (surprise + kl_change[:, t] + _EPS))
+        fire = cand & (r > 0.5)
+        score[:, t] = np.where(cand, r, 0.0)
+        change[:, t] = fire
+        if fire.any():
+            held_mu[fire] = mu[fire, t]
+            held_logvar[fire] = logvar[fire, t]
+            held_inv_var[fire] = 1.0 / var[fire, t]
+        quiet = cand & ~fire
+        avg = np.where(quiet, momentum * avg + (1.0 - momentum) * surprise, avg)
+    return change, score
+
+
+class ChangePointDetector(nn.Module):
+    """L levels of Gaussian latents that change only at detected event boundaries (module docstring)."""
+
+    def __init__(self, feature_dim: int, config: ChangePointConfig) -> None:
+        super().__init__()
+        self.config = config
+        h, z, n_levels = config.hidden_dim, config.latent_dim, config.num_levels
+        self.input_proj = nn.Linear(feature_dim, h)
+        # Level 0 sees a short causal context; higher levels see held states, which change only at
+        # the lower level's change points, so a context there would smear one event over several steps.
+        self.posteriors = nn.ModuleList(
+            [_Posterior(h if lvl == 0 else z, h, z, config.context_snippets if lvl == 0 else 1, config) for lvl in range(n_levels)]
+        )
+        self.transitions = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels)])
+        self.top_down = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels - 1)])
+        self.decoder = nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, feature_dim))
+        self.summaries = nn.ModuleList([nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, h)) for _ in range(n_levels - 1)])
+
+    def forward(self, features: Tensor, mask: Tensor) -> ChangePointOutput:
+        """features (B, T, D) float, mask (B, T) bool with valid snippets first -> ChangePointOutput."""
+        if features.dim() != 3 or mask.shape != features.shape[:2]:
+            raise ValueError(f"expected features (B, T, D) and mask (B, T), got {tuple(features.shape)} and {tuple(mask.shape)}")
+        mask = mask.bool()
+        if bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+            raise ValueError("mask must mark a prefix of valid snippets (padding only at the end)")
+        cfg = self.config
+        valid = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
+        n_valid = valid.sum().clamp_min(1.0)
+        x = features * valid  # padded values never reach valid snippets (causal conv, masked losses)
+        u = F.gelu(self.input_proj(x))  # (B, T, H)
+        target = u.detach()  # what upper levels summarise: the level-0 input, fixed for them
+        t_idx = torch.arange(x.shape[1], device=x.device)
+        candidates = mask & (t_idx > 0)  # (B, T): level 0 may change at every valid snippet but the first
+
+        posts, holds, states, changes, scores = [], [], [], [], []
+        kl_assigned = []
+        for level in range(cfg.num_levels):
+            mu, logvar = self.posteriors[level](u)  # (B, T, Z) each
+            mu_ch, logvar_ch = self.transitions[level](_shift_right(mu))  # change prior p(t) from q(t-1)
+            kl_change = gaussian_kl(mu, logvar, mu_ch, logvar_ch)  # (B, T)
+            change_np, score_np = _scan_decisions(
+                mu.detach().cpu().double().numpy(),
+                logvar.detach().cpu().double().numpy(),
+                kl_change.detach().cpu().double().numpy(),
+                candidates.cpu().numpy(),
+                cfg.gamma,
+                cfg.avg_momentum,
+                cfg.change_prior_criterion and level >= cfg.change_prior_min_level,
+            )
+            change = torch.from_numpy(change_np).to(x.device)
+            hold = hold_index(change)  # (B, T)
+            prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
+            kl_static = gaussian_kl(mu, logvar, _gather_time(mu, prev_hold), _gather_time(logvar, prev_hold))
+            step_kl = torch.where(change, kl_change, kl_static)
+            step_kl = torch.where(t_idx > 0, step_kl, torch.zeros_like(step_kl))  # snippet 0 has no previous state
+            kl_assigned.append((step_kl * mask).sum() / n_valid)
+            if self.training:
+                sample = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            else:
+                sample = mu
+            state = _gather_time(sample, hold)  # (B, T, Z) held state, piecewise constant
+            posts.append((mu, logvar, sample))
+            holds.append(hold)
+            states.append(state)
+            changes.append(change)
+            scores.append(torch.from_numpy(score_np).to(device=x.device, dtype=features.dtype))
+            u = state
+            candidates = change
+
+        decoded = self.decoder(posts[0][2])  # (B, T, D) from the per-snippet level-0 sample
+        recon = (((decoded - x) ** 2) * valid).sum() / (n_valid * x.shape[-1])
+        for level in range(1, cfg.num_levels):
+            summary = self.summaries[level - 1](states[level])  # (B, T, H)
+            recon = recon + (((summary - target) ** 2) * valid).sum() / (n_valid * target.shape[-1])
+        kl_top_down = x.new_zeros(())
+        for level in range(cfg.num_levels):
+            mu, logvar, _ = posts[level]
+            if level + 1 < cfg.num_levels:
+                mu_td, logvar_td = self.top_down[level](states[level + 1])
+            else:
+                mu_td, logvar_td = torch.zeros_like(mu), torch.zeros_like(logvar)
+            kl_top_down = kl_top_down + (gaussian_kl(mu, logvar, mu_td, logvar_td) * mask).sum() / n_valid
+        latents = [_gather_time(posts[level][0], holds[level]) for level in range(cfg.num_levels)]
+        return ChangePointOutput(
+            change_scores=torch.stack(scores, dim=1),
+            change_points=torch.stack(changes, dim=1),
+            latents=latents,
+            losses={"loss/cp_recon": recon, "loss/cp_kl": torch.stack(kl_assigned).sum() + kl_top_down},
+        )
