@@ -77,12 +77,15 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from wsal.timeline import SnippetGrid
+
+if TYPE_CHECKING:  # PyAV is imported where a video is decoded
+    import av
 
 
 @dataclass(frozen=True)
@@ -234,10 +237,10 @@ class _FrameMeter:
         self._grey: NDArray[np.int16] | None = None
         self._size: tuple[int, int] | None = None
 
-    def add(self, frame, first_k: int, count: int) -> None:  # frame: av.VideoFrame
+    def add(self, frame: "av.VideoFrame", first_k: int, count: int) -> None:
         """Source ``frame`` supplies output frames ``first_k .. first_k + count - 1``."""
         step = self.config.frame_step
-        sampled = [k for k in range(-(-first_k // step) * step, first_k + count, step)]
+        sampled = range(-(-first_k // step) * step, first_k + count, step)  # multiples of step in the span
         if not sampled:
             return  # never converted
         if self._size is None:

@@ -343,3 +343,20 @@ def test_sampler_report_without_masks_is_an_error(tmp_path, capsys):
     assert main(["sampler-report", "--features", str(store), "--annotations", str(gt)]) == 2
     err = capsys.readouterr().err
     assert "no video has a kept mask" in err and len(err.strip().splitlines()) == 2  # warning + error
+
+
+def test_sampler_report_needs_every_video_file(videos, tmp_path, capsys):
+    meta = StoreMeta(fps=25.0, clip_len_frames=16, stride_frames=16, streams=("rgb",), stream_dims=(4,), backbone="test")
+    store = tmp_path / "store.h5"
+    with StoreWriter(store, meta) as writer:
+        for name in VIDEOS:
+            writer.add(name, np.zeros((3, 4), np.float32), num_frames=48, duration_s=1.92, source="x", kept=np.ones(3, bool))
+    gt = _gt_file(tmp_path / "gt.json", VIDEOS)
+    empty = tmp_path / "no_videos"
+    empty.mkdir()
+    assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", str(empty)]) == 2
+    assert "no video file for 2 videos" in capsys.readouterr().err
+    # The video files exist but the store has 3 snippets per video: a mismatch is an error.
+    folder = str(next(iter(videos.values())).parent)
+    assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", folder]) == 2
+    assert "the store has 3" in capsys.readouterr().err
