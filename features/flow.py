@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Literal, get_args
+from typing import Callable, Literal, get_args
 
 import cv2
 import numpy as np
@@ -34,7 +34,10 @@ FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
 FLOW_BOUND_PX = 20.0  # I3D flow inputs: pixels clipped to +-20, then scaled to [-1, 1]
 
 
-def _make_flow_fn(method: str):
+PairFlow = Callable[[NDArray[np.uint8], NDArray[np.uint8]], NDArray[np.float32]]
+
+
+def _make_flow_fn(method: str) -> PairFlow:
     """Returns f(prev_gray, next_gray) -> (H, W, 2) float32 for ``method`` (one algorithm object)."""
     if method == "tvl1":
         tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
