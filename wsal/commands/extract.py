@@ -1,15 +1,129 @@
-"""`wsal extract`: placeholder until its helper lands it."""
+"""`wsal extract`: videos -> I3D rgb (+ flow) snippet features in a feature store.
+
+Parses the options, lists and shards the videos, loads the I3D checkpoints, picks the device and
+hands over to :func:`wsal.features.extract.extract_store` (which documents the pipeline, the
+snippet grid and the tail policy). Sharding: ``--shard I/N`` takes every N-th video of the sorted
+list from the I-th; under ``torchrun`` (RANK and WORLD_SIZE set, no ``--shard``) the rank and world
+size are used, and LOCAL_RANK picks the CUDA device. ``{rank}`` in ``--out`` becomes the shard index.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from wsal.errors import WsalError
 
 
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("extract", help="(in progress)")
+    from wsal.features.extract import ExtractConfig as d  # light module; class attributes are the defaults
+
+    parser = subparsers.add_parser(
+        "extract",
+        help="videos -> I3D snippet features (HDF5 store)",
+        description=(
+            "Decode videos at --fps by timestamps, resize the shorter side to --resize and centre-crop --crop, "
+            "cut --snippet-frames snippets (the last partial one is kept when it has at least half a clip, "
+            "padded by repeating its last frame), compute optical flow, and store I3D features "
+            "(rgb 1024 then flow 1024 per snippet). Decoding and flow run in --workers processes, overlapped "
+            "with inference. Re-running the same command resumes: finished videos are skipped; videos that "
+            "failed to decode are listed in the store and retried."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files, or folders searched recursively")
+    parser.add_argument("--out", required=True, help="output store; '{rank}' is replaced by the shard index")
+    parser.add_argument("--rgb-weights", required=True, help="I3D RGB checkpoint (pytorch-i3d state_dict, e.g. rgb_imagenet.pt)")
+    parser.add_argument("--flow-weights", help="I3D flow checkpoint (e.g. flow_imagenet.pt); required unless --flow none")
+    parser.add_argument("--flow", default=d.flow, choices=["tvl1", "farneback", "dis", "none"], help="optical flow method; none = rgb stream only")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=d.workers, help="decode/flow worker processes (0 = in the main process)")
+    parser.add_argument("--shard", help="I/N: process every N-th video of the sorted list starting at I (default: RANK/WORLD_SIZE under torchrun, else all)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="snippets per I3D forward pass")
+    parser.add_argument("--fps", type=float, default=d.fps, help="frame rate the video is resampled to")
+    parser.add_argument("--snippet-frames", type=int, default=d.snippet_frames, help="frames per snippet")
+    parser.add_argument("--stride-frames", type=int, default=d.stride_frames, help="frames between snippet starts (0 = --snippet-frames)")
+    parser.add_argument("--resize", type=int, default=d.resize_short, help="shorter side after resizing, pixels")
+    parser.add_argument("--crop", type=int, default=d.crop, help="centre crop, pixels")
+    parser.add_argument("--precision", default=d.precision, choices=["bf16", "fp16", "fp32"], help="autocast dtype on CUDA (CPU runs fp32)")
+    return parser
+
+
+def resolve_shard(shard: str | None, env: dict[str, str]) -> tuple[int, int]:
+    """``--shard`` if given, else RANK/WORLD_SIZE from the environment (torchrun), else (0, 1)."""
+    from wsal.features.extract import parse_shard
+
+    if shard is not None:
+        return parse_shard(shard)
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return parse_shard(f"{env['RANK']}/{env['WORLD_SIZE']}")
+    return 0, 1
+
+
+def resolve_device(device: str, env: dict[str, str]) -> str:
+    """auto -> cuda (cuda:LOCAL_RANK under torchrun) when available, else cpu; bare cuda gets LOCAL_RANK too."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise WsalError("--device cuda: CUDA is not available")
+        device = f"cuda:{int(env.get('LOCAL_RANK', 0))}"
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise WsalError(f"--device {device}: not a torch device (use auto, cpu, cuda or cuda:N)") from None
+    return device
 
 
 def run(args: argparse.Namespace) -> int:
-    raise WsalError("not implemented yet")
+    from wsal.features.extract import ExtractConfig, backbone_note, extract_store, find_videos, select_shard
+    from wsal.features.i3d import load_i3d
+    from wsal.features.store import FeatureStore
+
+    env = dict(os.environ)
+    config = ExtractConfig(
+        fps=args.fps,
+        snippet_frames=args.snippet_frames,
+        stride_frames=args.stride_frames,
+        resize_short=args.resize,
+        crop=args.crop,
+        flow=args.flow,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        precision=args.precision,
+    )
+    index, count = resolve_shard(args.shard, env)
+    if count > 1 and args.shard is None and "{rank}" not in args.out:
+        raise WsalError(f"--out {args.out}: with {count} torchrun ranks the path must contain {{rank}} (e.g. part-{{rank}}.h5)")
+    out = Path(args.out.replace("{rank}", str(index)))
+    rgb_weights = Path(args.rgb_weights)
+    flow_weights = Path(args.flow_weights) if args.flow_weights else None
+    if config.flow == "none":
+        flow_weights = None
+    elif flow_weights is None:
+        raise WsalError(f"--flow {config.flow} needs --flow-weights (or pass --flow none for rgb features only)")
+    for weights in (rgb_weights, flow_weights):
+        if weights is not None and not weights.is_file():
+            raise WsalError(f"I3D weights file not found: {weights}")
+    videos = select_shard(find_videos(args.inputs), index, count)
+    device = resolve_device(args.device, env)
+    backbone = backbone_note(config, rgb_weights, flow_weights)
+    if out.exists():  # fail before loading the models when the store was made with other settings
+        with FeatureStore(out) as existing:
+            existing.meta.check_same(config.store_meta(backbone), str(out))
+    models = {"rgb": load_i3d(rgb_weights, in_channels=3)}
+    if flow_weights is not None:
+        models["flow"] = load_i3d(flow_weights, in_channels=2)
+    desc = f"extract {index}/{count}" if count > 1 else "extract"
+    summary = extract_store(videos, out, config, models, device, backbone, desc)
+    rate = summary.snippets / summary.seconds if summary.seconds > 0 else 0.0
+    print(
+        f"{out}: {len(summary.done)} extracted, {len(summary.skipped)} skipped (already done), "
+        f"{len(summary.failed)} failed (reasons in the store's failure list); {summary.stored} videos in the store; "
+        f"{summary.snippets} snippets in {summary.seconds:.1f} s ({rate:.1f} snippets/s) on {device}"
+    )
+    return 0

@@ -1,0 +1,263 @@
+"""Video file -> RGB uint8 frames at a fixed frame rate, resampled by timestamps, in chunks.
+
+**Resampling (exact, variable frame rate included).** Time 0 is the presentation time of the
+first decoded video frame; source frame ``j`` starts at ``t_j = (pts_j - pts_0) * time_base`` and
+is shown until the next frame starts. The last frame ends at ``duration_s = t_last + d_last``,
+where ``d_last`` is that frame's own duration from the container, else ``1 / average_rate`` of
+the stream, else ``1 / fps``. Output frame ``k`` is taken at ``t_k = k / fps``, for every ``k``
+with ``t_k < duration_s``; it is the source frame whose interval holds ``t_k``, i.e. the *last*
+source frame with ``t_j <= t_k``. So ``num_frames = ceil(duration_s * fps)``: a 30 fps video drops
+every sixth frame, a 24 fps one repeats one frame per second, and a variable-rate one follows its
+real timestamps. The arithmetic is done in exact fractions (no drift on long videos). A frame
+whose timestamp is not after the previous one supersedes it (it is the later frame at that time);
+a frame without a timestamp is placed ``1 / average_rate`` after the previous one.
+
+**Pixels.** A kept source frame is converted to RGB by FFmpeg (``to_ndarray(format="rgb24")``),
+resized with OpenCV ``INTER_LINEAR`` so that its shorter side is ``resize_short`` pixels (the
+longer side keeps the aspect ratio, rounded), then centre-cropped to ``crop`` x ``crop``
+(``resize_short=0`` keeps the size, ``crop=0`` keeps the whole frame). Source frames that no
+output frame uses are never converted. Decoding uses FFmpeg's threads (``thread_type="AUTO"``).
+
+**Streaming.** :class:`VideoDecoder` yields ``(n, H, W, 3)`` uint8 chunks of at most
+``chunk_frames`` output frames, so a long video never sits in memory; ``num_frames`` and
+``duration_s`` are known once the chunks are exhausted. :func:`decode_video` is the all-at-once
+shortcut for short clips.
+
+**Errors.** An empty, corrupt, audio-only or otherwise unreadable file raises :class:`DecodeError`
+(a :class:`wsal.errors.WsalError`) with a one-line message that names the file.
+
+What this module does not do: cut snippets, compute optical flow, normalise pixel values or
+honour rotation metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from wsal.errors import WsalError
+
+
+class DecodeError(WsalError):
+    """A video that cannot be decoded; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How frames are sampled and shaped."""
+
+    fps: float = 25.0  # output frame rate (frames per second)
+    resize_short: int = 256  # shorter side after resizing, pixels; 0 = keep the source size
+    crop: int = 224  # side of the centre crop, pixels; 0 = no crop
+    chunk_frames: int = 128  # output frames per yielded chunk
+    threads: int = 0  # FFmpeg decoding threads; 0 = FFmpeg's choice
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.resize_short < 0 or self.crop < 0 or self.threads < 0:
+            raise ValueError("resize_short, crop and threads must be >= 0")
+        if self.resize_short and self.crop > self.resize_short:
+            raise ValueError(f"crop {self.crop} is larger than resize_short {self.resize_short}")
+        if self.chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {self.chunk_frames}")
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """What a finished decode reports."""
+
+    num_frames: int  # output frames at the target fps
+    duration_s: float  # end of the last source frame, seconds from the first frame
+    source_frames: int  # frames the decoder produced
+
+
+class TimestampResampler:
+    """Counts how many output frames each source frame supplies (see the module docstring).
+
+    Feed source frame start times in order to :meth:`frames_until`: the call for frame ``j + 1``
+    (or for the end of the video) returns how many output frames source frame ``j`` supplies.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self._fps = _exact(fps)
+        self._next = 0  # index of the next output frame to emit
+
+    @property
+    def emitted(self) -> int:
+        return self._next
+
+    def frames_until(self, end_s: Fraction) -> int:
+        """Emit every output frame ``k`` not yet emitted with ``k / fps < end_s``; return how many."""
+        limit = -((-end_s * self._fps) // 1)  # ceil(end_s * fps): first k with k / fps >= end_s
+        count = max(0, int(limit) - self._next)
+        self._next += count
+        return count
+
+
+def repeat_counts(starts_s: Sequence[float], duration_s: float, fps: float) -> list[int]:
+    """How many output frames each source frame supplies, given start times (first = 0) and the end.
+
+    >>> repeat_counts([0, 0.04, 0.08], 0.12, 25)  # same rate: one each
+    [1, 1, 1]
+    >>> repeat_counts([0, 0.1, 0.15, 0.16, 0.3], 0.4, 25)  # variable rate
+    [3, 1, 0, 4, 2]
+    >>> sum(repeat_counts([i / 30 for i in range(30)], 1.0, 25))  # 30 fps -> 25 fps
+    25
+    """
+    resampler = TimestampResampler(fps)
+    ends = [_exact(s) for s in starts_s[1:]] + [_exact(duration_s)]
+    return [resampler.frames_until(end) for end in ends]
+
+
+def resize_and_crop(rgb: NDArray[np.uint8], resize_short: int, crop: int) -> NDArray[np.uint8]:
+    """Shorter side to ``resize_short`` (cv2 INTER_LINEAR), then a centre ``crop`` x ``crop``.
+
+    >>> resize_and_crop(np.zeros((240, 320, 3), np.uint8), 256, 224).shape
+    (224, 224, 3)
+    >>> resize_and_crop(np.zeros((240, 320, 3), np.uint8), 0, 0).shape
+    (240, 320, 3)
+    """
+    height, width = rgb.shape[:2]
+    if resize_short and min(height, width) != resize_short:
+        scale = resize_short / min(height, width)
+        new_w = resize_short if width <= height else max(resize_short, round(width * scale))
+        new_h = resize_short if height < width else max(resize_short, round(height * scale))
+        rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        height, width = new_h, new_w
+    if crop:
+        top, left = (height - crop) // 2, (width - crop) // 2
+        rgb = rgb[top : top + crop, left : left + crop]
+    return np.ascontiguousarray(rgb)
+
+
+class VideoDecoder:
+    """Streams one video's frames at ``config.fps``; see the module docstring.
+
+    >>> # with VideoDecoder("v.mp4", DecodeConfig()) as dec:
+    >>> #     for chunk in dec.chunks(): ...          # (n, 224, 224, 3) uint8
+    >>> #     dec.result.num_frames, dec.result.duration_s
+    """
+
+    def __init__(self, path: str | os.PathLike, config: DecodeConfig) -> None:
+        self.path = Path(path)
+        self.config = config
+        self._result: DecodeResult | None = None
+        if not self.path.is_file():
+            raise DecodeError(f"{self.path}: video file not found")
+        if self.path.stat().st_size == 0:
+            raise DecodeError(f"{self.path}: empty file")
+        try:
+            self._container = av.open(str(self.path), mode="r")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise DecodeError(f"{self.path}: cannot open as a video ({_one_line(err)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise DecodeError(f"{self.path}: no video stream (audio-only, truncated or not a video)")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._stream.codec_context.thread_count = config.threads
+
+    def __enter__(self) -> "VideoDecoder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    @property
+    def result(self) -> DecodeResult:
+        """Frame count and duration; available once :meth:`chunks` is exhausted."""
+        if self._result is None:
+            raise RuntimeError(f"{self.path}: result is known only after all chunks were read")
+        return self._result
+
+    def chunks(self) -> Iterator[NDArray[np.uint8]]:
+        """Yield ``(n, H, W, 3)`` uint8 chunks of output frames, in order; raises DecodeError."""
+        cfg = self.config
+        resampler = TimestampResampler(cfg.fps)
+        rate = self._stream.average_rate
+        default_step = Fraction(1, 1) / Fraction(rate) if rate else Fraction(1, 1) / Fraction(cfg.fps)
+        buffer: list[NDArray[np.uint8]] = []
+        pending: av.VideoFrame | None = None  # the latest source frame; its end is still unknown
+        pending_start = Fraction(0)
+        first_pts: int | None = None
+        source_frames = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                time_base = frame.time_base or self._stream.time_base
+                if frame.pts is None or time_base is None:
+                    start = pending_start + default_step if pending is not None else Fraction(0)
+                else:
+                    if first_pts is None:
+                        first_pts = frame.pts
+                    start = Fraction(frame.pts - first_pts) * time_base
+                if pending is not None:
+                    self._emit(pending, resampler.frames_until(start), buffer)
+                    if len(buffer) >= cfg.chunk_frames:
+                        yield from self._flush(buffer, cfg.chunk_frames)
+                pending, pending_start = frame, start
+                source_frames += 1
+        except av.FFmpegError as err:
+            raise DecodeError(f"{self.path}: decoding failed after {source_frames} frames ({_one_line(err)})") from None
+        if pending is None:
+            raise DecodeError(f"{self.path}: no decodable video frames")
+        time_base = pending.time_base or self._stream.time_base
+        if pending.duration and time_base:
+            last_duration = Fraction(pending.duration) * time_base
+        else:
+            last_duration = default_step
+        duration = pending_start + last_duration
+        self._emit(pending, resampler.frames_until(duration), buffer)
+        yield from self._flush(buffer, cfg.chunk_frames)
+        if buffer:
+            yield np.stack(buffer)
+            buffer.clear()
+        self._result = DecodeResult(
+            num_frames=resampler.emitted, duration_s=float(duration), source_frames=source_frames
+        )
+
+    def _emit(self, frame: av.VideoFrame, count: int, buffer: list[NDArray[np.uint8]]) -> None:
+        if count == 0:
+            return  # a dropped frame is never converted
+        try:
+            rgb = frame.to_ndarray(format="rgb24")
+        except (av.FFmpegError, ValueError) as err:
+            raise DecodeError(f"{self.path}: cannot convert a frame to RGB ({_one_line(err)})") from None
+        crop = self.config.crop
+        if not self.config.resize_short and crop and min(rgb.shape[:2]) < crop:
+            raise DecodeError(f"{self.path}: frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than the {crop}px crop")
+        rgb = resize_and_crop(rgb, self.config.resize_short, crop)
+        buffer.extend([rgb] * count)
+
+    @staticmethod
+    def _flush(buffer: list[NDArray[np.uint8]], size: int) -> Iterator[NDArray[np.uint8]]:
+        while len(buffer) >= size:
+            yield np.stack(buffer[:size])
+            del buffer[:size]
+
+
+def decode_video(path: str | os.PathLike, config: DecodeConfig = DecodeConfig()) -> tuple[NDArray[np.uint8], DecodeResult]:
+    """All frames of a (short) video at once: ``(num_frames, H, W, 3)`` uint8 and the result."""
+    with VideoDecoder(path, config) as decoder:
+        chunks = list(decoder.chunks())
+        return np.concatenate(chunks), decoder.result
+
+
+def _exact(value: float | Fraction) -> Fraction:
+    """A float as the simple fraction it stands for (0.04 -> 1/25), so boundaries compare exactly."""
+    return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(1_000_000)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__

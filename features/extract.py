@@ -1,0 +1,529 @@
+"""Videos -> I3D snippet features in a feature store: a pipeline of decode/flow workers and inference.
+
+Per video (:func:`process_video`, run in worker processes): decode to ``fps`` by timestamps and
+resize/crop (features/decode.py), cut snippets under the tail policy and compute the optical flow
+each snippet needs (features/snippets.py, features/flow.py), and send the snippets on as
+messages. The main process (:func:`extract_store`) runs I3D on them (features/i3d.py) while the
+workers decode the next ones: the two are joined by a bounded queue, so decoding, flow and
+inference overlap and memory stays bounded. Each finished video is staged through
+:class:`wsal.features.store.StoreWriter` and the store is committed at the end.
+
+**Snippets and tail policy.** Snippet ``i`` is frames ``[i*stride, i*stride + clip_len)`` at
+``fps`` (default 25, 16, 16: 0.64 s), as in :class:`wsal.timeline.SnippetGrid`. The last,
+partial snippet is kept when it has at least half a clip of frames (8 of 16), padded by
+repeating the last frame; a video shorter than that still gets one snippet. A 60 s video at 25
+fps (1500 frames) gives 93 full snippets and a 12-frame tail: 94 rows. Flow: snippet ``i`` uses
+the flow fields from frame ``j`` to ``j + 1`` for its 16 frames (17 frames), the fields past the
+video's end repeat the last one (all zero for a one-frame video).
+
+**Model inputs.** RGB: pixel / 127.5 - 1. Flow: clipped to +-20 px and divided by 20
+(``flow_to_i3d_input``), sent from the workers as float16. Inference batches are consecutive
+snippets of one video, ``batch_size`` at a time from the video's first snippet, so a video's
+features do not depend on which other videos ran, in what order, in how many shards or with how
+many workers. Feature columns: rgb 1024, then flow 1024 (rgb only with ``flow="none"``).
+
+**Robustness.** A video that cannot be decoded (:class:`~wsal.features.decode.DecodeError`) is
+recorded in the store's failure list and the run goes on; so is a video whose worker process
+dies (e.g. FFmpeg crashing on a broken file); the worker is replaced. Any other error in a worker
+is a bug: the run stops with its traceback, keeping the staged videos. Videos already in the
+store or staged by an interrupted run are skipped; failed ones are retried.
+
+What this module does not do: parse the command line, choose devices from the environment, or
+write HDF5 itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+from wsal.errors import WsalError
+from wsal.timeline import SnippetGrid
+
+if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported where used: `wsal --help` stays fast
+    import torch
+
+    from wsal.features.decode import DecodeConfig
+    from wsal.features.snippets import SnippetBatch
+    from wsal.features.store import StoreMeta
+
+FLOW_METHODS = ("tvl1", "farneback", "dis", "none")
+VIDEO_EXTENSIONS = (
+    ".mp4", ".avi", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv", ".3gp", ".ogv", ".ts",
+)  # fmt: skip
+I3D_FEATURE_DIM = 1024
+PRECISIONS = ("bf16", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything that shapes the features or the run (the CLI's defaults come from here)."""
+
+    fps: float = 25.0  # frame rate snippets are cut at
+    snippet_frames: int = 16  # frames per snippet (I3D clip length)
+    stride_frames: int = 0  # frames between snippet starts; 0 = snippet_frames (no overlap)
+    resize_short: int = 256  # shorter side after resizing, pixels
+    crop: int = 224  # centre crop, pixels
+    flow: str = "tvl1"  # tvl1 | farneback | dis | none (rgb stream only)
+    batch_size: int = 32  # snippets per I3D forward pass
+    workers: int = 2  # decode/flow processes; 0 = decode in the main process (no overlap)
+    precision: str = "bf16"  # CUDA autocast dtype: bf16 | fp16 | fp32 (CPU always runs fp32)
+    chunk_frames: int = 128  # decoded frames per chunk (bounds worker memory)
+    queue_size: int = 0  # snippet messages in flight between workers and inference; 0 = 2 * workers + 2
+
+    def __post_init__(self) -> None:
+        if self.flow not in FLOW_METHODS:
+            raise WsalError(f"unknown flow method '{self.flow}' (choose from {', '.join(FLOW_METHODS)})")
+        if self.precision not in PRECISIONS:
+            raise WsalError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
+        if self.snippet_frames < 1 or self.stride_frames < 0:
+            raise WsalError(f"snippet_frames must be >= 1 and stride_frames >= 0, got {self.snippet_frames}, {self.stride_frames}")
+        if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1 or self.queue_size < 0:
+            raise WsalError("batch_size and chunk_frames must be >= 1, workers and queue_size >= 0")
+        try:
+            self.decode_config()
+            self.grid()
+        except ValueError as err:
+            raise WsalError(str(err)) from None
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return ("rgb",) if self.flow == "none" else ("rgb", "flow")
+
+    def grid(self) -> SnippetGrid:
+        return SnippetGrid(self.fps, self.snippet_frames, self.stride_frames or self.snippet_frames)
+
+    def decode_config(self) -> "DecodeConfig":
+        from wsal.features.decode import DecodeConfig
+
+        return DecodeConfig(fps=self.fps, resize_short=self.resize_short, crop=self.crop, chunk_frames=self.chunk_frames)
+
+    def store_meta(self, backbone: str) -> "StoreMeta":
+        from wsal.features.store import StoreMeta
+
+        grid = self.grid()
+        return StoreMeta(
+            fps=grid.fps,
+            clip_len_frames=grid.clip_len_frames,
+            stride_frames=grid.stride_frames,
+            streams=self.streams,
+            stream_dims=(I3D_FEATURE_DIM,) * len(self.streams),
+            backbone=backbone,
+        )
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    video_id: str
+    path: Path
+
+
+# Messages from process_video (and the worker loop) to the inference loop.
+@dataclass
+class Started:
+    video_id: str
+    worker: int
+
+
+@dataclass
+class Snippets:
+    video_id: str
+    first_index: int
+    rgb: NDArray[np.uint8]  # (n, L, H, W, 3)
+    flow: NDArray[np.float16] | None  # (n, L, H, W, 2) in [-1, 1], None without flow
+
+
+@dataclass
+class Finished:
+    video_id: str
+    num_frames: int
+    duration_s: float
+    num_snippets: int
+
+
+@dataclass
+class Failed:
+    video_id: str
+    reason: str
+
+
+@dataclass
+class Crashed:
+    video_id: str
+    traceback: str
+
+
+Message = Union[Started, Snippets, Finished, Failed, Crashed]
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did."""
+
+    done: list[str] = field(default_factory=list)  # videos extracted in this run
+    skipped: list[str] = field(default_factory=list)  # already in the store or staged
+    failed: dict[str, str] = field(default_factory=dict)  # video -> reason
+    snippets: int = 0
+    seconds: float = 0.0
+    stored: int = 0  # videos in the committed store
+
+
+def find_videos(inputs: Iterable[str | os.PathLike]) -> list[VideoTask]:
+    """Files given by name, plus files with a video extension found (recursively) in folders.
+
+    Sorted by video id (= file stem). A missing input, no video at all, a duplicate stem or a stem
+    the store cannot hold (starting with ``_``) is a WsalError.
+    """
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths.extend(
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS and not f.name.startswith(".")
+            )
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise WsalError(f"{p}: no such file or folder")
+    if not paths:
+        raise WsalError(
+            f"no videos found in {', '.join(str(i) for i in inputs)} (extensions: {' '.join(VIDEO_EXTENSIONS)})"
+        )
+    by_id: dict[str, Path] = {}
+    for p in paths:
+        vid = p.stem
+        if vid in by_id and by_id[vid].resolve() != p.resolve():
+            raise WsalError(f"two videos have the id '{vid}' (ids are file stems): {by_id[vid]} and {p}")
+        if not vid or vid.startswith("_"):
+            raise WsalError(f"{p}: video id '{vid}' (the file stem) must not be empty or start with '_'")
+        by_id[vid] = p
+    return [VideoTask(vid, by_id[vid]) for vid in sorted(by_id)]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``.
+
+    >>> parse_shard("1/4")
+    (1, 4)
+    """
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise WsalError(f"--shard must look like I/N (e.g. 0/4), got '{text}'") from None
+    if count < 1 or not 0 <= index < count:
+        raise WsalError(f"--shard {text}: need N >= 1 and 0 <= I < N")
+    return index, count
+
+
+def select_shard(videos: list[VideoTask], index: int, count: int) -> list[VideoTask]:
+    """Every ``count``-th video of the sorted list, starting at ``index``."""
+    return videos[index::count]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """First 12 hex digits of the file's SHA-256 (names weights in the store's backbone note)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def backbone_note(config: ExtractConfig, rgb_weights: Path, flow_weights: Path | None) -> str:
+    """The store's ``backbone``: I3D, the weights' digests, flow method and frame geometry.
+
+    Resuming or merging with other weights or settings is then refused by the store.
+    """
+    parts = [f"i3d rgb:{file_digest(rgb_weights)}"]
+    if flow_weights is not None:
+        parts.append(f"flow:{config.flow}:{file_digest(flow_weights)}")
+    parts.append(f"short{config.resize_short}/crop{config.crop}")
+    return " ".join(parts)
+
+
+def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
+    """Decode one video and yield its snippets (Snippets...), then Finished, or Failed on a DecodeError."""
+    from wsal.features.decode import DecodeError, VideoDecoder
+    from wsal.features.snippets import SnippetAssembler
+
+    flow_fn = None
+    if config.flow != "none":
+        from wsal.features.flow import compute_flow
+
+        flow_fn = functools.partial(compute_flow, method=config.flow)
+    try:
+        with VideoDecoder(task.path, config.decode_config()) as decoder:
+            assembler = SnippetAssembler(config.grid(), flow_fn)
+            count = 0
+            for chunk in decoder.chunks():
+                batch = assembler.push(chunk)
+                if batch is not None:
+                    count += len(batch)
+                    yield _snippets_message(task.video_id, batch)
+            batch = assembler.finish()
+            if batch is not None:
+                count += len(batch)
+                yield _snippets_message(task.video_id, batch)
+            result = decoder.result
+    except DecodeError as err:
+        yield Failed(task.video_id, str(err))
+        return
+    yield Finished(task.video_id, result.num_frames, result.duration_s, count)
+
+
+def _snippets_message(video_id: str, batch: "SnippetBatch") -> Snippets:
+    flow = None
+    if batch.flow is not None:
+        from wsal.features.flow import flow_to_i3d_input
+
+        flow = flow_to_i3d_input(batch.flow).astype(np.float16)
+    return Snippets(video_id, batch.first_index, batch.rgb, flow)
+
+
+def _worker_main(worker: int, tasks: multiprocessing.Queue, results: multiprocessing.Queue, config: ExtractConfig, cv_threads: int) -> None:
+    """Worker process: take videos from ``tasks`` until None, put messages on ``results``."""
+    import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and stops us
+    cv2.setNumThreads(cv_threads)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        results.put(Started(task.video_id, worker))
+        try:
+            for message in process_video(task, config):
+                results.put(message)
+        except Exception:  # a bug, not a bad video: report it with its traceback and go on listening
+            results.put(Crashed(task.video_id, traceback.format_exc()))
+
+
+class _WorkerPool:
+    """Spawned decode/flow processes fed from one task queue; replaces workers that die."""
+
+    def __init__(self, tasks: list[VideoTask], config: ExtractConfig) -> None:
+        self._ctx = multiprocessing.get_context("spawn")
+        self._config = config
+        self._cv_threads = max(1, (os.cpu_count() or 1) // config.workers)
+        self.tasks = self._ctx.Queue()
+        self.results = self._ctx.Queue(maxsize=config.queue_size or 2 * config.workers + 2)
+        for task in tasks:
+            self.tasks.put(task)
+        for _ in range(config.workers):
+            self.tasks.put(None)
+        self._procs: dict[int, multiprocessing.process.BaseProcess] = {}
+        self.current: dict[int, str] = {}  # worker -> video it is working on
+        self._next_id = 0
+        for _ in range(config.workers):
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        worker = self._next_id
+        self._next_id += 1
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(worker, self.tasks, self.results, self._config, self._cv_threads),
+            daemon=True,
+            name=f"wsal-extract-{worker}",
+        )
+        proc.start()
+        self._procs[worker] = proc
+
+    def messages(self) -> Iterator[Message]:
+        """Messages as they arrive; a dead worker's video comes back as Failed and it is replaced."""
+        while True:
+            try:
+                yield self.results.get(timeout=0.5)
+                continue
+            except queue.Empty:
+                pass
+            for worker, proc in list(self._procs.items()):
+                if proc.is_alive() or proc.exitcode == 0:
+                    continue
+                del self._procs[worker]
+                video = self.current.pop(worker, None)
+                if video is None:  # died outside any video: it would die again, so stop instead of respawning
+                    raise RuntimeError(f"decode worker {proc.name} exited with code {proc.exitcode} outside any video")
+                self._start_worker()
+                yield Failed(video, f"worker process died (exit code {proc.exitcode}) while decoding this video")
+            if not any(p.is_alive() for p in self._procs.values()):
+                return
+
+    def close(self) -> None:
+        for proc in self._procs.values():
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self._procs.values():
+            proc.join(timeout=5)
+        self.tasks.cancel_join_thread()
+        self.results.cancel_join_thread()
+        self.tasks.close()
+        self.results.close()
+
+
+class _Embedder:
+    """Runs the I3D models over one video's snippets, ``batch_size`` snippets per forward pass."""
+
+    def __init__(self, models: dict[str, "torch.nn.Module"], device: str, batch_size: int, precision: str) -> None:
+        import torch
+
+        self.models = models
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+        for model in models.values():
+            model.to(self.device).eval()
+
+    def __call__(self, rgb: NDArray[np.uint8], flow: NDArray[np.float16] | None) -> NDArray[np.float32]:
+        """(n, L, H, W, 3) uint8 and (n, L, H, W, 2) float16 -> (n, 1024 * streams) float32."""
+        import torch
+
+        blocks = []
+        with torch.inference_mode():
+            # (n, L, H, W, C) -> (n, C, L, H, W); the uint8 -> float step runs on the device.
+            clips = torch.from_numpy(rgb).to(self.device).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
+            blocks.append(self._run("rgb", clips))
+            if "flow" in self.models:
+                if flow is None:
+                    raise RuntimeError("flow model given but the snippets carry no flow")
+                clips = torch.from_numpy(flow).to(self.device).permute(0, 4, 1, 2, 3).float()
+                blocks.append(self._run("flow", clips))
+        return np.concatenate(blocks, axis=1)
+
+    def _run(self, stream: str, clips: "torch.Tensor") -> NDArray[np.float32]:
+        from wsal.features.i3d import extract_clip_features
+
+        return extract_clip_features(self.models[stream], clips, len(clips), self.device, self.autocast_dtype)
+
+
+class _VideoAccumulator:
+    """Collects one video's snippets into full inference batches and their features."""
+
+    def __init__(self) -> None:
+        self.rgb: list[NDArray[np.uint8]] = []
+        self.flow: list[NDArray[np.float16]] = []
+        self.pending = 0
+        self.next_index = 0
+        self.features: list[NDArray[np.float32]] = []
+
+    def add(self, message: Snippets, embed: _Embedder, batch_size: int) -> int:
+        if message.first_index != self.next_index:
+            raise RuntimeError(f"video '{message.video_id}': snippet {message.first_index} arrived, expected {self.next_index}")
+        self.next_index += len(message.rgb)
+        self.rgb.append(message.rgb)
+        if message.flow is not None:
+            self.flow.append(message.flow)
+        self.pending += len(message.rgb)
+        done = 0
+        while self.pending >= batch_size:
+            done += self._run(embed, batch_size)
+        return done
+
+    def flush(self, embed: _Embedder) -> int:
+        return self._run(embed, self.pending) if self.pending else 0
+
+    def _run(self, embed: _Embedder, size: int) -> int:
+        rgb = np.concatenate(self.rgb)
+        flow = np.concatenate(self.flow) if self.flow else None
+        self.features.append(embed(rgb[:size], None if flow is None else flow[:size]))
+        self.rgb = [rgb[size:]] if size < len(rgb) else []
+        self.flow = [flow[size:]] if flow is not None and size < len(flow) else []
+        self.pending -= size
+        return size
+
+
+def extract_store(
+    videos: list[VideoTask],
+    out: str | os.PathLike,
+    config: ExtractConfig,
+    models: dict[str, "torch.nn.Module"],
+    device: str,
+    backbone: str,
+    progress_desc: str = "extract",
+) -> ExtractSummary:
+    """Extract every video not yet in ``out`` and commit the store; see the module docstring.
+
+    ``models``: ``{"rgb": I3D(3 channels)}`` plus ``"flow": I3D(2 channels)`` unless ``config.flow``
+    is "none". A KeyboardInterrupt or an error leaves the finished videos staged for a re-run.
+    """
+    from tqdm import tqdm
+
+    from wsal.features.store import StoreWriter
+
+    if set(models) != set(config.streams):
+        raise ValueError(f"models {sorted(models)} do not match streams {config.streams}")
+    summary = ExtractSummary()
+    start = time.perf_counter()
+    embed = _Embedder(models, device, config.batch_size, config.precision)
+    writer = StoreWriter(out, config.store_meta(backbone))
+    todo = [task for task in videos if not writer.is_done(task.video_id)]
+    summary.skipped = [task.video_id for task in videos if writer.is_done(task.video_id)]
+    paths = {t.video_id: t.path for t in todo}
+    bar = tqdm(total=len(todo), desc=progress_desc, unit="video", dynamic_ncols=True)
+    pool = _WorkerPool(todo, config) if config.workers > 0 and todo else None
+    try:
+        messages: Iterable[Message] = (
+            pool.messages() if pool is not None else (m for t in todo for m in process_video(t, config))
+        )
+        open_videos: dict[str, _VideoAccumulator] = {}
+        remaining = set(paths)
+        for message in messages:
+            vid = message.video_id
+            if isinstance(message, Started):
+                if pool is not None:
+                    pool.current[message.worker] = vid
+                continue
+            if isinstance(message, Crashed):
+                raise RuntimeError(f"extracting {paths[vid]} failed with an unexpected error:\n{message.traceback}")
+            if vid not in remaining:
+                continue  # a late message for a video already declared failed
+            if isinstance(message, Snippets):
+                acc = open_videos.setdefault(vid, _VideoAccumulator())
+                summary.snippets += acc.add(message, embed, config.batch_size)
+            elif isinstance(message, Finished):
+                acc = open_videos.pop(vid, _VideoAccumulator())
+                summary.snippets += acc.flush(embed)
+                features = np.concatenate(acc.features)
+                if len(features) != message.num_snippets:
+                    raise RuntimeError(f"{vid}: {len(features)} feature rows for {message.num_snippets} snippets")
+                writer.add(vid, features, num_frames=message.num_frames, duration_s=message.duration_s, source=str(paths[vid]))
+                summary.done.append(vid)
+            else:
+                open_videos.pop(vid, None)
+                writer.add_failure(vid, message.reason)
+                summary.failed[vid] = message.reason
+                tqdm.write(f"failed video {vid}: {message.reason}", file=sys.stderr)
+            if isinstance(message, (Finished, Failed)):
+                remaining.discard(vid)
+                if pool is not None:
+                    pool.current = {w: v for w, v in pool.current.items() if v != vid}
+                bar.update(1)
+            elapsed = time.perf_counter() - start
+            bar.set_postfix_str(f"{summary.snippets / elapsed:.1f} snippets/s, {len(summary.failed)} failed", refresh=False)
+            if not remaining:
+                break
+        if remaining:
+            raise RuntimeError(f"workers stopped with {len(remaining)} videos unprocessed: {sorted(remaining)[:3]}")
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+    summary.stored = writer.commit()  # only after a clean run: an error or Ctrl-C keeps the staged videos
+    summary.seconds = time.perf_counter() - start
+    return summary

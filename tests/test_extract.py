@@ -1,0 +1,293 @@
+"""Extraction pipeline and the `wsal extract` / `wsal merge-stores` commands, on tiny generated videos.
+
+Pipeline tests use a cheap stand-in model (a fixed linear map of the per-channel clip means) so
+that the expected features can be computed independently; the command tests load real
+InceptionI3d checkpoints with random weights at a 32 px crop.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import wsal.features.extract as extract_mod
+from wsal.cli import main
+from wsal.commands.extract import resolve_device, resolve_shard
+from wsal.errors import WsalError
+from wsal.features.decode import DecodeConfig, decode_video
+from wsal.features.extract import ExtractConfig, extract_store, find_videos, parse_shard, select_shard
+from wsal.features.flow import compute_flow, flow_to_i3d_input
+from wsal.features.i3d import InceptionI3d
+from wsal.features.snippets import SnippetAssembler, num_snippets
+from wsal.features.store import FeatureStore, merge_stores
+from wsal.features.synthetic_video import write_video
+
+SMALL = dict(resize_short=40, crop=32, flow="farneback", batch_size=2)
+CLI_SMALL = ["--resize", "40", "--crop", "32", "--device", "cpu", "--batch-size", "4"]
+
+
+class MeanProjection(torch.nn.Module):
+    """Stand-in for I3D: (B, C, T, H, W) -> per-channel mean (B, C) @ fixed (C, 1024) weights."""
+
+    def __init__(self, channels: int, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed + channels)
+        self.weight = torch.nn.Parameter(torch.randn(channels, 1024, generator=gen), requires_grad=False)
+
+    def features(self, clips: torch.Tensor) -> torch.Tensor:
+        return clips.mean(dim=(2, 3, 4)) @ self.weight
+
+    forward = features
+
+
+def stand_in_models():
+    return {"rgb": MeanProjection(3), "flow": MeanProjection(2)}
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    """Good videos at 25/30/24 fps and variable rate, plus an empty, a random-bytes and a truncated file."""
+    root = tmp_path_factory.mktemp("videos")
+    write_video(root / "a25.mp4", 40, 25, size=(64, 48))  # 40 frames -> 3 snippets (16 + 16 + 8-frame tail)
+    write_video(root / "b30.mp4", 47, 30, size=(64, 48))  # 47/30 s -> 40 frames at 25 fps -> 3 snippets
+    write_video(root / "c24.avi", 33, 24, size=(48, 64), codec="mpeg4")  # 33/24 s -> 35 frames -> 2 snippets
+    # 24 frames, the last at 1.25 s lasting 1/25 s -> 1.29 s -> ceil(32.25) = 33 frames -> 2 snippets
+    vfr_times = [0.0, 0.1, 0.15, 0.16, 0.3] + [0.3 + 0.05 * i for i in range(1, 20)]
+    write_video(root / "d_vfr.mkv", len(vfr_times), 25, size=(64, 48), codec="ffv1", times_s=vfr_times)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "random.mp4").write_bytes(np.random.default_rng(3).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    data = (root / "a25.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (root / "notes.txt").write_text("not a video: ignored when listing the folder")
+    return root
+
+
+GOOD = {"a25": (40, 3), "b30": (40, 3), "c24": (35, 2), "d_vfr": (33, 2)}  # id -> (frames at 25 fps, snippets)
+BAD = {"empty", "random", "truncated"}
+
+
+def expected_features(path, config):
+    """The stand-in model's features computed directly from the decoder and the snippet assembler."""
+    frames, _ = decode_video(path, DecodeConfig(fps=config.fps, resize_short=config.resize_short, crop=config.crop))
+    assembler = SnippetAssembler(config.grid(), lambda f: compute_flow(f, config.flow))
+    batches = [b for b in (assembler.push(frames), assembler.finish()) if b is not None]
+    rgb = np.concatenate([b.rgb for b in batches]).astype(np.float64) / 127.5 - 1  # (n, L, H, W, 3)
+    flow = flow_to_i3d_input(np.concatenate([b.flow for b in batches])).astype(np.float16).astype(np.float64)
+    models = stand_in_models()
+    rgb_feats = rgb.mean(axis=(1, 2, 3)) @ models["rgb"].weight.numpy().astype(np.float64)
+    flow_feats = flow.mean(axis=(1, 2, 3)) @ models["flow"].weight.numpy().astype(np.float64)
+    return np.concatenate([rgb_feats, flow_feats], axis=1)
+
+
+def read_all(path):
+    with FeatureStore(path) as store:
+        return {v: store.read(v) for v in store.video_ids}, store.failures(), store.meta
+
+
+def test_find_videos_sorted_by_stem_and_errors(video_dir, tmp_path):
+    videos = find_videos([video_dir])
+    assert [v.video_id for v in videos] == ["a25", "b30", "c24", "d_vfr", "empty", "random", "truncated"]
+    assert find_videos([video_dir / "c24.avi", video_dir / "a25.mp4"])[0].video_id == "a25"
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    (tmp_path / "x" / "same.mp4").write_bytes(b"1")
+    (tmp_path / "y" / "same.mkv").write_bytes(b"2")
+    with pytest.raises(WsalError, match="two videos have the id 'same'"):
+        find_videos([tmp_path])
+    with pytest.raises(WsalError, match="no such file or folder"):
+        find_videos([tmp_path / "nope"])
+    (tmp_path / "z").mkdir()
+    with pytest.raises(WsalError, match="no videos found"):
+        find_videos([tmp_path / "z"])
+    (tmp_path / "z" / "_hidden.mp4").write_bytes(b"1")
+    with pytest.raises(WsalError, match="must not be empty or start with '_'"):
+        find_videos([tmp_path / "z"])
+
+
+def test_shards_and_devices():
+    assert parse_shard("0/1") == (0, 1) and parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b", "1/0"):
+        with pytest.raises(WsalError):
+            parse_shard(bad)
+    items = list(range(7))
+    assert select_shard(items, 0, 3) == [0, 3, 6] and select_shard(items, 2, 3) == [2, 5]
+    assert resolve_shard(None, {}) == (0, 1)
+    assert resolve_shard(None, {"RANK": "2", "WORLD_SIZE": "4"}) == (2, 4)
+    assert resolve_shard("1/2", {"RANK": "2", "WORLD_SIZE": "4"}) == (1, 2)  # explicit --shard wins
+    assert resolve_device("cpu", {}) == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto", {"LOCAL_RANK": "1"}) == "cpu"
+        with pytest.raises(WsalError, match="CUDA is not available"):
+            resolve_device("cuda", {})
+    else:
+        assert resolve_device("auto", {"LOCAL_RANK": "0"}) == "cuda:0"
+
+
+def test_pipeline_features_failures_and_snippet_counts(video_dir, tmp_path):
+    config = ExtractConfig(workers=0, **SMALL)
+    out = tmp_path / "s.h5"
+    summary = extract_store(find_videos([video_dir]), out, config, stand_in_models(), "cpu", "test")
+    assert sorted(summary.done) == sorted(GOOD) and set(summary.failed) == BAD
+    videos, failures, meta = read_all(out)
+    assert set(videos) == set(GOOD)
+    assert set(failures) == BAD and "empty file" in failures["empty"]
+    assert meta.streams == ("rgb", "flow") and meta.stream_dims == (1024, 1024)
+    assert (meta.fps, meta.clip_len_frames, meta.stride_frames) == (25.0, 16, 16)
+    for vid, (frames, snippets) in GOOD.items():
+        assert videos[vid].num_frames == frames
+        assert videos[vid].num_snippets == snippets == num_snippets(frames, config.grid())
+    assert videos["b30"].duration_s == pytest.approx(47 / 30)
+    assert videos["a25"].source == str(video_dir / "a25.mp4")
+    for vid in ("a25", "d_vfr"):
+        path = next(video_dir.glob(vid + ".*"))
+        np.testing.assert_allclose(videos[vid].features, expected_features(path, config), rtol=1e-4, atol=1e-4)
+
+
+def test_resume_after_interrupt_skips_staged_videos(video_dir, tmp_path, monkeypatch):
+    config = ExtractConfig(workers=0, **SMALL)
+    out = tmp_path / "s.h5"
+    videos = [v for v in find_videos([video_dir]) if v.video_id in GOOD]
+    real = extract_mod.process_video
+    calls = []
+
+    def interrupted_on_third(task, cfg):
+        calls.append(task.video_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        yield from real(task, cfg)
+
+    monkeypatch.setattr(extract_mod, "process_video", interrupted_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        extract_store(videos, out, config, stand_in_models(), "cpu", "test")
+    assert not out.exists()  # nothing committed: partial results are never visible
+    assert len(list(Path(str(out) + ".parts").glob("*.part.h5"))) == 2
+
+    def counted(task, cfg):
+        calls.append(task.video_id)
+        yield from real(task, cfg)
+
+    calls.clear()
+    monkeypatch.setattr(extract_mod, "process_video", counted)
+    summary = extract_store(videos, out, config, stand_in_models(), "cpu", "test")
+    assert calls == ["c24", "d_vfr"] and summary.skipped == ["a25", "b30"]
+    assert summary.stored == 4 and not Path(str(out) + ".parts").exists()
+    again = extract_store(videos, out, config, stand_in_models(), "cpu", "test")
+    assert calls == ["c24", "d_vfr"] and again.done == [] and len(again.skipped) == 4
+
+
+def test_worker_processes_and_shards_match_a_single_run(video_dir, tmp_path):
+    videos = find_videos([video_dir])
+    single = tmp_path / "single.h5"
+    extract_store(videos, single, ExtractConfig(workers=0, **SMALL), stand_in_models(), "cpu", "test")
+    parts = []
+    for index, workers in ((0, 1), (1, 2)):  # spawned decode workers, two shards
+        part = tmp_path / f"part-{index}.h5"
+        shard = select_shard(videos, index, 2)
+        extract_store(shard, part, ExtractConfig(workers=workers, **SMALL), stand_in_models(), "cpu", "test")
+        parts.append(part)
+    merged = tmp_path / "merged.h5"
+    assert merge_stores(parts, merged) == len(GOOD)
+    want, want_failures, want_meta = read_all(single)
+    got, got_failures, got_meta = read_all(merged)
+    assert got_meta == want_meta and set(got_failures) == set(want_failures) == BAD
+    assert sorted(got) == sorted(want)
+    for vid in want:
+        np.testing.assert_array_equal(got[vid].features, want[vid].features)
+        assert got[vid].num_frames == want[vid].num_frames
+
+
+# ---- the commands, with real (random-weight) I3D checkpoints ----
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    paths = {}
+    for name, channels, seed in (("rgb", 3, 0), ("rgb_other", 3, 1), ("flow", 2, 2)):
+        torch.manual_seed(seed)
+        paths[name] = root / f"{name}.pt"
+        torch.save(InceptionI3d(channels).state_dict(), paths[name])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def cli_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_videos")
+    write_video(root / "v1.mp4", 24, 25, size=(64, 48))  # 24 frames -> 2 snippets (16 + 8-frame tail)
+    write_video(root / "v2.mp4", 12, 30, size=(64, 48))  # 12/30 s -> 10 frames -> 1 snippet
+    (root / "v3.mp4").write_bytes(b"")
+    return root
+
+
+def test_cli_extract_records_failures_and_weights_matter(cli_videos, weights, tmp_path, capsys):
+    # DIS flow keeps this fast (TV-L1 takes ~0.2 s per frame pair even at 32 px on this CPU)
+    base = [str(cli_videos), "--flow", "dis", "--flow-weights", str(weights["flow"]), "--workers", "0", *CLI_SMALL]
+    out1, out2 = tmp_path / "s1.h5", tmp_path / "s2.h5"
+    assert main(["extract", *base, "--out", str(out1), "--rgb-weights", str(weights["rgb"])]) == 0
+    assert f"{out1}: 2 extracted, 0 skipped (already done), 1 failed" in capsys.readouterr().out
+    only_v1 = [str(cli_videos / "v1.mp4"), *base[1:]]
+    assert main(["extract", *only_v1, "--out", str(out2), "--rgb-weights", str(weights["rgb_other"])]) == 0
+    first, failures, meta = read_all(out1)
+    second, _, meta2 = read_all(out2)
+    assert set(first) == {"v1", "v2"} and set(failures) == {"v3"}
+    assert [first["v1"].num_snippets, first["v2"].num_snippets] == [2, 1]
+    assert meta.stream_dims == (1024, 1024) and meta.backbone.startswith("i3d rgb:") and "flow:dis:" in meta.backbone
+    assert meta.backbone != meta2.backbone  # the weights' digests are part of the note
+    a, b = first["v1"].features, second["v1"].features
+    assert not np.allclose(a[:, :1024], b[:, :1024])  # other rgb weights -> other rgb features
+    np.testing.assert_array_equal(a[:, 1024:], b[:, 1024:])  # same flow weights -> same flow features
+    assert np.abs(a[0] - a[1]).max() > 0  # snippets differ (the video moves)
+
+    # the same command again resumes: nothing to do
+    assert main(["extract", *base, "--out", str(out1), "--rgb-weights", str(weights["rgb"])]) == 0
+    assert "0 extracted, 2 skipped (already done), 1 failed" in capsys.readouterr().out
+    # other weights into the same store: refused, store untouched
+    assert main(["extract", *base, "--out", str(out1), "--rgb-weights", str(weights["rgb_other"])]) == 2
+    assert "store settings differ" in capsys.readouterr().err
+
+
+def test_cli_flow_none_and_torchrun_sharding(cli_videos, weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    args = ["extract", str(cli_videos), "--rgb-weights", str(weights["rgb"]), "--flow", "none", "--workers", "0", *CLI_SMALL]
+    assert main([*args, "--out", str(tmp_path / "all.h5")]) == 2
+    assert "must contain {rank}" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "part-{rank}.h5")]) == 0
+    videos, failures, meta = read_all(tmp_path / "part-1.h5")
+    assert list(videos) == ["v2"] and failures == {}  # sorted v1, v2, v3: rank 1 of 2 takes v2
+    assert meta.streams == ("rgb",) and meta.stream_dims == (1024,) and videos["v2"].features.shape == (1, 1024)
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    assert main([*args, "--shard", "0/2", "--out", str(tmp_path / "part-{rank}.h5")]) == 0
+    assert main(["merge-stores", str(tmp_path / "part-0.h5"), str(tmp_path / "part-1.h5"), "--out", str(tmp_path / "m.h5")]) == 0
+    assert "m.h5: 2 videos from 2 stores, 1 failed videos listed" in capsys.readouterr().out
+    merged, failures, _ = read_all(tmp_path / "m.h5")
+    assert sorted(merged) == ["v1", "v2"] and set(failures) == {"v3"}
+    assert main(["merge-stores", str(tmp_path / "part-0.h5"), str(tmp_path / "nope.h5"), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "nope.h5: feature store not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rgb-weights", "missing.pt", "--flow", "none"], "I3D weights file not found: missing.pt"),
+        (["--rgb-weights", "{flow}", "--flow", "none"], "do not match the pytorch-i3d InceptionI3d layout"),
+        (["--rgb-weights", "{rgb}", "--flow", "dis"], "needs --flow-weights"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--shard", "2/2"], "--shard 2/2"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--fps", "0"], "fps must be positive"),
+    ],
+)
+def test_cli_errors_are_one_line(cli_videos, weights, tmp_path, capsys, extra, message):
+    extra = [e.format(rgb=weights["rgb"], flow=weights["flow"]) for e in extra]
+    code = main(["extract", str(cli_videos), "--out", str(tmp_path / "s.h5"), *extra, *CLI_SMALL])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and err.startswith("wsal extract: error: ")
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_cli_no_videos_found(tmp_path, weights, capsys):
+    (tmp_path / "empty_dir").mkdir()
+    code = main(["extract", str(tmp_path / "empty_dir"), "--out", str(tmp_path / "s.h5"), "--rgb-weights", str(weights["rgb"]), "--flow", "none"])
+    assert code == 2 and "no videos found" in capsys.readouterr().err
