@@ -4,8 +4,10 @@ Per video (:func:`process_video`, run in worker processes): decode to ``fps`` by
 resize/crop (features/decode.py), cut snippets under the tail policy and compute the optical flow
 each snippet needs (features/snippets.py, features/flow.py), and send the snippets on as
 messages. The main process (:func:`extract_store`) runs I3D on them (features/i3d.py) while the
-workers decode the next ones: the two are joined by a bounded queue, so decoding, flow and
-inference overlap and memory stays bounded. Each finished video is staged through
+workers decode the next ones. Each worker has its own pipe and is handed one video at a time;
+its ``send`` blocks until the main process reads, so at most about one message (``chunk_frames``
+frames' worth of snippets) per worker is in flight: decoding, flow and inference overlap and
+memory stays bounded. Each finished video is staged through
 :class:`wsal.features.store.StoreWriter` and the store is committed at the end.
 
 **Snippets and tail policy.** Snippet ``i`` is frames ``[i*stride, i*stride + clip_len)`` at
@@ -38,14 +40,13 @@ import functools
 import hashlib
 import multiprocessing
 import os
-import queue
 import signal
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,11 +55,13 @@ from wsal.errors import WsalError
 from wsal.timeline import SnippetGrid
 
 if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported where used: `wsal --help` stays fast
+    from multiprocessing.connection import Connection
+
     import torch
 
     from wsal.features.decode import DecodeConfig
     from wsal.features.snippets import SnippetBatch
-    from wsal.features.store import StoreMeta
+    from wsal.features.store import StoreMeta, StoreWriter
 
 FLOW_METHODS = ("tvl1", "farneback", "dis", "none")
 VIDEO_EXTENSIONS = (
@@ -82,7 +85,6 @@ class ExtractConfig:
     workers: int = 2  # decode/flow processes; 0 = decode in the main process (no overlap)
     precision: str = "bf16"  # CUDA autocast dtype: bf16 | fp16 | fp32 (CPU always runs fp32)
     chunk_frames: int = 128  # decoded frames per chunk (bounds worker memory)
-    queue_size: int = 0  # snippet messages in flight between workers and inference; 0 = 2 * workers + 2
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
@@ -91,8 +93,8 @@ class ExtractConfig:
             raise WsalError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
         if self.snippet_frames < 1 or self.stride_frames < 0:
             raise WsalError(f"snippet_frames must be >= 1 and stride_frames >= 0, got {self.snippet_frames}, {self.stride_frames}")
-        if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1 or self.queue_size < 0:
-            raise WsalError("batch_size and chunk_frames must be >= 1, workers and queue_size >= 0")
+        if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1:
+            raise WsalError("batch_size and chunk_frames must be >= 1, workers >= 0")
         try:
             self.decode_config()
             self.grid()
@@ -112,7 +114,7 @@ class ExtractConfig:
         return DecodeConfig(fps=self.fps, resize_short=self.resize_short, crop=self.crop, chunk_frames=self.chunk_frames)
 
     def store_meta(self, backbone: str) -> "StoreMeta":
-        from wsal.features.store import StoreMeta
+        from wsal.features.store import StoreMeta, StoreWriter
 
         grid = self.grid()
         return StoreMeta(
@@ -132,12 +134,6 @@ class VideoTask:
 
 
 # Messages from process_video (and the worker loop) to the inference loop.
-@dataclass
-class Started:
-    video_id: str
-    worker: int
-
-
 @dataclass
 class Snippets:
     video_id: str
@@ -166,7 +162,7 @@ class Crashed:
     traceback: str
 
 
-Message = Union[Started, Snippets, Finished, Failed, Crashed]
+Message = Union[Snippets, Finished, Failed, Crashed]
 
 
 @dataclass
@@ -296,85 +292,108 @@ def _snippets_message(video_id: str, batch: "SnippetBatch") -> Snippets:
     return Snippets(video_id, batch.first_index, batch.rgb, flow)
 
 
-def _worker_main(worker: int, tasks: multiprocessing.Queue, results: multiprocessing.Queue, config: ExtractConfig, cv_threads: int) -> None:
-    """Worker process: take videos from ``tasks`` until None, put messages on ``results``."""
+def _worker_main(conn: "Connection", config: ExtractConfig, cv_threads: int) -> None:
+    """Worker process: receive a VideoTask, send its messages back, repeat until it receives None.
+
+    ``conn.send`` is synchronous (no feeder thread), so every message sent before a crash reaches
+    the main process, and a worker blocked in ``send`` is what bounds the memory in flight.
+    """
     import cv2
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and stops us
     cv2.setNumThreads(cv_threads)
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        results.put(Started(task.video_id, worker))
+    while (task := conn.recv()) is not None:
         try:
             for message in process_video(task, config):
-                results.put(message)
-        except Exception:  # a bug, not a bad video: report it with its traceback and go on listening
-            results.put(Crashed(task.video_id, traceback.format_exc()))
+                conn.send(message)
+        except Exception:  # a bug, not a bad video: report it with its traceback
+            conn.send(Crashed(task.video_id, traceback.format_exc()))
 
 
 class _WorkerPool:
-    """Spawned decode/flow processes fed from one task queue; replaces workers that die."""
+    """Spawned decode/flow processes, one pipe each; videos are handed out one at a time.
 
-    def __init__(self, tasks: list[VideoTask], config: ExtractConfig) -> None:
+    The pool knows which video each worker holds, so when a worker dies (e.g. FFmpeg crashes on
+    a broken file) its video comes back as Failed and a new worker takes its place. ``target`` is
+    the worker function (``_worker_main``; tests pass a stand-in with its signature).
+    """
+
+    def __init__(self, tasks: list[VideoTask], config: ExtractConfig, target: Callable[..., None] = _worker_main) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._config = config
+        self._target = target
+        self._todo = list(reversed(tasks))  # popped from the end: first task first
         self._cv_threads = max(1, (os.cpu_count() or 1) // config.workers)
-        self.tasks = self._ctx.Queue()
-        self.results = self._ctx.Queue(maxsize=config.queue_size or 2 * config.workers + 2)
-        for task in tasks:
-            self.tasks.put(task)
-        for _ in range(config.workers):
-            self.tasks.put(None)
-        self._procs: dict[int, multiprocessing.process.BaseProcess] = {}
-        self.current: dict[int, str] = {}  # worker -> video it is working on
-        self._next_id = 0
-        for _ in range(config.workers):
-            self._start_worker()
+        self._workers: list[_Worker] = []
+        for _ in range(min(config.workers, len(tasks))):
+            self._workers.append(self._start())
 
-    def _start_worker(self) -> None:
-        worker = self._next_id
-        self._next_id += 1
-        proc = self._ctx.Process(
-            target=_worker_main,
-            args=(worker, self.tasks, self.results, self._config, self._cv_threads),
-            daemon=True,
-            name=f"wsal-extract-{worker}",
-        )
+    def _start(self) -> "_Worker":
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(target=self._target, args=(child, self._config, self._cv_threads), daemon=True)
         proc.start()
-        self._procs[worker] = proc
+        child.close()
+        worker = _Worker(proc, parent)
+        self._assign(worker)
+        return worker
+
+    def _assign(self, worker: "_Worker") -> None:
+        """Send the next video (None = exit). If the worker is already gone the video goes back."""
+        worker.task = self._todo.pop() if self._todo else None
+        try:
+            worker.conn.send(worker.task)
+        except OSError:
+            if worker.task is not None:
+                self._todo.append(worker.task)
+            worker.task = None
+            raise
 
     def messages(self) -> Iterator[Message]:
-        """Messages as they arrive; a dead worker's video comes back as Failed and it is replaced."""
-        while True:
-            try:
-                yield self.results.get(timeout=0.5)
-                continue
-            except queue.Empty:
-                pass
-            for worker, proc in list(self._procs.items()):
-                if proc.is_alive() or proc.exitcode == 0:
-                    continue
-                del self._procs[worker]
-                video = self.current.pop(worker, None)
-                if video is None:  # died outside any video: it would die again, so stop instead of respawning
-                    raise RuntimeError(f"decode worker {proc.name} exited with code {proc.exitcode} outside any video")
-                self._start_worker()
-                yield Failed(video, f"worker process died (exit code {proc.exitcode}) while decoding this video")
-            if not any(p.is_alive() for p in self._procs.values()):
+        """Messages as they arrive, until every video is finished or failed."""
+        from multiprocessing.connection import wait
+
+        while any(w.task is not None for w in self._workers):
+            busy = [w for w in self._workers if w.task is not None]
+            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn in ready or worker.proc.sentinel in ready:
+                    yield from self._read(worker)
+
+    def _read(self, worker: "_Worker") -> Iterator[Message]:
+        try:
+            while worker.task is not None and worker.conn.poll():
+                message = worker.conn.recv()
+                yield message
+                if isinstance(message, (Finished, Failed)):
+                    self._assign(worker)
+            if worker.task is not None or worker.proc.is_alive():
                 return
+        except (EOFError, OSError):
+            pass
+        # The worker is gone and everything it sent has been read.
+        worker.proc.join(timeout=5)
+        self._workers.remove(worker)
+        worker.conn.close()
+        if self._todo:
+            self._workers.append(self._start())
+        if worker.task is not None:
+            code = worker.proc.exitcode
+            yield Failed(worker.task.video_id, f"worker process died (exit code {code}) while decoding {worker.task.path}")
 
     def close(self) -> None:
-        for proc in self._procs.values():
-            if proc.is_alive():
-                proc.terminate()
-        for proc in self._procs.values():
-            proc.join(timeout=5)
-        self.tasks.cancel_join_thread()
-        self.results.cancel_join_thread()
-        self.tasks.close()
-        self.results.close()
+        for worker in self._workers:
+            if worker.proc.is_alive():
+                worker.proc.terminate()
+        for worker in self._workers:
+            worker.proc.join(timeout=5)
+            worker.conn.close()
+
+
+@dataclass
+class _Worker:
+    proc: multiprocessing.process.BaseProcess
+    conn: "Connection"
+    task: VideoTask | None = None
 
 
 class _Embedder:
@@ -468,58 +487,24 @@ def extract_store(
 
     if set(models) != set(config.streams):
         raise ValueError(f"models {sorted(models)} do not match streams {config.streams}")
-    summary = ExtractSummary()
     start = time.perf_counter()
-    embed = _Embedder(models, device, config.batch_size, config.precision)
     writer = StoreWriter(out, config.store_meta(backbone))
     todo = [task for task in videos if not writer.is_done(task.video_id)]
-    summary.skipped = [task.video_id for task in videos if writer.is_done(task.video_id)]
-    paths = {t.video_id: t.path for t in todo}
+    summary = ExtractSummary(skipped=[task.video_id for task in videos if writer.is_done(task.video_id)])
+    collector = _Collector(writer, _Embedder(models, device, config.batch_size, config.precision), todo, summary)
     bar = tqdm(total=len(todo), desc=progress_desc, unit="video", dynamic_ncols=True)
     pool = _WorkerPool(todo, config) if config.workers > 0 and todo else None
     try:
-        messages: Iterable[Message] = (
-            pool.messages() if pool is not None else (m for t in todo for m in process_video(t, config))
-        )
-        open_videos: dict[str, _VideoAccumulator] = {}
-        remaining = set(paths)
+        messages = pool.messages() if pool is not None else (m for t in todo for m in process_video(t, config))
         for message in messages:
-            vid = message.video_id
-            if isinstance(message, Started):
-                if pool is not None:
-                    pool.current[message.worker] = vid
-                continue
-            if isinstance(message, Crashed):
-                raise RuntimeError(f"extracting {paths[vid]} failed with an unexpected error:\n{message.traceback}")
-            if vid not in remaining:
-                continue  # a late message for a video already declared failed
-            if isinstance(message, Snippets):
-                acc = open_videos.setdefault(vid, _VideoAccumulator())
-                summary.snippets += acc.add(message, embed, config.batch_size)
-            elif isinstance(message, Finished):
-                acc = open_videos.pop(vid, _VideoAccumulator())
-                summary.snippets += acc.flush(embed)
-                features = np.concatenate(acc.features)
-                if len(features) != message.num_snippets:
-                    raise RuntimeError(f"{vid}: {len(features)} feature rows for {message.num_snippets} snippets")
-                writer.add(vid, features, num_frames=message.num_frames, duration_s=message.duration_s, source=str(paths[vid]))
-                summary.done.append(vid)
-            else:
-                open_videos.pop(vid, None)
-                writer.add_failure(vid, message.reason)
-                summary.failed[vid] = message.reason
-                tqdm.write(f"failed video {vid}: {message.reason}", file=sys.stderr)
-            if isinstance(message, (Finished, Failed)):
-                remaining.discard(vid)
-                if pool is not None:
-                    pool.current = {w: v for w, v in pool.current.items() if v != vid}
+            if collector.handle(message):  # the video is finished (stored or failed)
+                rate = summary.snippets / (time.perf_counter() - start)
+                bar.set_postfix_str(f"{rate:.1f} snippets/s, {len(summary.failed)} failed", refresh=False)
                 bar.update(1)
-            elapsed = time.perf_counter() - start
-            bar.set_postfix_str(f"{summary.snippets / elapsed:.1f} snippets/s, {len(summary.failed)} failed", refresh=False)
-            if not remaining:
-                break
-        if remaining:
-            raise RuntimeError(f"workers stopped with {len(remaining)} videos unprocessed: {sorted(remaining)[:3]}")
+                if not collector.remaining:
+                    break
+        if collector.remaining:
+            raise RuntimeError(f"workers stopped with {len(collector.remaining)} videos unprocessed: {sorted(collector.remaining)[:3]}")
     finally:
         bar.close()
         if pool is not None:
@@ -527,3 +512,48 @@ def extract_store(
     summary.stored = writer.commit()  # only after a clean run: an error or Ctrl-C keeps the staged videos
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+class _Collector:
+    """Inference side: embeds each video's snippets as they come and stages finished videos."""
+
+    def __init__(self, writer: "StoreWriter", embed: _Embedder, todo: list[VideoTask], summary: ExtractSummary) -> None:
+        self.writer = writer
+        self.embed = embed
+        self.paths = {t.video_id: t.path for t in todo}
+        self.remaining = set(self.paths)
+        self.summary = summary
+        self.open: dict[str, _VideoAccumulator] = {}
+
+    def handle(self, message: Message) -> bool:
+        """Process one message; True when it finished a video."""
+        vid = message.video_id
+        if isinstance(message, Crashed):
+            raise RuntimeError(f"extracting {self.paths[vid]} failed with an unexpected error:\n{message.traceback}")
+        if vid not in self.remaining:
+            return False  # a late message for a video already declared failed
+        if isinstance(message, Snippets):
+            acc = self.open.setdefault(vid, _VideoAccumulator())
+            self.summary.snippets += acc.add(message, self.embed, self.embed.batch_size)
+            return False
+        if isinstance(message, Finished):
+            acc = self.open.pop(vid, _VideoAccumulator())
+            self.summary.snippets += acc.flush(self.embed)
+            features = np.concatenate(acc.features)  # (T, D)
+            if len(features) != message.num_snippets:
+                raise RuntimeError(f"{vid}: {len(features)} feature rows for {message.num_snippets} snippets")
+            self.writer.add(
+                vid, features, num_frames=message.num_frames, duration_s=message.duration_s, source=str(self.paths[vid])
+            )
+            self.summary.done.append(vid)
+        elif isinstance(message, Failed):
+            from tqdm import tqdm
+
+            self.open.pop(vid, None)
+            self.writer.add_failure(vid, message.reason)
+            self.summary.failed[vid] = message.reason
+            tqdm.write(f"failed video {vid}: {message.reason}", file=sys.stderr)
+        else:
+            raise RuntimeError(f"unexpected message {type(message).__name__}")
+        self.remaining.discard(vid)
+        return True

@@ -5,6 +5,7 @@ that the expected features can be computed independently; the command tests load
 InceptionI3d checkpoints with random weights at a 32 px crop.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,17 @@ from wsal.cli import main
 from wsal.commands.extract import resolve_device, resolve_shard
 from wsal.errors import WsalError
 from wsal.features.decode import DecodeConfig, decode_video
-from wsal.features.extract import ExtractConfig, extract_store, find_videos, parse_shard, select_shard
+from wsal.features.extract import (
+    ExtractConfig,
+    Failed,
+    Finished,
+    VideoTask,
+    _WorkerPool,
+    extract_store,
+    find_videos,
+    parse_shard,
+    select_shard,
+)
 from wsal.features.flow import compute_flow, flow_to_i3d_input
 from wsal.features.i3d import InceptionI3d
 from wsal.features.snippets import SnippetAssembler, num_snippets
@@ -195,6 +206,27 @@ def test_worker_processes_and_shards_match_a_single_run(video_dir, tmp_path):
     for vid in want:
         np.testing.assert_array_equal(got[vid].features, want[vid].features)
         assert got[vid].num_frames == want[vid].num_frames
+
+
+def crash_on_boom(conn, config, cv_threads):
+    """Stand-in worker (same signature as extract._worker_main): dies hard on the video 'boom'."""
+    while (task := conn.recv()) is not None:
+        if task.video_id == "boom":
+            os._exit(3)  # like FFmpeg crashing: no exception, no message
+        conn.send(Finished(task.video_id, 16, 0.64, 1))
+
+
+def test_a_dead_worker_fails_its_video_and_is_replaced(tmp_path):
+    tasks = [VideoTask(v, tmp_path / f"{v}.mp4") for v in ("a", "boom", "c", "d")]
+    pool = _WorkerPool(tasks, ExtractConfig(workers=1), target=crash_on_boom)
+    try:
+        messages = list(pool.messages())
+    finally:
+        pool.close()
+    finished = [m.video_id for m in messages if isinstance(m, Finished)]
+    failed = {m.video_id: m.reason for m in messages if isinstance(m, Failed)}
+    assert finished == ["a", "c", "d"]  # the replacement worker took the rest
+    assert list(failed) == ["boom"] and "worker process died (exit code 3)" in failed["boom"]
 
 
 # ---- the commands, with real (random-weight) I3D checkpoints ----
