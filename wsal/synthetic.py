@@ -3,7 +3,9 @@
 Each snippet's feature row is ``[rgb | flow]`` (half the columns each, as I3D two-stream stores):
 
 * every class c has an appearance prototype ``A_c`` (rgb columns) and a motion prototype ``M_c``
-  (flow columns); every video has a scene vector ``S_v`` (rgb columns);
+  (flow columns); every video has a scene vector ``S_v`` (rgb columns), one of a small pool of
+  scenes shared by videos of all classes plus a little per-video jitter -- so the scene says
+  nothing about the class and cannot be memorised per video as a shortcut to its label;
 * action snippets of class c: ``rgb = S_v + A_c``, ``flow = M_c``;
 * context snippets, a few snippets before and after each action: ``rgb = S_v + A_c`` but no
   motion -- the class's scene without the action (what the context attention view is for);
@@ -49,6 +51,7 @@ class Prototypes:
     appearance: NDArray[np.float32]  # (C, D_rgb) class appearance
     motion: NDArray[np.float32]  # (C, D_flow) class motion
     distractor: NDArray[np.float32]  # (K, D_flow) motion that belongs to no class
+    scenes: NDArray[np.float32]  # (S, D_rgb) scene pool, shared by all classes
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,20 @@ class RenderedVideo:
 
 
 def make_prototypes(
-    rng: np.random.Generator, num_classes: int, rgb_dim: int, flow_dim: int, scale: float, num_distractors: int = 3
+    rng: np.random.Generator,
+    num_classes: int,
+    rgb_dim: int,
+    flow_dim: int,
+    scale: float,
+    num_distractors: int = 3,
+    num_scenes: int = 6,
+    scene_scale: float = 1.0,
 ) -> Prototypes:
     return Prototypes(
         appearance=(scale * rng.standard_normal((num_classes, rgb_dim))).astype(np.float32),
         motion=(scale * rng.standard_normal((num_classes, flow_dim))).astype(np.float32),
         distractor=(scale * rng.standard_normal((num_distractors, flow_dim))).astype(np.float32),
+        scenes=(scene_scale * rng.standard_normal((num_scenes, rgb_dim))).astype(np.float32),
     )
 
 
@@ -104,7 +115,7 @@ def render_video(
     num_snippets: int,
     instances: list[Instance],
     *,
-    scene_scale: float = 1.0,
+    scene_jitter: float = 0.2,
     noise: float = 1.0,
     boundary_sigma: float = 0.8,
     context_snippets: tuple[int, int] = (2, 6),
@@ -138,7 +149,8 @@ def render_video(
     action_s = blur(action, boundary_sigma)  # (T, C)
     context_s = blur(context, boundary_sigma) * (1.0 - action_s.max(axis=1, keepdims=True))  # (T, C)
     distractor_s = blur(distractor, boundary_sigma) * (1.0 - action_s.max(axis=1))  # (T,)
-    scene = scene_scale * rng.standard_normal(rgb_dim)  # (D_rgb,)
+    scene_id = int(rng.integers(0, prototypes.scenes.shape[0]))
+    scene = prototypes.scenes[scene_id] + scene_jitter * rng.standard_normal(rgb_dim)  # (D_rgb,)
     rgb = scene[None, :] + (action_s + context_s) @ prototypes.appearance  # (T, D_rgb)
     flow = action_s @ prototypes.motion + distractor_s[:, None] * prototypes.distractor[distractor_id]  # (T, D_flow)
     features = np.concatenate([rgb, flow], axis=1) + noise * rng.standard_normal((t_count, rgb_dim + flow_dim))

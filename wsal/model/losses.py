@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from wsal.config import MILConfig
-from wsal.model.mil import topk_pool
+from wsal.model.mil import attention_topk_pool
 from wsal.model.wsal import ModelOutput
 
 LOSS_KEYS: tuple[str, ...] = (
@@ -89,8 +89,8 @@ def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig
     """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T)."""
     views = torch.softmax(out.attention_logits.float(), dim=-1)  # (B, T, 3)
     cas = out.cas.float()  # (B, T, C+1)
-    bg_logits = topk_pool(cas * views[..., 1:2], mask, config.topk_ratio)  # (B, C+1)
-    ctx_logits = topk_pool(cas * views[..., 2:3], mask, config.topk_ratio)  # (B, C+1)
+    bg_logits = attention_topk_pool(cas, views[..., 1], mask, config.topk_ratio)  # (B, C+1)
+    ctx_logits = attention_topk_pool(cas, views[..., 2], mask, config.topk_ratio)  # (B, C+1)
     fg_target, bg_target, ctx_target = view_targets(labels, config.context_label)
     p_background = torch.softmax(cas, dim=-1)[..., -1]  # (B, T)
     losses = {

@@ -11,8 +11,9 @@ columns, E embedding channels, C action classes; column C of the CAS is backgrou
   (B, T, 3) for foreground / background / context. Context snippets share an action's scene
   (appearance) but not its motion; a separate attention channel lets the model set them apart
   from both true action snippets and plain background.
-* :func:`topk_pool` -- mean of the k highest values over valid snippets, k = max(1, T_valid // r),
-  computed per video: the video-level logits of one attention view.
+* :func:`attention_topk_pool` -- the video-level logits of one attention view: per video and
+  class, the k = max(1, T_valid // r) valid snippets with the highest ``attention * cas``,
+  averaged with attention weights. :func:`topk_pool` is the plain masked top-k mean.
 
 What this module does not do: compute losses (wsal.model.losses), turn logits into
 probabilities (WsalModel.scores), or know about segments in seconds.
@@ -90,3 +91,31 @@ def topk_pool(values: Tensor, mask: Tensor, ratio: int) -> Tensor:
     rank = torch.arange(k_max, device=values.device).view(1, k_max, 1)
     taken = torch.where(rank < counts.view(-1, 1, 1), top, torch.zeros_like(top))
     return taken.sum(dim=1) / counts.view(-1, 1).to(taken.dtype)
+
+
+def attention_topk_pool(cas: Tensor, attention: Tensor, mask: Tensor, ratio: int) -> Tensor:
+    """Video logits of one attention view: (B, T, K) logits, (B, T) attention -> (B, K).
+
+    Per video and column, the k = max(1, T_valid // ratio) valid snippets with the largest
+    attention-weighted logit ``attention * cas`` are selected, and their logits are averaged with
+    the attention as weights: ``sum(a * cas) / sum(a)`` over the selection. Dividing by the
+    selected attention keeps the result on the scale of the logits however small the attention
+    is, so a view whose attention is uniformly low still gets (and passes on) a full gradient.
+
+    >>> cas = torch.tensor([[[1.0], [4.0], [2.0], [9.0]]])
+    >>> att = torch.tensor([[0.5, 0.5, 1.0, 0.9]])
+    >>> attention_topk_pool(cas, att, torch.tensor([[True, True, True, False]]), 2)  # k=1: 0.5*4 > 1*2
+    tensor([[4.]])
+    >>> attention_topk_pool(cas, att, torch.tensor([[True, True, True, False]]), 1)  # (0.5+2+2) / 2
+    tensor([[2.2500]])
+    """
+    counts = topk_counts(mask, ratio)  # (B,)
+    values = cas.float()
+    weights = attention.float().unsqueeze(-1).expand_as(values)  # (B, T, K)
+    score = (values * weights).masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    k_max = int(counts.max())
+    index = score.topk(k_max, dim=1).indices  # (B, k_max, K)
+    rank = torch.arange(k_max, device=cas.device).view(1, k_max, 1)
+    taken = (rank < counts.view(-1, 1, 1)).to(values.dtype)  # (B, k_max, 1)
+    w = weights.gather(1, index) * taken  # (B, k_max, K)
+    return (w * values.gather(1, index)).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)

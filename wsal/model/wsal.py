@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from wsal.config import MILConfig
-from wsal.model.mil import MILHeads, TemporalEmbedding, topk_pool
+from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool
 
 
 @dataclass
@@ -64,7 +64,7 @@ class WsalModel(nn.Module):
         cas = cas.masked_fill(~valid, 0.0)
         attention_logits = attention_logits.masked_fill(~valid, 0.0)
         attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
-        video_logits = topk_pool(cas * attention.unsqueeze(-1), mask, self.config.topk_ratio)  # (B, C+1)
+        video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
         return ModelOutput(
             cas=cas,
             attention=attention,

@@ -1,0 +1,209 @@
+"""Training: `wsal train` end to end on tiny synthetic data, run folder contents, exact resume,
+standalone checkpoints, user errors, and that the model learns the synthetic training videos."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wsal.cli import main
+from wsal.config import ExperimentConfig, load_config
+from wsal.errors import WsalError
+from wsal.eval.io import load_ground_truth
+from wsal.features.store import FeatureStore
+from wsal.model.losses import LOSS_KEYS
+from wsal.model.wsal import infer_video
+from wsal.synthetic import make_synthetic_dataset
+from wsal.train import load_checkpoint, train
+
+TINY_TOML = """
+[data]
+num_snippets = 32
+
+[mil]
+embed_dim = 16
+dropout = 0.3
+
+[train]
+max_steps = 8
+batch_size = 4
+lr = 1e-3
+checkpoint_every = 4
+log_every = 2
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and results do not depend on it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("synthetic")
+    return make_synthetic_dataset(
+        out, seed=0, num_train_videos=12, num_test_videos=4, num_classes=3, feature_dim=16, snippets=(30, 60)
+    )
+
+
+@pytest.fixture
+def config_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML)
+    return path
+
+
+def _train_cli(config_file, tiny_data, run, *extra) -> int:
+    store, gt = tiny_data
+    return main(
+        ["train", "--config", str(config_file), "--features", str(store), "--annotations", str(gt), "--out", str(run),
+         "--device", "cpu", *extra]
+    )
+
+
+def _log_rows(run: Path) -> list[dict]:
+    with (run / "log.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_train_end_to_end_writes_a_complete_run(tmp_path, config_file, tiny_data, capsys):
+    run = tmp_path / "run"
+    assert _train_cli(config_file, tiny_data, run) == 0
+    assert (run / "model.pt").is_file() and (run / "checkpoints" / "step_4.pt").is_file()
+    assert not list(run.rglob("*.tmp"))
+    rows = _log_rows(run)
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+    assert list(rows[0]) == ["step", *LOSS_KEYS, "lr", "steps_per_s"]
+    for r in rows:
+        assert all(np.isfinite(float(r[k])) for k in LOSS_KEYS)
+        assert float(r["lr"]) == pytest.approx(1e-3)
+    saved = load_config(ExperimentConfig, run / "config.toml")
+    assert saved.data.features == str(tiny_data[0]) and saved.data.annotations == str(tiny_data[1])
+    assert saved.train.max_steps == 8 and saved.mil.embed_dim == 16 and saved.train.device == "cpu"
+
+    loaded = load_checkpoint(run / "model.pt")
+    assert loaded.step == 8 and loaded.classes == ("Action00", "Action01", "Action02")
+    assert loaded.config == saved
+    assert loaded.store_meta["feature_dim"] == 16 and loaded.store_meta["fps"] == 25.0
+    assert not loaded.model.training
+    with FeatureStore(tiny_data[0]) as store:
+        feats = store.read(store.video_ids[0]).features
+    cas_probs, attention, video_scores = infer_video(loaded.model, feats)
+    assert cas_probs.shape == (feats.shape[0], 3) and attention.shape == (feats.shape[0],) and video_scores.shape == (3,)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_resume_continues_exactly(tmp_path, config_file, tiny_data):
+    one_go = tmp_path / "one_go"
+    split = tmp_path / "split"
+    assert _train_cli(config_file, tiny_data, one_go) == 0
+    assert _train_cli(config_file, tiny_data, split, "--set", "train.max_steps=4") == 0
+    assert load_checkpoint(split / "model.pt").step == 4
+    assert _train_cli(config_file, tiny_data, split, "--resume") == 0
+    a = torch.load(one_go / "model.pt", weights_only=True)
+    b = torch.load(split / "model.pt", weights_only=True)
+    assert a["step"] == b["step"] == 8
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][key], tensor, atol=1e-6, rtol=0)
+    rows_a, rows_b = _log_rows(one_go), _log_rows(split)
+    assert [r["step"] for r in rows_b] == ["2", "4", "6", "8"]
+    for ra, rb in zip(rows_a, rows_b):
+        for key in LOSS_KEYS:
+            assert float(ra[key]) == pytest.approx(float(rb[key]), abs=1e-6)
+    # a resume from the mid-run checkpoint of a killed run gives the same weights too
+    killed = tmp_path / "killed"
+    (killed / "checkpoints").mkdir(parents=True)
+    (killed / "checkpoints" / "step_4.pt").write_bytes((one_go / "checkpoints" / "step_4.pt").read_bytes())
+    train(load_config(ExperimentConfig, config_file), tiny_data[0], tiny_data[1], killed, resume=True, device="cpu")
+    c = torch.load(killed / "model.pt", weights_only=True)
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(c["model"][key], tensor, atol=1e-6, rtol=0)
+
+
+def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):
+    run = tmp_path / "run"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=2") == 0
+    capsys.readouterr()
+    assert _train_cli(config_file, tiny_data, run) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and err.count("\n") == 1
+    assert _train_cli(config_file, tiny_data, run, "--resume", "--set", "mil.embed_dim=8") == 2
+    assert "config mil.embed_dim was 16, now 8" in capsys.readouterr().err
+    assert _train_cli(config_file, tiny_data, tmp_path / "fresh", "--resume") == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_missing_inputs_are_one_line_errors(tmp_path, config_file, tiny_data, capsys):
+    assert main(["train", "--config", str(config_file), "--out", str(tmp_path / "r")]) == 2
+    assert "no feature store" in capsys.readouterr().err
+    assert main(["train", "--features", str(tmp_path / "none.h5"), "--annotations", str(tiny_data[1]), "--out", str(tmp_path / "r")]) == 2
+    assert "none.h5: feature store not found" in capsys.readouterr().err
+    assert _train_cli(config_file, tiny_data, tmp_path / "r2", "--set", "data.train_subset=training") == 2
+    assert "no subset 'training'" in capsys.readouterr().err
+
+
+def test_load_checkpoint_rejects_bad_files(tmp_path):
+    with pytest.raises(WsalError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(WsalError, match="junk.pt: not a readable wsal checkpoint") as info:
+        load_checkpoint(junk)
+    assert "\n" not in str(info.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(WsalError, match="not a wsal checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_help_shows_the_default_device(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "default 'auto'" in out and "--resume" in out
+
+
+def test_learns_the_synthetic_training_videos(tmp_path):
+    """Checked on the training ("validation") subset only: video labels and where actions are."""
+    store, gt_path = make_synthetic_dataset(
+        tmp_path / "data", seed=0, num_train_videos=24, num_test_videos=1, num_classes=3, feature_dim=64, snippets=(40, 80)
+    )
+    config = load_config(
+        ExperimentConfig,
+        None,
+        ["data.num_snippets=64", "mil.embed_dim=32", "train.max_steps=300", "train.batch_size=8", "train.lr=1e-3",
+         "train.checkpoint_every=1000", "train.log_every=50"],
+    )
+    loaded = load_checkpoint(train(config, store, gt_path, tmp_path / "run", device="cpu"))
+    gt = load_ground_truth(gt_path).subset("validation")
+    correct = 0
+    fg_attention, bg_attention = [], []
+    with FeatureStore(store) as features:
+        for vid, v in gt.videos.items():
+            feats = features.read(vid).features
+            _, attention, video_scores = infer_video(loaded.model, feats)
+            correct += int(loaded.classes[int(np.argmax(video_scores))] in v.labels)
+            inside = np.zeros(feats.shape[0], dtype=bool)
+            for start_s, end_s in v.segments_s:  # synthetic segments sit on snippet boundaries
+                inside[int(round(start_s / 0.64)) : int(round(end_s / 0.64))] = True
+            fg_attention.append(attention[inside].mean())
+            bg_attention.append(attention[~inside].mean())
+    assert correct >= 22  # of 24 training videos, the top class is one of the video's labels
+    assert np.mean(fg_attention) > np.mean(bg_attention) + 0.15
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_mixed_precision_run(tmp_path, config_file, tiny_data):
+    run = tmp_path / "cuda_run"
+    assert _train_cli(config_file, tiny_data, run, "--device", "cuda") == 0
+    loaded = load_checkpoint(run / "model.pt", device="cuda")
+    assert next(loaded.model.parameters()).device.type == "cuda"
+    rows = _log_rows(run)
+    assert all(np.isfinite(float(r["loss/total"])) for r in rows)
