@@ -24,6 +24,12 @@ snippets of one video, ``batch_size`` at a time from the video's first snippet, 
 features do not depend on which other videos ran, in what order, in how many shards or with how
 many workers. Feature columns: rgb 1024, then flow 1024 (rgb only with ``flow="none"``).
 
+**Sampler** (``sampler="motion"``): the worker first runs the coarse pass and budget policy of
+features/sampler.py; flow is then computed only for fields that kept snippets use, the flow I3D
+runs on kept snippets only, and skipped snippets get the feature of an all-zero flow clip; with
+``sampler_scope="all"`` the rgb I3D also runs on kept snippets only and skipped rows copy the
+nearest kept row. The mask is stored as the video's ``kept``.
+
 **Robustness.** A video that cannot be decoded (:class:`~wsal.features.decode.DecodeError`) is
 recorded in the store's failure list and the run goes on; so is a video whose worker process
 dies (e.g. FFmpeg crashing on a broken file); the worker is replaced. Any other error in a worker
@@ -59,8 +65,8 @@ if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported wher
 
     import torch
 
-    from wsal.features.decode import DecodeConfig
-    from wsal.features.snippets import SnippetBatch
+    from wsal.features.decode import DecodeConfig, VideoDecoder
+    from wsal.features.snippets import SnippetAssembler, SnippetBatch
     from wsal.features.store import StoreMeta, StoreWriter
 
 FLOW_METHODS = ("tvl1", "farneback", "dis", "none")
@@ -69,6 +75,8 @@ VIDEO_EXTENSIONS = (
 )  # fmt: skip
 I3D_FEATURE_DIM = 1024
 PRECISIONS = ("bf16", "fp16", "fp32")
+SAMPLERS = ("none", "motion")
+SAMPLER_SCOPES = ("flow", "all")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,9 @@ class ExtractConfig:
     workers: int = 2  # decode/flow processes; 0 = decode in the main process (no overlap)
     precision: str = "bf16"  # CUDA autocast dtype: bf16 | fp16 | fp32 (CPU always runs fp32)
     chunk_frames: int = 128  # decoded frames per chunk (bounds worker memory)
+    sampler: str = "none"  # none | motion: a coarse pass picks the snippets that get the fine pass (features/sampler.py)
+    budget: float = 0.5  # motion sampler: largest share of a video's snippets that get the fine pass
+    sampler_scope: str = "flow"  # flow: skip flow for unkept snippets; all: skip rgb I3D too (nearest kept row)
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
@@ -93,6 +104,12 @@ class ExtractConfig:
             raise WsalError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
         if self.snippet_frames < 1 or self.stride_frames < 0:
             raise WsalError(f"snippet_frames must be >= 1 and stride_frames >= 0, got {self.snippet_frames}, {self.stride_frames}")
+        if self.sampler not in SAMPLERS or self.sampler_scope not in SAMPLER_SCOPES:
+            raise WsalError(f"sampler must be one of {SAMPLERS} and sampler_scope one of {SAMPLER_SCOPES}")
+        if not 0 < self.budget <= 1:
+            raise WsalError(f"budget must be in (0, 1], got {self.budget}")
+        if self.sampler != "none" and self.flow == "none" and self.sampler_scope == "flow":
+            raise WsalError("the sampler with flow none has nothing to skip: use sampler scope 'all'")
         if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1:
             raise WsalError("batch_size and chunk_frames must be >= 1, workers >= 0")
         try:
@@ -140,6 +157,7 @@ class Snippets:
     first_index: int
     rgb: NDArray[np.uint8]  # (n, L, H, W, 3)
     flow: NDArray[np.float16] | None  # (n, L, H, W, 2) in [-1, 1], None without flow
+    kept: NDArray[np.bool_] | None = None  # (n,) the sampler's choice, None without a sampler
 
 
 @dataclass
@@ -250,6 +268,8 @@ def backbone_note(config: ExtractConfig, rgb_weights: Path, flow_weights: Path |
     if flow_weights is not None:
         parts.append(f"flow:{config.flow}:{file_digest(flow_weights)}")
     parts.append(f"short{config.resize_short}/crop{config.crop}")
+    if config.sampler != "none":
+        parts.append(f"sampler:{config.sampler}/budget{config.budget:g}/scope-{config.sampler_scope}")
     return " ".join(parts)
 
 
@@ -258,38 +278,55 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
     from wsal.features.decode import DecodeError, VideoDecoder
     from wsal.features.snippets import SnippetAssembler
 
+    grid = config.grid()
     flow_fn = None
     if config.flow != "none":
         from wsal.features.flow import compute_flow
 
         flow_fn = functools.partial(compute_flow, method=config.flow)
     try:
+        kept = None
+        if config.sampler == "motion":
+            from wsal.features.sampler import FieldMaskedFlow, SamplerConfig, flow_fields_needed, plan_video
+
+            plan = plan_video(task.path, grid, SamplerConfig(budget=config.budget))
+            kept = plan.kept
+            if flow_fn is not None:  # flow only where a kept snippet needs it; the rest stays zero (unused)
+                flow_fn = FieldMaskedFlow(flow_fn, flow_fields_needed(kept, grid, plan.signals.num_frames))
         with VideoDecoder(task.path, config.decode_config()) as decoder:
-            assembler = SnippetAssembler(config.grid(), flow_fn)
+            assembler = SnippetAssembler(grid, flow_fn)
             count = 0
-            for chunk in decoder.chunks():
-                batch = assembler.push(chunk)
-                if batch is not None:
-                    count += len(batch)
-                    yield _snippets_message(task.video_id, batch)
-            batch = assembler.finish()
-            if batch is not None:
+            for batch in _batches(decoder, assembler):
+                if kept is not None and count + len(batch) > len(kept):
+                    raise RuntimeError(f"{task.path}: the sampler planned {len(kept)} snippets, decoding gives more")
+                yield _snippets_message(task.video_id, batch, None if kept is None else kept[count : count + len(batch)])
                 count += len(batch)
-                yield _snippets_message(task.video_id, batch)
             result = decoder.result
+        if kept is not None and count != len(kept):
+            raise RuntimeError(f"{task.path}: the sampler planned {len(kept)} snippets, decoding gave {count}")
     except DecodeError as err:
         yield Failed(task.video_id, str(err))
         return
     yield Finished(task.video_id, result.num_frames, result.duration_s, count)
 
 
-def _snippets_message(video_id: str, batch: "SnippetBatch") -> Snippets:
+def _batches(decoder: "VideoDecoder", assembler: "SnippetAssembler") -> Iterator["SnippetBatch"]:
+    for chunk in decoder.chunks():
+        batch = assembler.push(chunk)
+        if batch is not None:
+            yield batch
+    batch = assembler.finish()
+    if batch is not None:
+        yield batch
+
+
+def _snippets_message(video_id: str, batch: "SnippetBatch", kept: NDArray[np.bool_] | None) -> Snippets:
     flow = None
     if batch.flow is not None:
         from wsal.features.flow import flow_to_i3d_input
 
         flow = flow_to_i3d_input(batch.flow).astype(np.float16)
-    return Snippets(video_id, batch.first_index, batch.rgb, flow)
+    return Snippets(video_id, batch.first_index, batch.rgb, flow, kept)
 
 
 def _worker_main(conn: "Connection", config: ExtractConfig, cv_threads: int) -> None:
@@ -397,33 +434,63 @@ class _Worker:
 
 
 class _Embedder:
-    """Runs the I3D models over one video's snippets, ``batch_size`` snippets per forward pass."""
+    """Runs the I3D models over one video's snippets, ``batch_size`` snippets per forward pass.
 
-    def __init__(self, models: dict[str, "torch.nn.Module"], device: str, batch_size: int, precision: str) -> None:
+    With a sampler mask, flow features are computed for kept snippets only and unkept ones get the
+    feature of an all-zero flow clip (computed once); with ``skip_rgb`` the rgb stream is computed
+    for kept snippets only and unkept rows are left NaN, to be filled per video (``fill_skipped``).
+    """
+
+    def __init__(
+        self, models: dict[str, "torch.nn.Module"], device: str, batch_size: int, precision: str, skip_rgb: bool = False
+    ) -> None:
         import torch
 
         self.models = models
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.skip_rgb = skip_rgb
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+        self._zero_flow: NDArray[np.float32] | None = None  # (1024,)
         for model in models.values():
             model.to(self.device).eval()
 
-    def __call__(self, rgb: NDArray[np.uint8], flow: NDArray[np.float16] | None) -> NDArray[np.float32]:
-        """(n, L, H, W, 3) uint8 and (n, L, H, W, 2) float16 -> (n, 1024 * streams) float32."""
+    def __call__(
+        self, rgb: NDArray[np.uint8], flow: NDArray[np.float16] | None, kept: NDArray[np.bool_] | None = None
+    ) -> NDArray[np.float32]:
+        """(n, L, H, W, 3) uint8, (n, L, H, W, 2) float16, (n,) bool -> (n, 1024 * streams) float32."""
         import torch
 
-        blocks = []
+        n = len(rgb)
+        rows = np.arange(n) if kept is None else np.flatnonzero(kept)
+        rgb_rows = rows if self.skip_rgb else np.arange(n)
+        rgb_feats = np.full((n, I3D_FEATURE_DIM), np.nan, np.float32)
         with torch.inference_mode():
-            # (n, L, H, W, C) -> (n, C, L, H, W); the uint8 -> float step runs on the device.
-            clips = torch.from_numpy(rgb).to(self.device).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
-            blocks.append(self._run("rgb", clips))
-            if "flow" in self.models:
-                if flow is None:
-                    raise RuntimeError("flow model given but the snippets carry no flow")
-                clips = torch.from_numpy(flow).to(self.device).permute(0, 4, 1, 2, 3).float()
-                blocks.append(self._run("flow", clips))
-        return np.concatenate(blocks, axis=1)
+            if len(rgb_rows):
+                # (n, L, H, W, C) -> (n, C, L, H, W); the uint8 -> float step runs on the device.
+                clips = torch.from_numpy(rgb[rgb_rows]).to(self.device).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
+                rgb_feats[rgb_rows] = self._run("rgb", clips)
+            if "flow" not in self.models:
+                return rgb_feats
+            if flow is None:
+                raise RuntimeError("flow model given but the snippets carry no flow")
+            flow_feats = np.empty((n, I3D_FEATURE_DIM), np.float32)
+            if len(rows) < n:
+                flow_feats[:] = self._zero_flow_feature(flow.shape[1:])
+            if len(rows):
+                clips = torch.from_numpy(flow[rows]).to(self.device).permute(0, 4, 1, 2, 3).float()
+                flow_feats[rows] = self._run("flow", clips)
+        return np.concatenate([rgb_feats, flow_feats], axis=1)
+
+    def _zero_flow_feature(self, shape: tuple[int, ...]) -> NDArray[np.float32]:
+        """The flow feature of a motionless clip: the stand-in for snippets the sampler skipped."""
+        import torch
+
+        if self._zero_flow is None:
+            length, height, width, channels = shape
+            zeros = torch.zeros((1, channels, length, height, width), device=self.device)
+            self._zero_flow = self._run("flow", zeros)[0]
+        return self._zero_flow
 
     def _run(self, stream: str, clips: "torch.Tensor") -> NDArray[np.float32]:
         from wsal.features.i3d import extract_clip_features
@@ -437,6 +504,7 @@ class _VideoAccumulator:
     def __init__(self) -> None:
         self.rgb: list[NDArray[np.uint8]] = []
         self.flow: list[NDArray[np.float16]] = []
+        self.kept: list[NDArray[np.bool_]] = []  # all of the video's, kept to store them
         self.pending = 0
         self.next_index = 0
         self.features: list[NDArray[np.float32]] = []
@@ -448,6 +516,8 @@ class _VideoAccumulator:
         self.rgb.append(message.rgb)
         if message.flow is not None:
             self.flow.append(message.flow)
+        if message.kept is not None:
+            self.kept.append(message.kept)
         self.pending += len(message.rgb)
         done = 0
         while self.pending >= batch_size:
@@ -460,7 +530,9 @@ class _VideoAccumulator:
     def _run(self, embed: _Embedder, size: int) -> int:
         rgb = np.concatenate(self.rgb)
         flow = np.concatenate(self.flow) if self.flow else None
-        self.features.append(embed(rgb[:size], None if flow is None else flow[:size]))
+        done = sum(len(f) for f in self.features)
+        kept = np.concatenate(self.kept)[done : done + size] if self.kept else None
+        self.features.append(embed(rgb[:size], None if flow is None else flow[:size], kept))
         self.rgb = [rgb[size:]] if size < len(rgb) else []
         self.flow = [flow[size:]] if flow is not None and size < len(flow) else []
         self.pending -= size
@@ -491,7 +563,9 @@ def extract_store(
     writer = StoreWriter(out, config.store_meta(backbone))
     todo = [task for task in videos if not writer.is_done(task.video_id)]
     summary = ExtractSummary(skipped=[task.video_id for task in videos if writer.is_done(task.video_id)])
-    collector = _Collector(writer, _Embedder(models, device, config.batch_size, config.precision), todo, summary)
+    skip_rgb = config.sampler != "none" and config.sampler_scope == "all"
+    embed = _Embedder(models, device, config.batch_size, config.precision, skip_rgb)
+    collector = _Collector(writer, embed, todo, summary)
     bar = tqdm(total=len(todo), desc=progress_desc, unit="video", dynamic_ncols=True)
     pool = _WorkerPool(todo, config) if config.workers > 0 and todo else None
     try:
@@ -540,10 +614,20 @@ class _Collector:
             acc = self.open.pop(vid, _VideoAccumulator())
             self.summary.snippets += acc.flush(self.embed)
             features = np.concatenate(acc.features)  # (T, D)
+            kept = np.concatenate(acc.kept) if acc.kept else None  # (T,)
             if len(features) != message.num_snippets:
                 raise RuntimeError(f"{vid}: {len(features)} feature rows for {message.num_snippets} snippets")
+            if self.embed.skip_rgb and kept is not None:
+                from wsal.features.sampler import fill_skipped
+
+                features[:, :I3D_FEATURE_DIM] = fill_skipped(features[:, :I3D_FEATURE_DIM], kept)
             self.writer.add(
-                vid, features, num_frames=message.num_frames, duration_s=message.duration_s, source=str(self.paths[vid])
+                vid,
+                features,
+                num_frames=message.num_frames,
+                duration_s=message.duration_s,
+                source=str(self.paths[vid]),
+                kept=kept,
             )
             self.summary.done.append(vid)
         elif isinstance(message, Failed):

@@ -309,6 +309,8 @@ def test_cli_flow_none_and_torchrun_sharding(cli_videos, weights, tmp_path, monk
         (["--rgb-weights", "{rgb}", "--flow", "dis"], "needs --flow-weights"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--shard", "2/2"], "--shard 2/2"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--fps", "0"], "fps must be positive"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "motion"], "nothing to skip"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "motion", "--budget", "0"], "budget must be in (0, 1]"),
     ],
 )
 def test_cli_errors_are_one_line(cli_videos, weights, tmp_path, capsys, extra, message):
@@ -323,3 +325,41 @@ def test_cli_no_videos_found(tmp_path, weights, capsys):
     (tmp_path / "empty_dir").mkdir()
     code = main(["extract", str(tmp_path / "empty_dir"), "--out", str(tmp_path / "s.h5"), "--rgb-weights", str(weights["rgb"]), "--flow", "none"])
     assert code == 2 and "no videos found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def burst_video(tmp_path_factory):
+    from wsal.features.burst_video import write_burst_video
+
+    path = tmp_path_factory.mktemp("burst") / "burst.mp4"
+    write_burst_video(path, 160, bursts=[(48, 80)], size=(64, 64))  # 10 snippets; the disc moves in snippets 3 and 4
+    return path
+
+
+@pytest.mark.parametrize("scope", ["flow", "all"])
+def test_motion_sampler_skips_flow_of_unkept_snippets(burst_video, tmp_path, scope):
+    from wsal.features.sampler import SamplerConfig, plan_video
+
+    videos = find_videos([burst_video])
+    dense_out, sampled_out = tmp_path / "dense.h5", tmp_path / "sampled.h5"
+    extract_store(videos, dense_out, ExtractConfig(workers=0, **SMALL), stand_in_models(), "cpu", "test")
+    config = ExtractConfig(workers=0, sampler="motion", budget=0.5, sampler_scope=scope, **SMALL)
+    extract_store(videos, sampled_out, config, stand_in_models(), "cpu", "test")
+    dense = read_all(dense_out)[0]["burst"]
+    sampled = read_all(sampled_out)[0]["burst"]
+    kept = sampled.kept
+    assert dense.kept is None and kept is not None
+    np.testing.assert_array_equal(kept, plan_video(burst_video, config.grid(), SamplerConfig(budget=0.5)).kept)
+    assert kept[3] and kept[4] and kept.sum() <= 5  # the moving snippets are kept, within the budget
+    rgb, flow = sampled.features[:, :1024], sampled.features[:, 1024:]
+    # kept snippets: the same features as without the sampler
+    np.testing.assert_allclose(sampled.features[kept], dense.features[kept], rtol=1e-5, atol=1e-5)
+    # skipped snippets: the zero-flow clip's feature (the stand-in model maps zero flow to 0)
+    assert not flow[~kept].any()
+    if scope == "flow":
+        np.testing.assert_allclose(rgb, dense.features[:, :1024], rtol=1e-5, atol=1e-5)
+    else:  # rgb copied from the nearest kept snippet (ties: the earlier one)
+        kept_rows = np.flatnonzero(kept)
+        for i in np.flatnonzero(~kept):
+            nearest = kept_rows[np.argmin(np.abs(kept_rows - i))]
+            np.testing.assert_array_equal(rgb[i], rgb[nearest])

@@ -31,23 +31,37 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "with inference. Re-running the same command resumes: finished videos are skipped; videos that "
             "failed to decode are listed in the store and retried."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files, or folders searched recursively")
     parser.add_argument("--out", required=True, help="output store; '{rank}' is replaced by the shard index")
     parser.add_argument("--rgb-weights", required=True, help="I3D RGB checkpoint (pytorch-i3d state_dict, e.g. rgb_imagenet.pt)")
     parser.add_argument("--flow-weights", help="I3D flow checkpoint (e.g. flow_imagenet.pt); required unless --flow none")
-    parser.add_argument("--flow", default=d.flow, choices=["tvl1", "farneback", "dis", "none"], help="optical flow method; none = rgb stream only")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int, default=d.workers, help="decode/flow worker processes (0 = in the main process)")
+    parser.add_argument("--flow", default=d.flow, choices=["tvl1", "farneback", "dis", "none"], help="optical flow method; none = rgb stream only (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=d.workers, help="decode/flow worker processes; 0 = in the main process (default: %(default)s)")
     parser.add_argument("--shard", help="I/N: process every N-th video of the sorted list starting at I (default: RANK/WORLD_SIZE under torchrun, else all)")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="snippets per I3D forward pass")
-    parser.add_argument("--fps", type=float, default=d.fps, help="frame rate the video is resampled to")
-    parser.add_argument("--snippet-frames", type=int, default=d.snippet_frames, help="frames per snippet")
-    parser.add_argument("--stride-frames", type=int, default=d.stride_frames, help="frames between snippet starts (0 = --snippet-frames)")
-    parser.add_argument("--resize", type=int, default=d.resize_short, help="shorter side after resizing, pixels")
-    parser.add_argument("--crop", type=int, default=d.crop, help="centre crop, pixels")
-    parser.add_argument("--precision", default=d.precision, choices=["bf16", "fp16", "fp32"], help="autocast dtype on CUDA (CPU runs fp32)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="snippets per I3D forward pass (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=d.fps, help="frame rate the video is resampled to (default: %(default)s)")
+    parser.add_argument("--snippet-frames", type=int, default=d.snippet_frames, help="frames per snippet (default: %(default)s)")
+    parser.add_argument("--stride-frames", type=int, default=d.stride_frames, help="frames between snippet starts; 0 = --snippet-frames (default: %(default)s)")
+    parser.add_argument("--resize", type=int, default=d.resize_short, help="shorter side after resizing, pixels (default: %(default)s)")
+    parser.add_argument("--crop", type=int, default=d.crop, help="centre crop, pixels (default: %(default)s)")
+    parser.add_argument(
+        "--sampler",
+        default=d.sampler,
+        choices=["none", "motion"],
+        help="motion: a cheap coarse pass picks the snippets that get the fine pass (flow + I3D; features/README.md, "
+        "section Sampler); the store records them in 'kept' (default: %(default)s)",
+    )
+    parser.add_argument("--budget", type=float, default=d.budget, help="motion sampler: largest share of each video's snippets that get the fine pass (default: %(default)s)")
+    parser.add_argument(
+        "--sampler-scope",
+        default=d.sampler_scope,
+        choices=["flow", "all"],
+        help="flow: skipped snippets get the zero-flow feature, rgb is computed for all; all: skipped snippets also "
+        "take the rgb feature of the nearest kept snippet (default: %(default)s)",
+    )
+    parser.add_argument("--precision", default=d.precision, choices=["bf16", "fp16", "fp32"], help="autocast dtype on CUDA; CPU always runs fp32 (default: %(default)s)")
     return parser
 
 
@@ -95,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,
+        sampler=args.sampler,
+        budget=args.budget,
+        sampler_scope=args.sampler_scope,
     )
     index, count = resolve_shard(args.shard, env)
     if count > 1 and args.shard is None and "{rank}" not in args.out:
