@@ -232,6 +232,17 @@ def test_hard_nms_matches_a_plain_loop(rng):
     assert hard_nms(start, end, scores, 0.5).tolist() == kept
 
 
+def test_row_wise_nms_equals_matrix_nms(rng):
+    start = rng.random(300) * 50
+    end = start + rng.random(300) * 10 + 0.01
+    scores = rng.random(300) - 0.3
+    assert hard_nms(start, end, scores, 0.4).tolist() == hard_nms(start, end, scores, 0.4, matrix_limit=10).tolist()
+    order_a, new_a = soft_nms(start, end, scores, 0.3)
+    order_b, new_b = soft_nms(start, end, scores, 0.3, matrix_limit=10)
+    assert order_a.tolist() == order_b.tolist()
+    np.testing.assert_allclose(new_a, new_b)
+
+
 def test_tiou_matrix_identical_disjoint_nested():
     m = tiou_matrix(np.array([0.0, 0.0, 5.0, 1.0]), np.array([2.0, 2.0, 6.0, 1.5]))
     assert m[0, 1] == 1.0 and m[0, 2] == 0.0 and m[0, 3] == pytest.approx(0.25)

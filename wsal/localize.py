@@ -16,7 +16,8 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    ``"cas"`` (the CAS alone: keeps actions the attention under-scores), or ``"both"``: proposals
    from both signals, pooled before NMS.
 3. **Proposals** (the ``"threshold"`` boundary mode). For each threshold in [act_thresholds], each
-   maximal run of consecutive snippets whose signal is > threshold is one proposal.
+   maximal run of consecutive snippets whose signal is > threshold is one proposal; a run found
+   at several thresholds of the same signal is kept once.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
    w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
@@ -29,7 +30,8 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    the time span ``[p*r + 0.5 - r/2, p*r + 0.5 + r/2)`` in snippet units (snippet i = [i, i+1)),
    cut to ``[0, T0]``; a run spans from its first position's start to its last position's end.
    Segments are clipped to ``[0, duration_s]`` when the duration is known.
-6. **NMS**, per class, on the tIoU matrix of all its proposals computed at once [nms]:
+6. **NMS**, per class, on the tIoU matrix of all its proposals computed at once (one vectorized
+   row per pick instead when there are more than :data:`MATRIX_LIMIT`) [nms]:
    ``"hard"`` keeps the best proposal and drops those with tIoU > [nms_iou] to it, repeatedly;
    ``"soft"`` is Gaussian soft-NMS: after each pick the others' scores decay by
    ``exp(-tIoU^2 / soft_nms_sigma)``. Contrast scores can be negative, and multiplying a negative
@@ -186,25 +188,51 @@ def tiou_matrix(start_s: NDArray[np.floating], end_s: NDArray[np.floating]) -> N
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def hard_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, iou_threshold: float) -> NDArray[np.int64]:
+# Up to this many proposals (per class and video) NMS computes the whole tIoU matrix at once
+# (8 * N^2 bytes: 128 MiB at 4096); above it, one vectorized row per picked proposal (O(N) memory).
+MATRIX_LIMIT = 4096
+
+
+class _TiouRows:
+    """tIoU of one segment against others: rows of a precomputed matrix, or computed on demand."""
+
+    def __init__(self, start_s: NDArray, end_s: NDArray, matrix_limit: int) -> None:
+        self.start = np.asarray(start_s, dtype=np.float64)
+        self.end = np.asarray(end_s, dtype=np.float64)
+        self.matrix = tiou_matrix(self.start, self.end) if self.start.shape[0] <= matrix_limit else None
+
+    def row(self, i: int, others: NDArray[np.int64]) -> NDArray[np.float64]:
+        if self.matrix is not None:
+            return self.matrix[i, others]
+        s, e = self.start[others], self.end[others]
+        inter = np.clip(np.minimum(e, self.end[i]) - np.maximum(s, self.start[i]), 0.0, None)
+        union = (e - s) + (self.end[i] - self.start[i]) - inter
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def hard_nms(
+    start_s: NDArray, end_s: NDArray, scores: NDArray, iou_threshold: float, matrix_limit: int = MATRIX_LIMIT
+) -> NDArray[np.int64]:
     """Indices kept by greedy NMS, best first: a proposal with tIoU > threshold to a kept one goes.
 
     >>> hard_nms(np.array([0.0, 0.1, 5.0]), np.array([2.0, 2.0, 6.0]), np.array([0.9, 0.8, 0.5]), 0.6)
     array([0, 2])
     """
     order = np.argsort(-np.asarray(scores), kind="stable")
-    iou = tiou_matrix(start_s, end_s)
+    tiou = _TiouRows(start_s, end_s, matrix_limit)
     alive = np.ones(order.shape[0], dtype=bool)
     keep: list[int] = []
     for rank, i in enumerate(order):
         if not alive[rank]:
             continue
         keep.append(int(i))
-        alive[rank + 1 :] &= iou[i, order[rank + 1 :]] <= iou_threshold
+        alive[rank + 1 :] &= tiou.row(int(i), order[rank + 1 :]) <= iou_threshold
     return np.asarray(keep, dtype=np.int64)
 
 
-def soft_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+def soft_nms(
+    start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float, matrix_limit: int = MATRIX_LIMIT
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Gaussian soft-NMS: (indices in pick order, their decayed scores); nothing is dropped.
 
     Decay applies to the height above the lowest input score (module docstring, step 6).
@@ -220,7 +248,7 @@ def soft_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float) ->
     n = s.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    iou = tiou_matrix(start_s, end_s)
+    tiou = _TiouRows(start_s, end_s, matrix_limit)
     low = float(s.min())
     height = s - low  # (N,) >= 0
     remaining = np.ones(n, dtype=bool)
@@ -231,7 +259,8 @@ def soft_nms(start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float) ->
         i = int(candidates[np.argmax(height[candidates])])
         picked[k], picked_height[k] = i, height[i]
         remaining[i] = False
-        height[remaining] *= np.exp(-(iou[i, remaining] ** 2) / sigma)
+        others = np.flatnonzero(remaining)
+        height[others] *= np.exp(-(tiou.row(i, others) ** 2) / sigma)
     return picked, low + picked_height
 
 
@@ -266,11 +295,12 @@ def threshold_proposals(signals: NDArray[np.floating], config: LocalizeConfig, c
     """Runs of consecutive snippets above each of ``config.act_thresholds``, for every signal row."""
     firsts, lasts, rows = [], [], []
     for row, sig in enumerate(signals):
-        for threshold in config.act_thresholds:
-            first, last = find_runs(sig > threshold)
-            firsts.append(first)
-            lasts.append(last)
-            rows.append(np.full(first.shape, row, dtype=np.int64))
+        runs = [np.stack(find_runs(sig > threshold), axis=1) for threshold in config.act_thresholds]  # (n, 2) each
+        # the same run often appears at several thresholds; it is one proposal (same signal, same score)
+        unique = np.unique(np.concatenate(runs + [np.zeros((0, 2), dtype=np.int64)]), axis=0)  # (N, 2)
+        firsts.append(unique[:, 0])
+        lasts.append(unique[:, 1])
+        rows.append(np.full(unique.shape[0], row, dtype=np.int64))
     if not firsts:
         empty = np.zeros(0, dtype=np.int64)
         return Proposals(empty, empty, empty)
