@@ -109,7 +109,7 @@ class ExtractConfig:
         if not 0 < self.budget <= 1:
             raise WsalError(f"budget must be in (0, 1], got {self.budget}")
         if self.sampler != "none" and self.flow == "none" and self.sampler_scope == "flow":
-            raise WsalError("the sampler with flow none has nothing to skip: use sampler scope 'all'")
+            raise WsalError("the motion sampler with flow 'none' has nothing to skip: use sampler scope 'all' (--sampler-scope all)")
         if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1:
             raise WsalError("batch_size and chunk_frames must be >= 1, workers >= 0")
         try:
@@ -131,7 +131,7 @@ class ExtractConfig:
         return DecodeConfig(fps=self.fps, resize_short=self.resize_short, crop=self.crop, chunk_frames=self.chunk_frames)
 
     def store_meta(self, backbone: str) -> "StoreMeta":
-        from wsal.features.store import StoreMeta, StoreWriter
+        from wsal.features.store import StoreMeta
 
         grid = self.grid()
         return StoreMeta(
@@ -360,7 +360,10 @@ class _WorkerPool:
         self._config = config
         self._target = target
         self._todo = list(reversed(tasks))  # popped from the end: first task first
-        self._cv_threads = max(1, (os.cpu_count() or 1) // config.workers)
+        # OpenCV threads per worker: the cores shared among all workers on this machine (torchrun
+        # starts LOCAL_WORLD_SIZE extraction processes per machine, each with its own workers).
+        processes = config.workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        self._cv_threads = max(1, (os.cpu_count() or 1) // processes)
         self._workers: list[_Worker] = []
         for _ in range(min(config.workers, len(tasks))):
             self._workers.append(self._start())
