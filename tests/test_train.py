@@ -107,7 +107,8 @@ def test_resume_continues_exactly(tmp_path, config_file, tiny_data):
     assert _train_cli(config_file, tiny_data, one_go) == 0
     assert _train_cli(config_file, tiny_data, split, "--set", "train.max_steps=4") == 0
     assert load_checkpoint(split / "model.pt").step == 4
-    assert _train_cli(config_file, tiny_data, split, "--resume") == 0
+    # without --config, --resume reads RUN/config.toml (which has max_steps = 4, hence the --set)
+    assert main(["train", "--out", str(split), "--resume", "--set", "train.max_steps=8", "--device", "cpu"]) == 0
     a = torch.load(one_go / "model.pt", weights_only=True)
     b = torch.load(split / "model.pt", weights_only=True)
     assert a["step"] == b["step"] == 8
@@ -122,10 +123,13 @@ def test_resume_continues_exactly(tmp_path, config_file, tiny_data):
     killed = tmp_path / "killed"
     (killed / "checkpoints").mkdir(parents=True)
     (killed / "checkpoints" / "step_4.pt").write_bytes((one_go / "checkpoints" / "step_4.pt").read_bytes())
+    # the killed run had logged up to step 8 before dying: rows after the checkpoint are replaced
+    (killed / "log.csv").write_text((one_go / "log.csv").read_text())
     train(load_config(ExperimentConfig, config_file), tiny_data[0], tiny_data[1], killed, resume=True, device="cpu")
     c = torch.load(killed / "model.pt", weights_only=True)
     for key, tensor in a["model"].items():
         torch.testing.assert_close(c["model"][key], tensor, atol=1e-6, rtol=0)
+    assert [r["step"] for r in _log_rows(killed)] == ["2", "4", "6", "8"]
 
 
 def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):

@@ -53,7 +53,7 @@ CHECKPOINT_VERSION = 1
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
 # Config keys that may differ between the original run and its resume (they do not change the
-# optimisation path). Everything else must match.
+# optimisation path), besides the whole [localize] section. Everything else must match.
 _RESUME_FREE_KEYS: frozenset[str] = frozenset(
     {
         "name",
@@ -168,7 +168,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
     old, new = _flatten(saved), _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
-        if key in _RESUME_FREE_KEYS:
+        if key in _RESUME_FREE_KEYS or key.startswith("localize."):
             continue
         if old.get(key) != new.get(key):
             raise WsalError(

@@ -16,7 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "No test data is looked at during training; RUN/model.pt is the last step."
         ),
     )
-    parser.add_argument("--config", metavar="CFG.toml", help="experiment config (TOML); defaults when omitted")
+    parser.add_argument(
+        "--config",
+        metavar="CFG.toml",
+        help="experiment config (TOML); default: RUN/config.toml with --resume, else the built-in defaults",
+    )
     parser.add_argument("--features", metavar="STORE.h5", help="feature store (overrides data.features)")
     parser.add_argument("--annotations", metavar="GT.json", help="ground truth JSON (overrides data.annotations)")
     parser.add_argument(
@@ -38,10 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from wsal.config import ExperimentConfig, load_config
     from wsal.train import train
 
-    config = load_config(ExperimentConfig, args.config, args.overrides)
+    config_path = args.config
+    if config_path is None and args.resume and (Path(args.out) / "config.toml").is_file():
+        config_path = Path(args.out) / "config.toml"
+    config = load_config(ExperimentConfig, config_path, args.overrides)
     path = train(config, args.features, args.annotations, args.out, resume=args.resume, device=args.device)
     print(f"wrote {path}")
     return 0
