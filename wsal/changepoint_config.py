@@ -17,7 +17,7 @@ class ChangePointConfig:
     """Hierarchical latent change-point detector: sizes, event criterion and loss weights."""
 
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
-    hidden_dim: int = 256  # H: width of the input projection and of every small MLP
+    hidden_dim: int = 128  # H: width of the input projection and of every small MLP
     latent_dim: int = 32  # Z: size of each level's Gaussian latent
     context_snippets: int = 2  # level-0 posterior sees this many snippets: the current one and its past
     gamma: float = 3.0  # a change when the surprise exceeds gamma x its running average ...
@@ -26,12 +26,15 @@ class ChangePointConfig:
     change_prior_min_level: int = 1  # lowest level using the change-prior criterion (see wsal.model.changepoint)
     logvar_min: float = -6.0  # posterior / prior log-variances are squashed into [logvar_min, logvar_max]
     logvar_max: float = 2.0
+    recon_dim: int = 256  # reconstruct a fixed random projection of the features to this size (0: the features)
     recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
 
     def __post_init__(self) -> None:
         if self.num_levels < 1:
             raise ValueError(f"num_levels must be >= 1, got {self.num_levels}")
+        if self.recon_dim < 0:
+            raise ValueError(f"recon_dim must be >= 0, got {self.recon_dim}")
         if self.hidden_dim < 1 or self.latent_dim < 1 or self.context_snippets < 1:
             raise ValueError("hidden_dim, latent_dim and context_snippets must be >= 1")
         if not self.gamma > 0:

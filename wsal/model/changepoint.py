@@ -3,7 +3,8 @@
 Ideas from Variational Predictive Routing (Zakharov et al., ICLR 2022) and the hierarchically
 structured latent attention model for weakly-supervised localization (ICCV 2023); the code is ours.
 
-Model (features ``x`` (B, T, D), mask (B, T) bool, True = valid, valid snippets first)::
+Model (features ``x`` (B, T, D), finite everywhere; mask (B, T) bool, True = valid, valid snippets
+first: padding only at the end)::
 
     level 0 input  u_0 = GELU(Linear(x))                                  (B, T, H)
     level l        posterior  q_l(t) = N(mu, var) from u_l(<= t)          (B, T, Z) each
@@ -35,8 +36,9 @@ states are then gathered with a cumulative maximum of change indices, which is d
 
 Unsupervised loss (``losses``; combine with :func:`changepoint_loss`):
 
-* ``loss/cp_recon``: mean squared error (per feature value) of the features reconstructed by a
-  small MLP decoder from the per-snippet level-0 posterior sample, plus for each level l >= 1 the
+* ``loss/cp_recon``: mean squared error (per value) of a fixed random projection of the features
+  (``recon_dim`` values; the features themselves when D <= recon_dim) reconstructed by a small MLP
+  decoder from the per-snippet level-0 posterior sample, plus for each level l >= 1 the
   mean squared error of the (detached) level-0 input ``u_0`` predicted from its held state: a
   segment summary (H values, not D: a (B, T, D) decoder per level would cost as much as the rest
   of the model);
@@ -219,7 +221,12 @@ class ChangePointDetector(nn.Module):
         )
         self.transitions = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels)])
         self.top_down = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels - 1)])
-        self.decoder = nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, feature_dim))
+        recon_dim = config.recon_dim if 0 < config.recon_dim < feature_dim else feature_dim
+        self.decoder = nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, recon_dim))
+        # Fixed random projection of the features (Johnson-Lindenstrauss: distances are kept up to
+        # a small distortion), so the decoder does not produce (B, T, D) values. Identity when D is small.
+        projection = torch.randn(feature_dim, recon_dim) / recon_dim**0.5 if recon_dim < feature_dim else torch.eye(feature_dim)
+        self.register_buffer("recon_projection", projection, persistent=True)
         self.summaries = nn.ModuleList([nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, h)) for _ in range(n_levels - 1)])
 
     def forward(self, features: Tensor, mask: Tensor) -> ChangePointOutput:
@@ -232,10 +239,11 @@ class ChangePointDetector(nn.Module):
         cfg = self.config
         valid = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
         n_valid = valid.sum().clamp_min(1.0)
-        x = features * valid  # padded values never reach valid snippets (causal conv, masked losses)
-        u = F.gelu(self.input_proj(x))  # (B, T, H)
+        # Padded snippets are zeroed after the pointwise projection (cheaper than on (B, T, D));
+        # a causal conv then never lets them reach valid snippets, and every loss is masked.
+        u = torch.where(mask.unsqueeze(-1), F.gelu(self.input_proj(features)), 0.0)  # (B, T, H)
         target = u.detach()  # what upper levels summarise: the level-0 input, fixed for them
-        t_idx = torch.arange(x.shape[1], device=x.device)
+        t_idx = torch.arange(features.shape[1], device=features.device)
         candidates = mask & (t_idx > 0)  # (B, T): level 0 may change at every valid snippet but the first
 
         posts, holds, states, changes, scores = [], [], [], [], []
@@ -253,7 +261,7 @@ class ChangePointDetector(nn.Module):
                 cfg.avg_momentum,
                 cfg.change_prior_criterion and level >= cfg.change_prior_min_level,
             )
-            change = torch.from_numpy(change_np).to(x.device)
+            change = torch.from_numpy(change_np).to(features.device)
             hold = hold_index(change)  # (B, T)
             prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
             kl_static = gaussian_kl(mu, logvar, _gather_time(mu, prev_hold), _gather_time(logvar, prev_hold))
@@ -269,16 +277,18 @@ class ChangePointDetector(nn.Module):
             holds.append(hold)
             states.append(state)
             changes.append(change)
-            scores.append(torch.from_numpy(score_np).to(device=x.device, dtype=features.dtype))
+            scores.append(torch.from_numpy(score_np).to(device=features.device, dtype=features.dtype))
             u = state
             candidates = change
 
-        decoded = self.decoder(posts[0][2])  # (B, T, D) from the per-snippet level-0 sample
-        recon = (((decoded - x) ** 2) * valid).sum() / (n_valid * x.shape[-1])
+        with torch.no_grad():
+            recon_target = torch.where(mask.unsqueeze(-1), features @ self.recon_projection, 0.0)  # (B, T, R)
+        decoded = self.decoder(posts[0][2])  # (B, T, R) from the per-snippet level-0 sample
+        recon = (((decoded - recon_target) ** 2) * valid).sum() / (n_valid * recon_target.shape[-1])
         for level in range(1, cfg.num_levels):
             summary = self.summaries[level - 1](states[level])  # (B, T, H)
             recon = recon + (((summary - target) ** 2) * valid).sum() / (n_valid * target.shape[-1])
-        kl_top_down = x.new_zeros(())
+        kl_top_down = features.new_zeros(())
         for level in range(cfg.num_levels):
             mu, logvar, _ = posts[level]
             if level + 1 < cfg.num_levels:
