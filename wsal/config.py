@@ -58,7 +58,7 @@ class MILConfig:
     embed_kernel: int = 3  # temporal kernel of the embedding convolutions (odd)
     embed_layers: int = 1  # number of embedding convolutions
     dropout: float = 0.5  # dropout on the embedding (training only)
-    topk_ratio: int = 8  # video logits pool the top T_valid // topk_ratio snippets per class
+    topk_ratio: int = 8  # each view pools the T_valid // topk_ratio best snippets per class (attention-weighted mean)
     # Target of the context view: "action_and_background" = video labels plus background, equally
     # weighted (context snippets show the action's scene but not its motion); "background" = only
     # background.

@@ -1,11 +1,13 @@
 """Weakly-supervised losses of the attention-MIL model; one dict with stable keys.
 
-Only video-level labels enter: ``labels`` (B, C) multi-hot. Keys of the returned dict:
+Only video-level labels enter: ``labels`` (B, C) multi-hot. Each view's video logits come from
+wsal.model.mil.attention_topk_pool with that view's attention (a_fg, a_bg, a_ctx: the softmax over
+the three attention channels). Keys of the returned dict:
 
-* ``loss/mil_fg`` -- the foreground view (top-k of ``cas * a_fg``) is classified as the video's
+* ``loss/mil_fg`` -- the foreground view (pooled with ``a_fg``) is classified as the video's
   actions, with background target 0.
-* ``loss/mil_bg`` -- the background view (top-k of ``cas * a_bg``) is classified as background only.
-* ``loss/mil_ctx`` -- the context view (top-k of ``cas * a_ctx``). Default target
+* ``loss/mil_bg`` -- the background view (pooled with ``a_bg``) is classified as background only.
+* ``loss/mil_ctx`` -- the context view (pooled with ``a_ctx``). Default target
   ("action_and_background"): the video's actions and background, equally weighted. Why: context
   snippets show the scene and appearance of the video's action but not its motion; they carry
   class evidence (asking "no action" of them would fight the appearance the classifier needs on

@@ -6,7 +6,8 @@ video can be run at once (:func:`infer_video`). Outputs keep the model's tensor 
 * ``cas`` (B, T, C+1) class activation logits, column C = background;
 * ``attention_logits`` (B, T, 3) foreground / background / context, ``attention`` (B, T) the
   softmax probability of foreground;
-* ``video_logits`` (B, C+1) the foreground view: top-k mean over time of ``cas * attention``;
+* ``video_logits`` (B, C+1) the foreground view: per class, the k snippets with the highest
+  ``attention * cas``, their logits averaged with attention weights (mil.attention_topk_pool);
 * ``embeddings`` (B, T, E); ``change_scores`` (B, L, T) is reserved for the change-point detector.
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
