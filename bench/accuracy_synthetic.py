@@ -8,7 +8,7 @@ is one row of the table: ``threshold`` now; pass ``--modes threshold changepoint
 change-point mode exists. Wall time and process CPU time are printed (CPU time is the steadier
 figure on a shared machine).
 
-    python bench/accuracy_synthetic.py [--seeds 0 1 2] [--steps 300] [--out bench_out] [--device cpu]
+    python bench/accuracy_synthetic.py [--seeds 0 1 2] [--steps 300] [--out runs/accuracy_synthetic] [--device cpu]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--feature-dim", type=int, default=SYNTHETIC_FEATURE_DIM)
     parser.add_argument("--modes", nargs="+", default=["threshold"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="bench_out/accuracy_synthetic")
+    parser.add_argument("--out", default="runs/accuracy_synthetic")
     args = parser.parse_args()
 
     out = Path(args.out)
