@@ -7,7 +7,7 @@ Two parts (both by default; ``--only speed|metrics``):
   defaults), the change-point detector alone (ChangePointConfig defaults), and both on the same
   batch; the ratio MIL+detector / MIL is what must stay under 3. Median of ``--repeats`` runs
   after one warm-up round; the four steps take turns (fair on a shared, loaded machine). Also the decision scan alone (the only sequential part) on arrays of the
-  detector's shapes.
+  detector's shapes, and kernel CPD on one (T, D) piecewise-constant video.
 * **metrics** - two synthetic data sets, each split into a *fit* set (the detector is fitted on
   it without labels for ``--fit-steps`` steps) and a *fresh* set (never seen):
   ``piecewise`` (wsal.piecewise: planted major and minor changes; instances = units between major
@@ -42,7 +42,7 @@ from wsal.eval.changepoints import (
     gt_boundaries,
     points_from_mask,
 )
-from wsal.eval.kernel_cpd import _allowed, _penalized_from_costs, rbf_gram, segment_costs
+from wsal.eval.kernel_cpd import _allowed, _penalized_from_costs, kcpd_fixed, kcpd_penalized, rbf_gram, segment_costs
 from wsal.model.changepoint import ChangePointDetector, _scan_decisions, changepoint_loss
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel
@@ -116,6 +116,16 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
     print(f"  {'MIL + detector fwd+bwd':<40} {w_both:8.3f} {c_both:8.3f}")
     print(f"  {'decision scan, every snippet candidate':<40} {w_scan:8.3f} {c_scan:8.3f}")
     print(f"  ratio MIL+detector / MIL only: wall {w_both / w_mil:.2f}x, CPU {c_both / c_mil:.2f}x")
+    video = piecewise_sequence(rng, num_snippets=snippets, feature_dim=feature_dim).features
+    kcpd = _interleaved_medians(
+        {
+            "pelt": lambda: kcpd_penalized(video, penalty=1.0),
+            "fixed": lambda: kcpd_fixed(video, 20),
+        },
+        repeats,
+    )
+    print(f"  kernel CPD, one ({snippets}, {feature_dim}) video, Gram included: PELT {kcpd['pelt'][0]:.3f} s wall, "
+          f"DP with 20 points {kcpd['fixed'][0]:.3f} s wall")
 
 
 # --------------------------------------------------------------------------- data

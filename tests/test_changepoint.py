@@ -8,7 +8,7 @@ import torch
 
 from wsal.changepoint_config import ChangePointConfig
 from wsal.eval.changepoints import BoundaryCounts, boundary_counts, points_from_mask
-from wsal.model.changepoint import ChangePointDetector, _scan_decisions, changepoint_loss, hold_index
+from wsal.model.changepoint import ChangePointDetector, _scan_decisions, _segment_mean, changepoint_loss, hold_index
 from wsal.piecewise import piecewise_sequence
 
 SMALL = ChangePointConfig(hidden_dim=64, latent_dim=16)
@@ -60,17 +60,17 @@ def _counts(seqs, out, level, which):
 
 def test_finds_planted_changes(fitted):
     seqs, out = fitted
-    # Measured at margin 1 (this seed; seed 300 and 150 steps gave similar figures):
-    # level 0: P 0.83 against all planted changes, R 1.00 of major changes;
-    # level 1: P 1.00, R 1.00 on major changes; level 2: P 1.00, R 0.68 on major changes.
+    # Measured at margin 1 (this seed; seed 300 gave P 0.48 / R 1.00, 0.96 / 1.00, 1.00 / 0.91):
+    # level 0: P 0.51, R 0.65 against all planted changes, R 1.00 of major changes;
+    # level 1: P 1.00, R 1.00 on major changes; level 2: P 1.00, R 0.86 on major changes.
     bottom_all = _counts(seqs, out, 0, "all_points")
     bottom_major = _counts(seqs, out, 0, "major_points")
     middle = _counts(seqs, out, 1, "major_points")
     top = _counts(seqs, out, 2, "major_points")
-    assert bottom_all.precision >= 0.65, bottom_all
+    assert bottom_all.precision >= 0.4 and bottom_all.recall >= 0.5, bottom_all
     assert bottom_major.recall >= 0.85, bottom_major
     assert middle.precision >= 0.85 and middle.recall >= 0.85, middle
-    assert top.precision >= 0.85 and top.recall >= 0.5, top
+    assert top.precision >= 0.85 and top.recall >= 0.7, top
 
 
 def test_higher_levels_fire_less(fitted):
@@ -197,3 +197,36 @@ def test_scan_running_average_and_change_prior():
     near[0, 5] = 5.0  # a worse change prior: back to the CE-only decisions
     change, _ = _scan_decisions(mu, logvar, near, cand, gamma=3.0, momentum=0.999, use_change_prior=True)
     assert np.flatnonzero(change[0]).tolist() == [6]
+
+
+def test_scan_segment_mean_state():
+    # Means 0 2 0 2 10, unit variances. Adjacent KLs 2 2 2 32 -> the average starts at 2.
+    mu = np.array([0.0, 2.0, 0.0, 2.0, 10.0])[None, :, None]
+    logvar = np.zeros_like(mu)
+    cand = np.array([[False, True, True, True, True]])
+    far = np.full((1, 5), 1e9)
+    # Last-change state (0): surprises 2 (quiet, avg 2), 0 (quiet, avg 0), then 2 > 3 * 0 fires at
+    # 3; snippet 4 meets the new state 2: KL 32 fires.
+    change, _ = _scan_decisions(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=False)
+    assert np.flatnonzero(change[0]).tolist() == [3, 4]
+    # Segment-mean state: snippet 1 vs mean 0: 2 (quiet, avg 2, mean 1); 2 vs 1: 0.5 (quiet, avg
+    # 0.5, mean 2/3); 3 vs 2/3: 8/9 < 1.5 (quiet, avg 8/9, mean 1); 4 vs 1: 40.5 fires.
+    change, score = _scan_decisions(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=True)
+    assert np.flatnonzero(change[0]).tolist() == [4]
+    assert score[0, 3] == pytest.approx((8 / 9) / (8 / 9 + 1.5))
+    assert score[0, 4] == pytest.approx(40.5 / (40.5 + 3 * 8 / 9))
+
+
+def test_segment_mean_matches_a_loop(rng):
+    x = torch.from_numpy(rng.normal(size=(2, 9, 3)))
+    weight = torch.from_numpy(rng.random((2, 9, 1)) < 0.6).double()
+    # start(t) is the last change point before t (0 for t = 0), as in the detector.
+    start = torch.tensor([[0, 0, 0, 0, 3, 3, 3, 3, 7], [0, 0, 0, 2, 2, 4, 4, 4, 4]])
+    weight[0, [0, 3, 7]] = 1.0
+    weight[1, [0, 2, 4]] = 1.0
+    got = _segment_mean(x, weight, start)
+    for b in range(2):
+        for t in range(9):
+            lo, hi = int(start[b, t]), max(t - 1, 0)
+            w = weight[b, lo : hi + 1]
+            torch.testing.assert_close(got[b, t], (x[b, lo : hi + 1] * w).sum(0) / w.sum())

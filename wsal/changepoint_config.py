@@ -10,6 +10,7 @@ A plain dataclass with commented defaults; it is meant to move into :mod:`wsal.c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
@@ -20,6 +21,7 @@ class ChangePointConfig:
     hidden_dim: int = 128  # H: width of the input projection and of every small MLP
     latent_dim: int = 32  # Z: size of each level's Gaussian latent
     context_snippets: int = 2  # level-0 posterior sees this many snippets: the current one and its past
+    state: Literal["last", "mean"] = "mean"  # held state: posterior at the last change, or mean since it
     gamma: float = 3.0  # a change when the surprise exceeds gamma x its running average ...
     avg_momentum: float = 0.9  # ... an exponential average of the surprise at steps without a change
     change_prior_criterion: bool = True  # ... or when the change prior explains the posterior better

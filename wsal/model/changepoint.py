@@ -13,26 +13,32 @@ first: padding only at the end)::
 
 Event criterion (per level and snippet; VPR's "expected" and "unexpected" criteria)::
 
-    surprise    S(t)  = KL(q_l(t) || static prior = s_l(t-1))    (keep the state)
+    surprise    S(t)  = KL(q_l(t) || static prior)                (keep the state)
     change KL   K(t)  = KL(q_l(t) || change prior p_l(t))        (p_l(t): a learned transition of q_l(t-1))
     score       r(t)  = max( S / (S + gamma * A(t-1)),  S / (S + K) )       in [0, 1)
     change      r(t) > 0.5  and  level l-1 changed at t (level 0: every valid t >= 1)
 
-i.e. a change when the surprise exceeds gamma times its running average ``A`` (an exponential
+The static prior is the Gaussian whose mean and log-variance average the level's posteriors since
+its last change point (``state="mean"``, default: the evidence of the whole current segment, far
+less noisy than one snippet) or the posterior at the last change point (``state="last"``); the
+state passed up and returned in ``latents`` is the posterior at the last change point either way.
+So a change when the surprise exceeds gamma times its running average ``A`` (an exponential
 average of S over this level's steps WITHOUT a change, i.e. its noise floor, started at the median
-of adjacent-snippet KLs over the level's candidate snippets of the video), or when the change prior explains the posterior better than
-the static prior (from level ``change_prior_min_level`` up, default 1: at level 0, where every
-snippet is a candidate, a transition prior trained at its own change points learns to predict
-"no change" and the criterion then fires on noise, a feedback we measured; off everywhere with
-``change_prior_criterion=False``). A level whose lower level did not
-change is blocked: it keeps its state and running average, so change points of level l+1 are a
-subset of those of level l and higher levels mark longer units. The video start is never a change
-point. ``change_scores`` are ``r`` (0 at blocked and padded snippets); they carry no gradient.
+of adjacent-snippet KLs over the level's candidate snippets of the video), or when the change
+prior explains the posterior better than the static prior. The second criterion applies from level
+``change_prior_min_level`` up (default 1): at level 0, where every snippet is a candidate, a
+transition prior trained at its own change points learns to predict "no change" and the criterion
+then fires on noise, a feedback we measured (``change_prior_criterion=False`` turns it off).
+A level whose lower level did not change is blocked: it keeps its state and running average, so
+change points of level l+1 are a subset of those of level l and higher levels mark longer units.
+The video start is never a change point. ``change_scores`` are ``r`` (0 at blocked and padded
+snippets); they carry no gradient.
 
 Speed: posteriors, priors and all KL terms are computed for every snippet at once; only the
 decisions (the held state and the running average) are a sequential scan over T, run on detached
 CPU numpy arrays vectorized over the batch (a few small array ops per snippet and level). The
-states are then gathered with a cumulative maximum of change indices, which is differentiable.
+states are then gathered with a cumulative maximum of change indices, and the segment means read
+from cumulative sums, both differentiable.
 
 Unsupervised loss (``losses``; combine with :func:`changepoint_loss`):
 
@@ -110,6 +116,20 @@ def _shift_right(x: Tensor) -> Tensor:
     return torch.cat([x[:, :1], x[:, :-1]], dim=1)
 
 
+def _segment_mean(x: Tensor, weight: Tensor, start: Tensor) -> Tensor:
+    """Weighted mean of x (B, T, Z) over [start(t), t - 1] (at least snippet start(t)), for each t.
+
+    ``start`` (B, T) long with start(t) <= max(t - 1, 0) (the last change point before t);
+    ``weight`` (B, T, 1) is 1 where a snippet counts (it must be 1 at every start); t = 0 gives x(0).
+    """
+    csum = F.pad((x * weight).cumsum(dim=1), (0, 0, 1, 0))  # (B, T+1, Z): sum over snippets < n
+    ccount = F.pad(weight.cumsum(dim=1), (0, 0, 1, 0))  # (B, T+1, 1)
+    end = torch.arange(x.shape[1], device=x.device).clamp_min(1).expand(x.shape[0], -1)  # t - 1 inclusive -> t exclusive
+    total = _gather_time(csum, end) - _gather_time(csum, start)
+    count = _gather_time(ccount, end) - _gather_time(ccount, start)
+    return total / count.clamp_min(1.0)
+
+
 def changepoint_loss(losses: dict[str, Tensor], config: ChangePointConfig) -> Tensor:
     """The weighted unsupervised loss ``recon_weight * cp_recon + kl_weight * cp_kl``."""
     return config.recon_weight * losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]
@@ -163,11 +183,14 @@ def _scan_decisions(
     gamma: float,
     momentum: float,
     use_change_prior: bool,
+    segment_mean: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The sequential part: which candidate snippets are change points, and their scores.
 
     mu, logvar (B, T, Z) posteriors; kl_change (B, T) KL to the change prior; candidates (B, T)
-    bool, snippets where this level may change (valid, t >= 1, lower level changed). Returns
+    bool, snippets where this level may change (valid, t >= 1, lower level changed). The held
+    state is the posterior at the last change point, or with ``segment_mean`` the mean of the
+    posterior parameters over that change point and the quiet candidates since. Returns
     (change (B, T) bool, score (B, T) float64, 0 off candidates).
     """
     b_size, t_size, _ = mu.shape
@@ -188,6 +211,7 @@ def _scan_decisions(
     held_mu = mu[:, 0].copy()
     held_logvar = logvar[:, 0].copy()
     held_inv_var = 1.0 / var[:, 0]
+    sum_mu, sum_logvar, count = held_mu.copy(), held_logvar.copy(), np.ones(b_size)
     for t in np.flatnonzero(candidates.any(axis=0)):
         cand = candidates[:, t]
         surprise = 0.5 * (held_logvar - logvar[:, t] + (var[:, t] + (mu[:, t] - held_mu) ** 2) * held_inv_var - 1.0).sum(-1)
@@ -197,11 +221,18 @@ def _scan_decisions(
         fire = cand & (r > 0.5)
         score[:, t] = np.where(cand, r, 0.0)
         change[:, t] = fire
-        if fire.any():
+        quiet = cand & ~fire
+        if segment_mean:
+            sum_mu = np.where(fire[:, None], mu[:, t], sum_mu + quiet[:, None] * mu[:, t])
+            sum_logvar = np.where(fire[:, None], logvar[:, t], sum_logvar + quiet[:, None] * logvar[:, t])
+            count = np.where(fire, 1.0, count + quiet)
+            held_mu = sum_mu / count[:, None]
+            held_logvar = sum_logvar / count[:, None]
+            held_inv_var = np.exp(-held_logvar)
+        elif fire.any():
             held_mu[fire] = mu[fire, t]
             held_logvar[fire] = logvar[fire, t]
             held_inv_var[fire] = 1.0 / var[fire, t]
-        quiet = cand & ~fire
         avg = np.where(quiet, momentum * avg + (1.0 - momentum) * surprise, avg)
     return change, score
 
@@ -260,11 +291,17 @@ class ChangePointDetector(nn.Module):
                 cfg.gamma,
                 cfg.avg_momentum,
                 cfg.change_prior_criterion and level >= cfg.change_prior_min_level,
+                cfg.state == "mean",
             )
             change = torch.from_numpy(change_np).to(features.device)
             hold = hold_index(change)  # (B, T)
             prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
-            kl_static = gaussian_kl(mu, logvar, _gather_time(mu, prev_hold), _gather_time(logvar, prev_hold))
+            if cfg.state == "mean":
+                weight = (candidates | (t_idx == 0)).unsqueeze(-1).to(mu.dtype)  # (B, T, 1) snippets that count
+                mu_st, logvar_st = _segment_mean(mu, weight, prev_hold), _segment_mean(logvar, weight, prev_hold)
+            else:
+                mu_st, logvar_st = _gather_time(mu, prev_hold), _gather_time(logvar, prev_hold)
+            kl_static = gaussian_kl(mu, logvar, mu_st, logvar_st)
             step_kl = torch.where(change, kl_change, kl_static)
             step_kl = torch.where(t_idx > 0, step_kl, torch.zeros_like(step_kl))  # snippet 0 has no previous state
             kl_assigned.append((step_kl * mask).sum() / n_valid)
