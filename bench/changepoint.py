@@ -42,7 +42,7 @@ from wsal.eval.changepoints import (
     gt_boundaries,
     points_from_mask,
 )
-from wsal.eval.kernel_cpd import _allowed, _penalized_from_costs, kcpd_fixed, kcpd_penalized, rbf_gram, segment_costs
+from wsal.eval.kernel_cpd import kcpd_fixed, kcpd_penalized, kernel_costs, penalized_from_costs
 from wsal.model.changepoint import ChangePointDetector, _scan_decisions, changepoint_loss
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel
@@ -195,7 +195,7 @@ def _detect(det: ChangePointDetector, videos: list[Video]) -> list[list[np.ndarr
 
 
 def _kcpd_costs(videos: list[Video]) -> list[np.ndarray]:
-    return [_allowed(segment_costs(rbf_gram(v.features)[0]), 2) for v in videos]
+    return [kernel_costs(v.features, min_size=2) for v in videos]
 
 
 def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], fit_steps: int, hidden: int, seed: int) -> None:
@@ -216,7 +216,7 @@ def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], f
     best_pen = max(
         PENALTIES,
         key=lambda pen: sum(
-            (boundary_counts_at(_penalized_from_costs(c, pen), v.boundaries, (2,))[2] for c, v in zip(fit_costs, fit_videos)),
+            (boundary_counts_at(penalized_from_costs(c, pen), v.boundaries, (2,))[2] for c, v in zip(fit_costs, fit_videos)),
             BoundaryCounts(0, 0, 0),
         ).f1,
     )
@@ -231,7 +231,7 @@ def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], f
         per_video = _detect(det, videos)
         for level in range(cfg.num_levels):
             _report(f"detector level {level}", videos, [pv[level] for pv in per_video])
-        _report(f"kernel CPD (pen {best_pen})", videos, [_penalized_from_costs(c, best_pen) for c in costs])
+        _report(f"kernel CPD (pen {best_pen})", videos, [penalized_from_costs(c, best_pen) for c in costs])
 
 
 def main() -> None:

@@ -74,7 +74,15 @@ def segment_costs(gram: ArrayLike) -> NDArray[np.float64]:
     return np.maximum(cost, 0.0, where=np.isfinite(cost), out=cost)  # round-off can dip below 0
 
 
+def kernel_costs(features: ArrayLike, min_size: int = 2, bandwidth: float | None = None) -> NDArray[np.float64]:
+    """The (T+1, T+1) segment-cost table of a video with segments shorter than ``min_size`` set to
+    +inf; compute once, then search it with several penalties (:func:`penalized_from_costs`)."""
+    return _allowed(segment_costs(rbf_gram(features, bandwidth)[0]), min_size)
+
+
 def _allowed(costs: NDArray[np.float64], min_size: int) -> NDArray[np.float64]:
+    if min_size < 1:
+        raise ValueError(f"min_size must be >= 1, got {min_size}")
     t = costs.shape[0] - 1
     idx = np.arange(t + 1)
     out = costs.copy()
@@ -91,8 +99,7 @@ def kcpd_fixed(
     >>> kcpd_fixed(x, 2).tolist()
     [5, 10]
     """
-    costs = _allowed(segment_costs(rbf_gram(features, bandwidth)[0]), min_size)
-    return _fixed_from_costs(costs, num_changepoints)
+    return _fixed_from_costs(kernel_costs(features, min_size, bandwidth), num_changepoints)
 
 
 def _fixed_from_costs(costs: NDArray[np.float64], num_changepoints: int) -> NDArray[np.int64]:
@@ -127,11 +134,11 @@ def kcpd_penalized(
     """
     if penalty < 0:
         raise ValueError(f"penalty must be >= 0, got {penalty}")
-    costs = _allowed(segment_costs(rbf_gram(features, bandwidth)[0]), min_size)
-    return _penalized_from_costs(costs, penalty)
+    return penalized_from_costs(kernel_costs(features, min_size, bandwidth), penalty)
 
 
-def _penalized_from_costs(costs: NDArray[np.float64], penalty: float) -> NDArray[np.int64]:
+def penalized_from_costs(costs: NDArray[np.float64], penalty: float) -> NDArray[np.int64]:
+    """PELT on a cost table from :func:`kernel_costs` (see :func:`kcpd_penalized`)."""
     t = costs.shape[0] - 1
     min_size = int(np.argmax(np.isfinite(costs[0])))  # shortest admissible segment
     best = np.full(t + 1, np.inf)
