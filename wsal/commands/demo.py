@@ -21,8 +21,12 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsal.errors import WsalError
+
+if TYPE_CHECKING:
+    from wsal.eval.io import GroundTruth
 
 DEFAULT_OUT = "wsal-demo"
 DEFAULT_STEPS = 300
@@ -144,7 +148,7 @@ def run_demo(out: Path, *, steps: int, seed: int, device: str) -> dict[str, floa
     return timings
 
 
-def draw_timelines(raw_path: Path, pred_path: Path, gt, folder: Path, limit: int) -> list[Path]:
+def draw_timelines(raw_path: Path, pred_path: Path, gt: GroundTruth, folder: Path, limit: int) -> list[Path]:
     """One timeline PNG for each of the first ``limit`` videos of the raw file."""
     from wsal.figures import plot_video_timeline
     from wsal.raw import RawReader

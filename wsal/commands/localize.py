@@ -27,10 +27,19 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsal.config import ConfigError, ExperimentConfig, LocalizeConfig, apply_overrides, config_from_dict, config_to_dict
 from wsal.errors import WsalError
+
+if TYPE_CHECKING:  # heavy modules (h5py, torch) load only when a command runs
+    import numpy as np
+    import torch
+
+    from wsal.features.store import StoreMeta
+    from wsal.model.wsal import WsalModel
+    from wsal.raw import RawVideo
+    from wsal.timeline import SnippetGrid
 
 _DEFAULTS = LocalizeConfig()
 
@@ -149,7 +158,7 @@ def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> Locali
     return LocalizeSummary(out, len(results), sum(map(len, results.values())), [])
 
 
-def post_process(video: Any, grid: Any, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
+def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
     """One :class:`wsal.raw.RawVideo` -> its detections in ActivityNet results form."""
     from wsal.localize import localize_video
 
@@ -251,7 +260,7 @@ def localize_from_network(
     return LocalizeSummary(out, len(results), sum(map(len, results.values())), missing, save_raw)
 
 
-def check_store_matches(meta: Any, trained: dict, features: Path, checkpoint: Path) -> None:
+def check_store_matches(meta: StoreMeta, trained: dict[str, Any], features: Path, checkpoint: Path) -> None:
     """Raise when the store's feature layout differs from the one the checkpoint was trained on."""
     current = {
         "feature_dim": meta.feature_dim,
@@ -266,7 +275,14 @@ def check_store_matches(meta: Any, trained: dict, features: Path, checkpoint: Pa
             )
 
 
-def run_network(model: Any, features: Any, config: ExperimentConfig, device: Any, video_id: str, duration_s: float | None):
+def run_network(
+    model: WsalModel,
+    features: np.ndarray,
+    config: ExperimentConfig,
+    device: torch.device,
+    video_id: str,
+    duration_s: float | None,
+) -> RawVideo:
     """One video through the model in eval mode -> :class:`wsal.raw.RawVideo` (numpy float32).
 
     Like ``wsal.model.wsal.infer_video``, plus the resampling of interpolate runs and the change
