@@ -128,6 +128,8 @@ def test_localize_argument_errors_are_one_line(tmp_path, capsys):
     assert "--checkpoint is required" in capsys.readouterr().err
     assert main(["localize", "--from-raw", str(tmp_path / "x.h5"), "--checkpoint", "c.pt", "--out", out]) == 2
     assert "drop --checkpoint" in capsys.readouterr().err
+    assert main(["localize", "--from-raw", str(tmp_path / "x.h5"), "--subset", "test", "--out", out]) == 2
+    assert "drop --subset" in capsys.readouterr().err
     assert main(["localize", "--from-raw", str(tmp_path / "x.h5"), "--out", out]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "raw-output file not found" in err

@@ -88,9 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.from_raw:
-        stray = [name for name in ("checkpoint", "features", "annotations") if getattr(args, name)]
+        stray = [name for name in ("checkpoint", "features", "annotations", "subset") if getattr(args, name)]
         if stray:
-            raise WsalError(f"--from-raw re-uses saved outputs; drop --{stray[0]}")
+            raise WsalError(f"--from-raw re-uses saved outputs (videos, subset and all); drop --{stray[0]}")
         summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides)
     else:
         missing = [name for name in ("checkpoint", "features", "annotations") if not getattr(args, name)]
