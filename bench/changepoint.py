@@ -1,11 +1,11 @@
 """Change-point detection: step time of the learned detector, and boundary metrics vs a classical one.
 
-Two parts (both by default; ``--only speed|metrics``):
+Three parts (speed and metrics by default; ``--only speed|metrics|joint``):
 
 * **speed** - forward + backward wall time on random (B, T, D) features (default THUMOS-sized,
   16 x 750 x 2048) of: the attention-MIL model alone (WsalModel + mil_losses, MILConfig
-  defaults), the change-point detector alone (ChangePointConfig defaults), and both on the same
-  batch; the ratio MIL+detector / MIL is what must stay under 3. Median of ``--repeats`` runs
+  defaults), the change-point detector alone (ChangePointConfig defaults), and the joint model
+  (WsalModel with ``changepoint.enabled``, MIL + change-point loss) on the same batch; the ratio MIL+detector / MIL is what must stay under 3. Median of ``--repeats`` runs
   after one warm-up round; the four steps take turns (fair on a shared, loaded machine). Also the decision scan alone (the only sequential part) on arrays of the
   detector's shapes, and kernel CPD on one (T, D) piecewise-constant video.
 * **metrics** - two synthetic data sets, each split into a *fit* set (the detector is fitted on
@@ -16,8 +16,15 @@ Two parts (both by default; ``--only speed|metrics``):
   penalty chosen on the fit set's labels from a small grid, max F1 at margin 2): change points
   per minute (0.64 s snippets), boundary precision / recall / F1 at margins 1, 2, 4 snippets,
   and the coverage bound at tIoU 0.5 / 0.7 (wsal.eval.changepoints).
+* **joint** - the detector trained *jointly* with the attention MIL (``changepoint.enabled``) by
+  ``bench/accuracy_synthetic.py``: ``--joint-runs DIR`` is that script's ``--out`` folder. For each
+  seed, the change scores saved for the synthetic THUMOS-timed TEST subset (``seed_S/raw.h5``)
+  give each level's change points (score > 0.5); kernel CPD runs on the same test features with
+  its penalty chosen on the TRAINING subset (max pooled F1 at margin 2 over the grid). Same
+  metrics, pooled over seeds. Reporting only: nothing is chosen on the test subset.
 
-    python bench/changepoint.py                      # both parts, defaults
+    python bench/changepoint.py                      # speed and metrics, defaults
+    python bench/changepoint.py --only joint --joint-runs runs/accuracy_synthetic
     python bench/changepoint.py --only speed --repeats 3
     python bench/changepoint.py --only metrics --fit-steps 300
 """
@@ -28,11 +35,12 @@ import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from wsal.changepoint_config import ChangePointConfig
+from wsal.config import ChangePointConfig
 from wsal.config import MILConfig
 from wsal.eval.changepoints import (
     BoundaryCounts,
@@ -79,6 +87,8 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
     mil_cfg, cp_cfg = MILConfig(), ChangePointConfig()
     mil = WsalModel(feature_dim, num_classes, mil_cfg).train()
     det = ChangePointDetector(feature_dim, cp_cfg).train()
+    joint_cfg = dataclasses.replace(cp_cfg, enabled=True)
+    joint = WsalModel(feature_dim, num_classes, mil_cfg, joint_cfg).train()  # the jointly trained model
 
     def mil_step() -> None:
         mil.zero_grad()
@@ -89,10 +99,8 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
         changepoint_loss(det(x, mask).losses, cp_cfg).backward()
 
     def both_step() -> None:
-        mil.zero_grad()
-        det.zero_grad()
-        loss = mil_losses(mil(x, mask), labels, mask, mil_cfg)["loss/total"]
-        (loss + changepoint_loss(det(x, mask).losses, cp_cfg)).backward()
+        joint.zero_grad()
+        mil_losses(joint(x, mask), labels, mask, mil_cfg, joint_cfg)["loss/total"].backward()
 
     rng = np.random.default_rng(0)
     z = cp_cfg.latent_dim
@@ -234,9 +242,70 @@ def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], f
         _report(f"kernel CPD (pen {best_pen})", videos, [penalized_from_costs(c, best_pen) for c in costs])
 
 
+def _subset_videos(store, gt, subset: str) -> list[Video]:
+    """Videos of one GT subset with their features; boundaries and instances in snippet positions."""
+    videos = []
+    for vid, entry in sorted(gt.subset(subset).videos.items()):
+        feats = store.read(vid).features
+        seg = np.asarray(GRID.seconds_to_position(entry.segments_s), dtype=np.float64).reshape(-1, 2)
+        videos.append(Video(feats, gt_boundaries(seg, len(feats)), seg))
+    return videos
+
+
+def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
+    """The penalty of PENALTIES with the best pooled F1 at margin 2 on ``videos``."""
+    return max(
+        PENALTIES,
+        key=lambda pen: sum(
+            (boundary_counts_at(penalized_from_costs(c, pen), v.boundaries, (2,))[2] for c, v in zip(costs, videos)),
+            BoundaryCounts(0, 0, 0),
+        ).f1,
+    )
+
+
+def run_joint(runs_dir: Path) -> None:
+    from wsal.eval.io import load_ground_truth
+    from wsal.features.store import FeatureStore
+    from wsal.raw import RawReader
+
+    seeds = sorted(int(p.name.removeprefix("seed_")) for p in runs_dir.glob("seed_*") if (p / "raw.h5").is_file())
+    if not seeds:
+        raise SystemExit(f"{runs_dir}: no seed_S/raw.h5 (run bench/accuracy_synthetic.py --modes threshold changepoint)")
+    test_videos: list[Video] = []
+    level_points: list[list[np.ndarray]] = []
+    kcpd_points: list[np.ndarray] = []
+    chosen = []
+    for seed in seeds:
+        data = runs_dir / f"data_{seed}"
+        gt = load_ground_truth(data / "gt.json")
+        with RawReader(runs_dir / f"seed_{seed}" / "raw.h5") as raw, FeatureStore(data / "features.h5") as store:
+            config = raw.header.config
+            if not config.changepoint.enabled:
+                raise SystemExit(f"{runs_dir}/seed_{seed}: trained without changepoint.enabled")
+            train_videos = _subset_videos(store, gt, config.data.train_subset)
+            videos = _subset_videos(store, gt, raw.header.subset)
+            pen = _choose_penalty(train_videos, _kcpd_costs(train_videos))
+            chosen.append(pen)
+            for v, vid in zip(videos, sorted(gt.subset(raw.header.subset).videos)):
+                scores = raw.read(vid).change_scores  # (L, T)
+                level_points.append([np.flatnonzero(level > 0.5) for level in scores])
+                kcpd_points.append(penalized_from_costs(kernel_costs(v.features, min_size=2), pen))
+            test_videos += videos
+            num_levels = config.changepoint.num_levels
+    print(
+        f"joint [{runs_dir}]: seeds {seeds}, {len(test_videos)} test videos pooled; detector trained jointly with the MIL; "
+        f"kernel CPD penalty chosen on the training subset per seed: {chosen}"
+    )
+    for level in range(num_levels):
+        _report(f"detector level {level}", test_videos, [p[level] for p in level_points])
+    _report("kernel CPD", test_videos, kcpd_points)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("speed", "metrics"), help="run one part only")
+    parser.add_argument("--only", choices=("speed", "metrics", "joint"), help="run one part only")
+    parser.add_argument("--joint-runs", type=Path, default=None,
+                        help="joint: an output folder of bench/accuracy_synthetic.py (with --modes ... changepoint)")
     parser.add_argument("--batch-size", type=int, default=16, help="speed: batch size (default 16)")
     parser.add_argument("--snippets", type=int, default=750, help="speed: T (default 750)")
     parser.add_argument("--feature-dim", type=int, default=2048, help="speed: D (default 2048)")
@@ -261,6 +330,10 @@ def main() -> None:
             videos = make()  # one data set (shared prototypes), split in two
             fit, fresh = videos[: args.videos], videos[args.videos :]
             run_metrics(name, fit, fresh, args.fit_steps, args.hidden_dim, args.seed)
+    if args.only == "joint" or (args.only is None and args.joint_runs is not None):
+        if args.joint_runs is None:
+            raise SystemExit("--only joint needs --joint-runs DIR")
+        run_joint(args.joint_runs)
 
 
 if __name__ == "__main__":

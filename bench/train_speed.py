@@ -5,8 +5,11 @@ Default shape: 200 training videos of T = 750 snippets, 2048-d features (I3D rgb
 generated in a temporary folder and deleted afterwards (``--keep`` keeps it). Training runs
 through ``wsal.train.train`` exactly as ``wsal train`` does (data loading included).
 
-Prints steps/s (median over the steps after the first, which includes warm-up), the wall time of
-the training call, peak resident memory of this process, and peak CUDA memory when on a GPU.
+Two runs on the same store: the attention MIL alone (``changepoint.enabled = false``) and the
+joint model (MIL + hierarchical change-point detector, ``changepoint.enabled = true``, detector
+defaults). For each: steps/s (median over the steps after the first, which includes warm-up) and
+the wall time of the training call; then the joint / MIL-only step-time ratio (issue 6 asks for
+<= 3x), peak resident memory of this process, and peak CUDA memory when on a GPU.
 
     python bench/train_speed.py --steps 20
     python bench/train_speed.py --steps 50 --device cuda
@@ -64,26 +67,33 @@ def main() -> None:
             show_progress=True,
         )
         gen_s = time.perf_counter() - start
-        config = load_config(
-            ExperimentConfig,
-            None,
-            [
-                f"data.num_snippets={args.snippets}",
-                f"data.num_workers={args.workers}",
-                f"train.batch_size={args.batch_size}",
-                f"train.max_steps={args.steps}",
-                "train.log_every=1",
-                f"train.checkpoint_every={args.steps + 1}",
-                *args.overrides,
-            ],
-        )
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        start = time.perf_counter()
-        train(config, store, gt, work / "run", device=str(device))
-        train_s = time.perf_counter() - start
-        with (work / "run" / "log.csv").open(newline="") as fh:
-            rates = [float(row["steps_per_s"]) for row in csv.DictReader(fh)]
+        runs = {}
+        for name, enabled in (("MIL only", "false"), ("MIL + detector", "true")):
+            config = load_config(
+                ExperimentConfig,
+                None,
+                [
+                    f"data.num_snippets={args.snippets}",
+                    f"data.num_workers={args.workers}",
+                    f"train.batch_size={args.batch_size}",
+                    f"train.max_steps={args.steps}",
+                    "train.log_every=1",
+                    f"train.checkpoint_every={args.steps + 1}",
+                    f"changepoint.enabled={enabled}",
+                    *args.overrides,
+                ],
+            )
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            run_dir = work / f"run_{enabled}"
+            start = time.perf_counter()
+            train(config, store, gt, run_dir, device=str(device))
+            train_s = time.perf_counter() - start
+            with (run_dir / "log.csv").open(newline="") as fh:
+                rates = [float(row["steps_per_s"]) for row in csv.DictReader(fh)]
+            runs[name] = (float(np.median(rates[1:] if len(rates) > 1 else rates)), rates[0], train_s)
+            peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+            runs[name] += (peak_cuda,)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print()
         print(f"device             {device} ({torch.get_num_threads()} CPU threads)")
@@ -91,12 +101,13 @@ def main() -> None:
               f"({store.stat().st_size / 2**30:.2f} GiB, generated in {gen_s:.0f} s)")
         print(f"config             batch {config.train.batch_size}, num_snippets {config.data.num_snippets}, "
               f"embed_dim {config.mil.embed_dim}, mixed_precision {config.train.mixed_precision}")
-        print(f"steps/s            {np.median(rates[1:] if len(rates) > 1 else rates):.3f} "
-              f"(median of steps 2..{args.steps}; first step {rates[0]:.3f})")
-        print(f"train() wall time  {train_s:.1f} s for {args.steps} steps (incl. start-up and model.pt)")
+        for name, (rate, first, train_s, peak_cuda) in runs.items():
+            print(f"{name:<18} {rate:.3f} steps/s = {1 / rate:.2f} s/step (median of steps 2..{args.steps}; "
+                  f"first step {first:.3f} steps/s); train() wall {train_s:.1f} s"
+                  + (f"; peak CUDA {peak_cuda:.0f} MiB" if peak_cuda is not None else ""))
+        ratio = runs["MIL only"][0] / runs["MIL + detector"][0]
+        print(f"step-time ratio    MIL + detector / MIL only = {ratio:.2f}x (issue 6 bound: <= 3x)")
         print(f"peak RSS           {peak_rss_mb:.0f} MiB")
-        if device.type == "cuda":
-            print(f"peak CUDA memory   {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB allocated")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsal.changepoint_config import ChangePointConfig
+from wsal.config import ChangePointConfig
 from wsal.eval.changepoints import BoundaryCounts, boundary_counts, points_from_mask
 from wsal.model.changepoint import ChangePointDetector, _scan_decisions, _segment_mean, changepoint_loss, hold_index
 from wsal.piecewise import piecewise_sequence

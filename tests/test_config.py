@@ -86,3 +86,14 @@ def test_bad_files_name_the_file(tmp_path):
     typo.write_text("[train]\nmax_stepz = 3\n")
     with pytest.raises(ConfigError, match=r"typo.toml.train: unknown key 'max_stepz'"):
         load_config(ExperimentConfig, typo)
+
+
+def test_changepoint_section(tmp_path):
+    cfg = load_config(ExperimentConfig, None, ["changepoint.enabled=true", "changepoint.gamma=2", "localize.cp_merge=0.7"])
+    assert cfg.changepoint.enabled and cfg.changepoint.gamma == 2.0 and cfg.localize.cp_merge == 0.7
+    save_config(cfg, tmp_path / "c.toml")
+    assert load_config(ExperimentConfig, tmp_path / "c.toml") == cfg
+    with pytest.raises(ConfigError, match="changepoint.num_levels must be >= 1"):
+        load_config(ExperimentConfig, None, ["changepoint.num_levels=0"])
+    with pytest.raises(ConfigError, match="unknown key 'levels'"):
+        load_config(ExperimentConfig, None, ["changepoint.levels=2"])

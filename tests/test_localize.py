@@ -168,10 +168,63 @@ def test_no_run_above_threshold_gives_nothing():
     assert localize_video(cas, att, vs, GRID, CLASSES, cfg()) == []
 
 
-def test_changepoint_mode_is_a_clear_error_for_now():
+def test_changepoint_mode_needs_change_scores():
     cas, att, vs = bump_video(20, [(5, 9)])
-    with pytest.raises(WsalError, match="changepoint"):
+    with pytest.raises(WsalError, match="changepoint.enabled"):
         localize_video(cas, att, vs, GRID, CLASSES, cfg(boundaries="changepoint"))
+    with pytest.raises(WsalError, match="change scores"):
+        localize_video(cas, att, vs, GRID, CLASSES, cfg(boundaries="changepoint"), change_scores=np.zeros((2, 19)))
+
+
+def _two_level_video():
+    """T = 10. Level 0 cuts at 3 (score 0.9), 5 (0.6, weak), 8 (0.7); level 1 only at 3 (0.9).
+
+    Attention 0.9 on 3-4, 0.8 on 5-7, 0.1 on 8-9: level 0 selects [3, 5) and [5, 8), which merge
+    across the weak cut -> snippets 3..7; level 1 has [0, 3) (mean 0) and [3, 10) (mean 4.4 / 7 =
+    0.63) -> snippets 3..9. CAS of class A is 1 on 3..7, 0 elsewhere.
+    """
+    att = np.array([0.0, 0.0, 0.0, 0.9, 0.9, 0.8, 0.8, 0.8, 0.1, 0.1])
+    cas = np.zeros((10, 2))
+    cas[3:8, 0] = 1.0
+    change = np.zeros((2, 10))
+    change[0, [3, 5, 8]] = [0.9, 0.6, 0.7]
+    change[1, 3] = 0.9
+    return cas, att, np.array([0.5, 0.0]), change
+
+
+def test_changepoint_mode_two_levels_by_hand():
+    cas, att, vs, change = _two_level_video()
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=0.5, cp_merge=0.8, nms_iou=0.9, class_threshold=0.2)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    # 3..7: inner 1, outer band ceil(0.25 * 5) = 2 snippets each side (1-2 and 8-9), all 0 -> 1 + 0.2 * 0.5.
+    # 3..9: inner 5/7, band 1-2 on the left only (cut at the end) -> 5/7 + 0.1. tIoU 5/7 < 0.9: both kept.
+    assert [(s.start_s, s.end_s, s.label) for s in segs] == [
+        pytest.approx((1.92, 5.12, "A")),
+        pytest.approx((1.92, 6.4, "A")),
+    ]
+    assert [s.score for s in segs] == pytest.approx([1.1, 5 / 7 + 0.1])
+    # default NMS (tIoU 5/7 > 0.6) keeps only the better one
+    segs = localize_video(cas, att, vs, GRID, CLASSES, dataclasses.replace(config, nms_iou=0.6), change_scores=change)
+    assert [(s.start_s, s.end_s) for s in segs] == [pytest.approx((1.92, 5.12))]
+
+
+def test_changepoint_mode_strong_cut_keeps_actions_apart():
+    cas, att, vs, change = _two_level_video()
+    # cp_merge 0.5: every change point is strong, so level 0 gives 3..4 and 5..7 separately
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=0.5, cp_merge=0.5, nms_iou=0.99)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    assert sorted((round(s.start_s, 2), round(s.end_s, 2)) for s in segs) == [(1.92, 3.2), (1.92, 6.4), (3.2, 5.12)]
+    # a higher attention threshold drops the level-1 segment (mean 0.63) and the 0.8 segment
+    config = dataclasses.replace(config, cp_attention=0.85)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    assert [(round(s.start_s, 2), round(s.end_s, 2)) for s in segs] == [(1.92, 3.2)]
+
+
+def test_changepoint_mode_without_change_points_is_one_segment():
+    # no change point at all: the whole video is one segment, foreground if its mean attention passes
+    cas, att, vs = bump_video(8, [(0, 7)])
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(boundaries="changepoint"), change_scores=np.zeros((3, 8)))
+    assert len(segs) == 1 and (segs[0].start_s, segs[0].end_s) == pytest.approx((0.0, 5.12))
 
 
 def test_shape_mismatch_is_an_error():

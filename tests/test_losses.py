@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from wsal.config import MILConfig
+from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.losses import LOSS_KEYS, mil_losses, soft_cross_entropy, view_targets
 from wsal.model.wsal import ModelOutput, WsalModel
 
@@ -24,7 +24,10 @@ def _output(cas: torch.Tensor, attention_logits: torch.Tensor, video_logits: tor
 
 
 def test_keys_are_stable():
-    assert LOSS_KEYS == ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide", "loss/sparsity", "loss/total")
+    assert LOSS_KEYS == (
+        "loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide", "loss/sparsity",
+        "loss/cp_recon", "loss/cp_kl", "loss/changepoint", "loss/total",
+    )
     out = _output(torch.zeros(2, 6, 4), torch.zeros(2, 6, 3), torch.zeros(2, 4))
     losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig())
     assert tuple(losses) == LOSS_KEYS
@@ -102,3 +105,41 @@ def test_weights_scale_total():
     losses = mil_losses(out, labels, mask, config)
     expected = 2 * losses["loss/mil_fg"] + 0.5 * losses["loss/mil_ctx"] + 3 * losses["loss/guide"]
     assert float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_changepoint_terms_join_the_total():
+    cp = ChangePointConfig(enabled=True, weight=0.5, recon_weight=2.0, kl_weight=0.1, num_levels=2, hidden_dim=8, latent_dim=4)
+    torch.manual_seed(0)
+    model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
+    x = torch.randn(2, 12, 6)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    labels = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    out = model(x, mask)
+    losses = mil_losses(out, labels, mask, model.config, cp)
+    assert tuple(losses) == LOSS_KEYS
+    recon, kl = (float(out.changepoint_losses[k].detach()) for k in ("loss/cp_recon", "loss/cp_kl"))
+    assert recon > 0 and kl > 0
+    assert float(losses["loss/changepoint"].detach()) == pytest.approx(0.5 * (2.0 * recon + 0.1 * kl), rel=1e-6)
+    mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide"))
+    mil_only += 0.1 * float(losses["loss/sparsity"].detach())
+    assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)
+    with pytest.raises(ValueError, match="ChangePointConfig"):
+        mil_losses(out, labels, mask, model.config)
+    # without a detector the change-point keys are present and zero
+    plain = mil_losses(WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2)).eval()(x, mask), labels, mask, model.config)
+    assert float(plain["loss/changepoint"]) == 0.0 and float(plain["loss/cp_kl"]) == 0.0
+
+
+def test_joint_padding_does_not_change_losses():
+    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=8, latent_dim=4)
+    torch.manual_seed(0)
+    model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
+    x = torch.randn(1, 20, 6)
+    labels = torch.tensor([[0.0, 1.0, 0.0]])
+    alone = mil_losses(model(x, torch.ones(1, 20, dtype=torch.bool)), labels, torch.ones(1, 20, dtype=torch.bool), model.config, cp)
+    padded = torch.cat([x, 50 * torch.randn(1, 7, 6)], dim=1)
+    mask = torch.zeros(1, 27, dtype=torch.bool)
+    mask[0, :20] = True
+    with_pad = mil_losses(model(padded, mask), labels, mask, model.config, cp)
+    for key in LOSS_KEYS:
+        assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-5), key

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsal.config import MILConfig
+from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.mil import attention_topk_pool, topk_counts, topk_pool
 from wsal.model.wsal import ModelOutput, WsalModel, infer_video
 
@@ -130,3 +130,60 @@ def test_bad_inputs_raise(model):
         model(torch.randn(2, 5, D), torch.ones(2, 5))
     with pytest.raises(ValueError, match="embed_kernel must be odd"):
         WsalModel(D, C, MILConfig(embed_kernel=2))
+
+
+# --------------------------------------------------------------------------- joint model (MIL + change-point detector)
+
+JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, recon_dim=0, gamma=1.0)
+
+
+def _joint(seed: int = 0) -> WsalModel:
+    torch.manual_seed(seed)
+    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), JOINT_CP)
+
+
+def test_detector_only_when_enabled():
+    assert WsalModel(D, C, MILConfig(embed_dim=8)).detector is None
+    assert WsalModel(D, C, MILConfig(embed_dim=8), ChangePointConfig(enabled=False)).detector is None
+    model = _joint().eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 30, D), torch.ones(2, 30, dtype=torch.bool))
+    assert out.change_scores.shape == (2, JOINT_CP.num_levels, 30)
+    assert set(out.changepoint_losses) == {"loss/cp_recon", "loss/cp_kl"}
+    # the detector's weights are part of the model's state (standalone checkpoints)
+    assert any(k.startswith("detector.") for k in model.state_dict())
+
+
+def test_joint_padding_with_junk_changes_nothing_valid():
+    model = _joint().eval()
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(1, 40, D, generator=gen), torch.randn(1, 23, D, generator=gen)
+    batch = 1e3 * torch.randn(2, 45, D, generator=gen)
+    batch[0, :40], batch[1, :23] = a[0], b[0]
+    mask = torch.zeros(2, 45, dtype=torch.bool)
+    mask[0, :40], mask[1, :23] = True, True
+    with torch.no_grad():
+        out = model(batch, mask)
+        for i, (x, n) in enumerate(((a, 40), (b, 23))):
+            alone = model(x, torch.ones(1, n, dtype=torch.bool))
+            assert alone.change_scores.gt(0.5).any(), "the example must contain change points"
+            for name in ("cas", "attention", "change_scores"):
+                torch.testing.assert_close(getattr(out, name)[i, ..., :n] if name == "change_scores" else getattr(out, name)[i, :n],
+                                           getattr(alone, name)[0], atol=1e-6, rtol=0)
+            torch.testing.assert_close(out.video_logits[i], alone.video_logits[0], atol=1e-6, rtol=0)
+        assert not out.change_scores[1, :, 23:].any()
+
+
+def test_joint_gradients_reach_every_parameter():
+    from wsal.model.losses import mil_losses
+
+    model = _joint(seed=1).train()
+    x = torch.randn(3, 60, D)
+    x[:, 30:] += 3.0  # a planted change, so every level fires and every transition prior is used
+    mask = torch.ones(3, 60, dtype=torch.bool)
+    labels = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 1.0]])
+    out = model(x, mask)
+    assert out.change_scores.gt(0.5).any(dim=2).all(), "every level must fire somewhere"
+    mil_losses(out, labels, mask, model.config, JOINT_CP)["loss/total"].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name

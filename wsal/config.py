@@ -71,6 +71,49 @@ class MILConfig:
 
 
 @dataclass
+class ChangePointConfig:
+    """Hierarchical latent change-point detector (wsal.model.changepoint): sizes, event criterion, losses."""
+
+    # Run the detector next to the attention MIL and train both together. Off by default: on the
+    # synthetic benchmark its boundaries lose to threshold mode (README), so it only costs time.
+    enabled: bool = False
+    weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
+    num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
+    hidden_dim: int = 128  # H: width of the input projection and of every small MLP
+    latent_dim: int = 32  # Z: size of each level's Gaussian latent
+    context_snippets: int = 2  # level-0 posterior sees this many snippets: the current one and its past
+    state: Literal["last", "mean"] = "mean"  # held state: posterior at the last change, or mean since it
+    gamma: float = 3.0  # a change when the surprise exceeds gamma x its running average ...
+    avg_momentum: float = 0.9  # ... an exponential average of the surprise at steps without a change
+    change_prior_criterion: bool = True  # ... or when the change prior explains the posterior better
+    change_prior_min_level: int = 1  # lowest level using the change-prior criterion (see wsal.model.changepoint)
+    logvar_min: float = -6.0  # posterior / prior log-variances are squashed into [logvar_min, logvar_max]
+    logvar_max: float = 2.0
+    recon_dim: int = 256  # reconstruct a fixed random projection of the features to this size (0: the features)
+    recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
+    kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.num_levels < 1:
+            problems.append(f"changepoint.num_levels must be >= 1, got {self.num_levels}")
+        if self.recon_dim < 0:
+            problems.append(f"changepoint.recon_dim must be >= 0, got {self.recon_dim}")
+        if self.hidden_dim < 1 or self.latent_dim < 1 or self.context_snippets < 1:
+            problems.append("changepoint.hidden_dim, latent_dim and context_snippets must be >= 1")
+        if not self.gamma > 0:
+            problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
+        if not 0.0 <= self.avg_momentum < 1.0:
+            problems.append(f"changepoint.avg_momentum must be in [0, 1), got {self.avg_momentum}")
+        if not self.logvar_min < self.logvar_max:
+            problems.append("changepoint.logvar_min must be below logvar_max")
+        if self.weight < 0:
+            problems.append(f"changepoint.weight must be >= 0, got {self.weight}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass
 class TrainConfig:
     """The fixed-step optimisation schedule (AdamW, constant learning rate)."""
 
@@ -99,6 +142,12 @@ class LocalizeConfig:
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
     soft_nms_sigma: float = 0.3  # Gaussian soft-NMS decay: exp(-tIoU^2 / sigma)
     max_per_video: int = 100  # keep at most this many segments per video (highest scores)
+    # "changepoint" boundaries (needs a model trained with changepoint.enabled): a segment between
+    # change points of one level is foreground when its mean attention exceeds cp_attention ...
+    cp_attention: float = 0.5
+    # ... and two adjacent foreground segments merge unless the change score between them exceeds
+    # cp_merge (a change point has score > 0.5, so cp_merge in [0.5, 1) keeps only strong cuts).
+    cp_merge: float = 0.8
 
 
 @dataclass
@@ -108,6 +157,7 @@ class ExperimentConfig:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
     mil: MILConfig = field(default_factory=MILConfig)
+    changepoint: ChangePointConfig = field(default_factory=ChangePointConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     localize: LocalizeConfig = field(default_factory=LocalizeConfig)
 

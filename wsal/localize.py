@@ -1,10 +1,12 @@
-"""Model outputs of one video -> scored segments in seconds (threshold mode), with class-wise NMS.
+"""Model outputs of one video -> scored segments in seconds (threshold or change-point mode), class-wise NMS.
 
 Input, per video (numpy; no torch here):
 
 * ``cas_probs`` (T, C): class activation probabilities per snippet (background column removed),
 * ``attention`` (T,): foreground attention in [0, 1],
-* ``video_scores`` (C,): video-level class scores in [0, 1].
+* ``video_scores`` (C,): video-level class scores in [0, 1],
+* ``change_scores`` (L, T), only for the change-point mode: the detector's score per level and
+  snippet, > 0.5 where level l has a change point (wsal.model.changepoint).
 
 Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
 
@@ -15,9 +17,19 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    (CAS times attention: attention removes background snippets the CAS alone confuses),
    ``"cas"`` (the CAS alone: keeps actions the attention under-scores), or ``"both"``: proposals
    from both signals, pooled before NMS.
-3. **Proposals** (the ``"threshold"`` boundary mode). For each threshold in [act_thresholds], each
-   maximal run of consecutive snippets whose signal is > threshold is one proposal; a run found
-   at several thresholds of the same signal is kept once.
+3. **Proposals**, by the boundary mode [boundaries]:
+
+   * ``"threshold"``: for each threshold in [act_thresholds], each maximal run of consecutive
+     snippets whose signal is > threshold is one proposal; a run found at several thresholds of
+     the same signal is kept once.
+   * ``"changepoint"``: per level l, the change points (snippets t with ``change_scores[l, t] >
+     0.5``) cut the video into segments ``[0, c1), [c1, c2), ..., [ck, T)``. A segment is
+     foreground when its mean attention is > [cp_attention] (class-agnostic: the attention, not
+     the class, decides what is action). Adjacent foreground segments merge unless the change
+     score at the point between them is > [cp_merge] (a strong change point keeps two actions
+     apart; a weak one inside an action is ignored). Each merged run is one proposal; the runs of
+     all levels are pooled (a run found at several levels is kept once) and, like threshold
+     proposals, scored against each signal row; the NMS of step 6 merges the levels.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
    w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
@@ -39,8 +51,8 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    lowest score of that class's proposals: ``s <- low + (s - low) * decay``.
 7. **Cap.** The best [max_per_video] segments over all classes, highest score first.
 
-The ``"changepoint"`` boundary mode (segments between detected change points) is a later issue:
-it plugs in at :data:`PROPOSERS`; asking for it now raises :class:`WsalError`.
+The change-point mode needs change scores: a model trained with ``changepoint.enabled`` (or a
+raw file saved from one); without them it raises :class:`WsalError`.
 
 What this module does not do: run the network, read or write files, or evaluate.
 """
@@ -291,7 +303,9 @@ def class_signals(cas_probs: NDArray, attention: NDArray, class_index: int, sign
     return np.stack(rows[signal])
 
 
-def threshold_proposals(signals: NDArray[np.floating], config: LocalizeConfig, change_scores: NDArray | None) -> Proposals:
+def threshold_proposals(
+    signals: NDArray[np.floating], attention: NDArray[np.floating], config: LocalizeConfig, change_scores: NDArray | None
+) -> Proposals:
     """Runs of consecutive snippets above each of ``config.act_thresholds``, for every signal row."""
     firsts, lasts, rows = [], [], []
     for row, sig in enumerate(signals):
@@ -307,14 +321,59 @@ def threshold_proposals(signals: NDArray[np.floating], config: LocalizeConfig, c
     return Proposals(np.concatenate(firsts), np.concatenate(lasts), np.concatenate(rows))
 
 
-def _changepoint_proposals(signals: NDArray, config: LocalizeConfig, change_scores: NDArray | None) -> Proposals:
-    raise WsalError('localize.boundaries = "changepoint" is not available yet; use "threshold"')
+def changepoint_runs(
+    attention: NDArray[np.floating], change_scores: NDArray[np.floating], attention_threshold: float, merge_threshold: float
+) -> NDArray[np.int64]:
+    """Foreground runs between change points, all levels pooled: (N, 2) inclusive ``first, last``.
+
+    ``attention`` (T,), ``change_scores`` (L, T); see the module docstring, step 3. Sorted, unique.
+
+    >>> att = np.array([0.0, 0.0, 0.9, 0.9, 0.8, 0.8, 0.1])
+    >>> cs = np.array([[0.0, 0.0, 0.9, 0.0, 0.6, 0.0, 0.7]])  # cuts at 2 (strong), 4 (weak), 6
+    >>> changepoint_runs(att, cs, 0.5, 0.8).tolist()  # [2, 4) and [4, 6) are foreground and merge
+    [[2, 5]]
+    >>> changepoint_runs(att, cs, 0.5, 0.5).tolist()  # every change point is strong: no merge
+    [[2, 3], [4, 5]]
+    """
+    att = np.asarray(attention, dtype=np.float64)
+    scores = np.asarray(change_scores, dtype=np.float64)
+    T = att.shape[0]
+    runs = [np.zeros((0, 2), dtype=np.int64)]
+    for level_scores in scores:
+        cuts = np.flatnonzero(level_scores[1:] > 0.5) + 1  # the video start is never a cut
+        edges = np.concatenate(([0], cuts, [T])).astype(np.int64)  # (S+1,) segment i = [edges[i], edges[i+1])
+        selected = range_means(att, edges[:-1], edges[1:]) > attention_threshold  # (S,)
+        weak = level_scores[cuts] <= merge_threshold  # (S-1,) the cut between segment i and i+1 is weak
+        join = selected[:-1] & selected[1:] & weak  # (S-1,) segment i merges with i+1
+        starts = np.flatnonzero(selected & ~np.concatenate(([False], join)))
+        ends = np.flatnonzero(selected & ~np.concatenate((join, [False])))
+        runs.append(np.stack([edges[starts], edges[ends + 1] - 1], axis=1))
+    return np.unique(np.concatenate(runs), axis=0)
 
 
-# Boundary modes: (signals (S, T), config, change_scores (L, T) | None) -> Proposals.
-PROPOSERS: dict[str, Callable[[NDArray, LocalizeConfig, NDArray | None], Proposals]] = {
+def changepoint_proposals(
+    signals: NDArray[np.floating], attention: NDArray[np.floating], config: LocalizeConfig, change_scores: NDArray | None
+) -> Proposals:
+    """Foreground runs between change points (:func:`changepoint_runs`), one copy per signal row."""
+    if change_scores is None:
+        raise WsalError(
+            'localize.boundaries = "changepoint" needs change scores: the model was trained without '
+            'changepoint.enabled (or the raw file holds none); train with it or use "threshold"'
+        )
+    scores = np.asarray(change_scores)
+    if scores.ndim != 2 or scores.shape[1] != signals.shape[1]:
+        raise WsalError(f"localize: change scores {scores.shape} do not fit (L, {signals.shape[1]})")
+    runs = changepoint_runs(attention, scores, config.cp_attention, config.cp_merge)  # (N, 2)
+    n_rows = signals.shape[0]
+    return Proposals(
+        np.tile(runs[:, 0], n_rows), np.tile(runs[:, 1], n_rows), np.repeat(np.arange(n_rows, dtype=np.int64), runs.shape[0])
+    )
+
+
+# Boundary modes: (signals (S, T), attention (T,), config, change_scores (L, T) | None) -> Proposals.
+PROPOSERS: dict[str, Callable[[NDArray, NDArray, LocalizeConfig, NDArray | None], Proposals]] = {
     "threshold": threshold_proposals,
-    "changepoint": _changepoint_proposals,
+    "changepoint": changepoint_proposals,
 }
 
 
@@ -357,7 +416,7 @@ def localize_video(
     segments: list[Segment] = []
     for c in select_classes(vscores, config.class_threshold):
         signals = class_signals(cas, att, int(c), config.signal)  # (S, T)
-        props = propose(signals, config, change_scores)
+        props = propose(signals, att, config, change_scores)
         if props.first.size == 0:
             continue
         scores = np.empty(props.first.shape, dtype=np.float64)
@@ -395,6 +454,10 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.nms_iou must be in [0, 1], got {config.nms_iou}")
     if not config.soft_nms_sigma > 0 or not math.isfinite(config.soft_nms_sigma):
         problems.append(f"localize.soft_nms_sigma must be > 0, got {config.soft_nms_sigma}")
+    if not 0.0 <= config.cp_attention <= 1.0:
+        problems.append(f"localize.cp_attention must be in [0, 1], got {config.cp_attention}")
+    if not 0.0 <= config.cp_merge <= 1.0:
+        problems.append(f"localize.cp_merge must be in [0, 1], got {config.cp_merge}")
     if config.max_per_video < 1:
         problems.append(f"localize.max_per_video must be >= 1, got {config.max_per_video}")
     if problems:

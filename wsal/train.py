@@ -140,7 +140,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
         classes = tuple(str(c) for c in ckpt["classes"])
         store_meta = dict(ckpt["store_meta"])
         meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
-        model = WsalModel(meta.feature_dim, len(classes), config.mil)
+        model = WsalModel(meta.feature_dim, len(classes), config.mil, config.changepoint)
         model.load_state_dict(ckpt["model"])
     except KeyError as err:
         raise WsalError(f"{p}: checkpoint lacks {err}") from None
@@ -242,7 +242,7 @@ def train(
         )
 
     torch.manual_seed(tc.seed)
-    model = WsalModel(dataset.meta.feature_dim, len(dataset.classes), config.mil).to(dev)
+    model = WsalModel(dataset.meta.feature_dim, len(dataset.classes), config.mil, config.changepoint).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     amp_dtype = _autocast_dtype(dev, tc.mixed_precision)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
@@ -307,7 +307,7 @@ def train(
             batch = batch.to(dev)
             with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 out = model(batch.features, batch.mask)
-                losses = mil_losses(out, batch.labels, batch.mask, config.mil)
+                losses = mil_losses(out, batch.labels, batch.mask, config.mil, config.changepoint)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["loss/total"]).backward()
             scaler.step(optimizer)

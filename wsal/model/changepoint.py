@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsal.changepoint_config import ChangePointConfig
+from wsal.config import ChangePointConfig
 
 _EPS = 1e-8
 

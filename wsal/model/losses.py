@@ -18,7 +18,11 @@ the three attention channels). Keys of the returned dict:
   the background column of the per-snippet CAS softmax, so attention and CAS agree on what is
   background.
 * ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
-* ``loss/total`` -- the sum weighted by MILConfig.weight_*.
+* ``loss/cp_recon``, ``loss/cp_kl`` -- the change-point detector's unsupervised terms (unweighted;
+  wsal.model.changepoint), 0 when the model has no detector;
+* ``loss/changepoint`` -- ``ChangePointConfig.weight * (recon_weight * cp_recon + kl_weight *
+  cp_kl)``, 0 without a detector;
+* ``loss/total`` -- the MIL terms weighted by MILConfig.weight_*, plus ``loss/changepoint``.
 
 Classification losses are cross-entropies against the normalised target (softmax over C+1).
 Per-snippet terms are averaged over each video's valid snippets, then over the batch.
@@ -31,7 +35,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wsal.config import MILConfig
+from wsal.config import ChangePointConfig, MILConfig
+from wsal.model.changepoint import changepoint_loss
 from wsal.model.mil import attention_topk_pool
 from wsal.model.wsal import ModelOutput
 
@@ -41,6 +46,9 @@ LOSS_KEYS: tuple[str, ...] = (
     "loss/mil_ctx",
     "loss/guide",
     "loss/sparsity",
+    "loss/cp_recon",
+    "loss/cp_kl",
+    "loss/changepoint",
     "loss/total",
 )
 
@@ -87,8 +95,13 @@ def view_targets(labels: Tensor, context_label: str) -> tuple[Tensor, Tensor, Te
     return fg, bg, ctx
 
 
-def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig) -> dict[str, Tensor]:
-    """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T)."""
+def mil_losses(
+    out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig, changepoint: ChangePointConfig | None = None
+) -> dict[str, Tensor]:
+    """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T).
+
+    ``changepoint`` weighs the detector's terms; it is required when ``out`` carries them.
+    """
     views = torch.softmax(out.attention_logits.float(), dim=-1)  # (B, T, 3)
     cas = out.cas.float()  # (B, T, C+1)
     bg_logits = attention_topk_pool(cas, views[..., 1], mask, config.topk_ratio)  # (B, C+1)
@@ -102,7 +115,16 @@ def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig
         "loss/guide": masked_mean((out.attention.float() - (1.0 - p_background)).abs(), mask),
         "loss/sparsity": masked_mean(out.attention.float(), mask),
     }
-    losses["loss/total"] = (
+    zero = cas.new_zeros(())
+    if out.changepoint_losses is not None:
+        if changepoint is None:
+            raise ValueError("the model ran its change-point detector: pass its ChangePointConfig to weigh the loss")
+        losses["loss/cp_recon"] = out.changepoint_losses["loss/cp_recon"].float()
+        losses["loss/cp_kl"] = out.changepoint_losses["loss/cp_kl"].float()
+        losses["loss/changepoint"] = changepoint.weight * changepoint_loss(out.changepoint_losses, changepoint).float()
+    else:
+        losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/changepoint"] = zero
+    losses["loss/total"] = losses["loss/changepoint"] + (
         config.weight_fg * losses["loss/mil_fg"]
         + config.weight_bg * losses["loss/mil_bg"]
         + config.weight_ctx * losses["loss/mil_ctx"]

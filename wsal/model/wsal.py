@@ -8,7 +8,22 @@ video can be run at once (:func:`infer_video`). Outputs keep the model's tensor 
   softmax probability of foreground;
 * ``video_logits`` (B, C+1) the foreground view: per class, the k snippets with the highest
   ``attention * cas``, their logits averaged with attention weights (mil.attention_topk_pool);
-* ``embeddings`` (B, T, E); ``change_scores`` (B, L, T) is reserved for the change-point detector.
+* ``embeddings`` (B, T, E);
+* with a :class:`~wsal.config.ChangePointConfig` whose ``enabled`` is true, the hierarchical
+  change-point detector (wsal.model.changepoint) runs on the same batch: ``change_scores``
+  (B, L, T) (> 0.5 at a change point of level l, 0 at padding) and ``changepoint_losses``
+  (its unweighted "loss/cp_recon" and "loss/cp_kl", combined in wsal.model.losses). Without it
+  both are None and the model is the attention MIL alone.
+
+**Separate embedding.** The detector reads the input features through its own small projection
+(H = 128 channels), not the MIL embedding. Its objective is unsupervised reconstruction: through a
+shared embedding it would pull the classifier's channels towards everything that varies in the
+features (scenes, distractor motion), which the weak labels teach the MIL to ignore, and the MIL
+loss would in turn pull the detector's input towards class evidence only, hiding changes between
+two background scenes. Kept apart, the two objectives do not fight, the MIL part trains exactly as
+without the detector, and the detector adds a fraction of the step time (its input is 16x
+narrower than the embedding). The two are joined where they meet: at localization, where change
+points cut the video and the attention picks the segments (wsal.localize).
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
 
@@ -25,7 +40,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from wsal.config import MILConfig
+from wsal.config import ChangePointConfig, MILConfig
+from wsal.model.changepoint import ChangePointDetector
 from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool
 
 
@@ -36,13 +52,17 @@ class ModelOutput:
     attention_logits: Tensor  # (B, T, 3) foreground / background / context
     video_logits: Tensor  # (B, C+1) attention-weighted top-k pooled logits (foreground view)
     embeddings: Tensor  # (B, T, E)
-    change_scores: Tensor | None = None  # (B, L, T); added with the change-point detector
+    change_scores: Tensor | None = None  # (B, L, T) detached, with the change-point detector only
+    changepoint_losses: dict[str, Tensor] | None = None  # "loss/cp_recon", "loss/cp_kl" (unweighted)
 
 
 class WsalModel(nn.Module):
-    """Temporal embedding + CAS + three-way attention + attention-weighted top-k pooling."""
+    """Temporal embedding + CAS + three-way attention + attention-weighted top-k pooling
+    (+ the change-point detector when ``changepoint.enabled``)."""
 
-    def __init__(self, feature_dim: int, num_classes: int, config: MILConfig) -> None:
+    def __init__(
+        self, feature_dim: int, num_classes: int, config: MILConfig, changepoint: ChangePointConfig | None = None
+    ) -> None:
         super().__init__()
         if feature_dim < 1 or num_classes < 1:
             raise ValueError(f"feature_dim and num_classes must be >= 1, got {feature_dim}, {num_classes}")
@@ -53,6 +73,8 @@ class WsalModel(nn.Module):
             feature_dim, config.embed_dim, config.embed_kernel, config.embed_layers, config.dropout
         )
         self.heads = MILHeads(config.embed_dim, num_classes)
+        self.changepoint_config = changepoint if changepoint is not None and changepoint.enabled else None
+        self.detector = ChangePointDetector(feature_dim, changepoint) if self.changepoint_config is not None else None
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
         if features.ndim != 3 or features.shape[-1] != self.feature_dim:
@@ -66,12 +88,19 @@ class WsalModel(nn.Module):
         attention_logits = attention_logits.masked_fill(~valid, 0.0)
         attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
         video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
+        change_scores, cp_losses = None, None
+        if self.detector is not None:
+            cp = self.detector(features, mask)
+            change_scores = cp.change_scores.masked_fill(~mask.unsqueeze(1), 0.0)  # (B, L, T)
+            cp_losses = cp.losses
         return ModelOutput(
             cas=cas,
             attention=attention,
             attention_logits=attention_logits,
             video_logits=video_logits,
             embeddings=embeddings,
+            change_scores=change_scores,
+            changepoint_losses=cp_losses,
         )
 
     def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
