@@ -12,17 +12,8 @@ from ``--seed``), then prints:
    ``--flow-pairs`` pairs of the video at 224) and I3D per snippet and stream (timed on
    ``--i3d-clips`` clips, randomly initialised network: the cost does not depend on the weights).
    The projection is ``decode + pairs_needed * flow_pair + snippets * i3d_per_stream`` per stream
-   run; it is a projection, not an end-to-end run (``wsal extract`` has no ``--sampler`` yet).
-
-With ``--fine-seconds S`` (> 0) it also *runs* the fine pass on one generated video of S seconds,
-three ways, and prints wall times: all snippets; sampler scope flow (flow computed only for the
-fields kept snippets use, through ``FieldMaskedFlow``; rgb I3D on all snippets, flow I3D on kept
-ones, the zero-flow feature for the others); sampler scope all (I3D of both streams on kept
-snippets only, rgb of the others from the nearest kept one). Each way decodes at 224, cuts
-snippets with ``SnippetAssembler``, computes ``--flow`` and runs I3D in this process, one
-video, no worker processes; the coarse pass is timed separately. It also prints how far the kept
-snippets' features are from those of the all-snippets run (float rounding only: I3D runs on
-other batch compositions).
+   run. The measured end-to-end comparison (``wsal extract`` with and without ``--sampler``, one
+   run) is bench/extract_sampler.py.
 
 With ``--oracle-gt GT.json`` it instead runs the policy on *oracle* scores (each snippet's overlap
 with ground-truth action, i.e. a perfect coarse pass) over the test subset's timing (durations
@@ -41,21 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def burst_layout(num_frames: int, motion: float, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """3-5 bursts covering about ``motion`` of the frames, at random non-overlapping places."""
-    count = int(rng.integers(3, 6))
-    lengths = rng.dirichlet(np.ones(count)) * motion * num_frames
-    lengths = np.maximum(lengths.astype(int), 25)
-    free = num_frames - lengths.sum()
-    gaps = rng.dirichlet(np.ones(count + 1)) * free
-    bursts, pos = [], 0
-    for gap, length in zip(gaps[:-1], lengths):
-        start = pos + int(gap)
-        bursts.append((start, start + int(length)))
-        pos = start + int(length)
-    return bursts
 
 
 def oracle_recall(gt_path: str, budgets: list[float]) -> None:
@@ -95,59 +71,6 @@ def oracle_recall(gt_path: str, budgets: list[float]) -> None:
                   f"instances {100 * t.instance_recall:5.1f}%  boundaries {100 * t.boundary_recall:5.1f}%")  # fmt: skip
 
 
-def fine_pass(
-    path: Path, grid, kept: np.ndarray, num_frames: int, scope: str, flow_method: str, models: dict, device: str
-) -> tuple[np.ndarray, float]:
-    """Decode + snippets + flow + I3D for one video; ``scope`` none | flow | all. Returns (T, 2048), seconds.
-
-    ``kept`` (T,) and ``num_frames`` come from the coarse pass (the plan).
-    """
-    import torch
-
-    from wsal.features.decode import DecodeConfig, VideoDecoder
-    from wsal.features.flow import compute_flow, flow_to_i3d_input
-    from wsal.features.i3d import extract_clip_features
-    from wsal.features.sampler import FieldMaskedFlow, fill_skipped, flow_fields_needed
-    from wsal.features.snippets import SnippetAssembler
-
-    start = time.perf_counter()
-
-    def flow_fn(frames):
-        return compute_flow(frames, flow_method)
-
-    if scope != "none":
-        needed = flow_fields_needed(kept, grid, num_frames)
-        flow_fn = FieldMaskedFlow(flow_fn, needed)
-    zero_flow = None
-    if scope != "none":
-        zeros = torch.zeros(1, 2, grid.clip_len_frames, 224, 224)
-        zero_flow = extract_clip_features(models["flow"], zeros, 1, device)[0]  # once per run
-    rgb_rows, flow_rows = [], []
-    with VideoDecoder(path, DecodeConfig()) as decoder:
-        assembler = SnippetAssembler(grid, flow_fn)
-        batches = [assembler.push(chunk) for chunk in decoder.chunks()] + [assembler.finish()]
-        for batch in batches:
-            if batch is None:
-                continue
-            index = np.arange(batch.first_index, batch.first_index + len(batch))
-            on_rgb = np.ones(len(batch), bool) if scope in ("none", "flow") else kept[index]
-            on_flow = np.ones(len(batch), bool) if scope == "none" else kept[index]
-            rgb = np.zeros((len(batch), 1024), np.float32)
-            flow = np.tile(zero_flow, (len(batch), 1)) if zero_flow is not None else np.zeros((len(batch), 1024), np.float32)
-            if on_rgb.any():
-                clips = torch.from_numpy(batch.rgb[on_rgb]).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
-                rgb[on_rgb] = extract_clip_features(models["rgb"], clips, 8, device)
-            if on_flow.any():
-                clips = torch.from_numpy(flow_to_i3d_input(batch.flow[on_flow])).permute(0, 4, 1, 2, 3)
-                flow[on_flow] = extract_clip_features(models["flow"], clips, 8, device)
-            rgb_rows.append(rgb)
-            flow_rows.append(flow)
-    rgb_all = np.concatenate(rgb_rows)
-    if scope == "all":
-        rgb_all = fill_skipped(rgb_all, kept)
-    return np.concatenate([rgb_all, np.concatenate(flow_rows)], axis=1), time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=4)
@@ -161,7 +84,6 @@ def main() -> None:
     parser.add_argument("--i3d-clips", type=int, default=2, help="clips timed for the I3D cost")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="OpenCV and torch threads for the fine-pass timings")
-    parser.add_argument("--fine-seconds", type=float, default=0.0, help="also run the fine pass on a video this long (0 = no)")
     parser.add_argument("--oracle-gt", default=None, metavar="GT.json", help="only the oracle-score analysis on this GT")
     args = parser.parse_args()
     if args.oracle_gt is not None:
@@ -171,7 +93,7 @@ def main() -> None:
     import cv2
     import torch
 
-    from wsal.features.burst_video import motion_snippets, write_burst_video
+    from wsal.features.synthetic_video import burst_layout, motion_snippets, write_burst_video
     from wsal.features.decode import DecodeConfig, VideoDecoder
     from wsal.features.flow import compute_flow
     from wsal.features.i3d import InceptionI3d, extract_clip_features
@@ -263,35 +185,6 @@ def main() -> None:
         print(f"     sampler, scope flow     {kept_flow_s / minutes + coarse_per_min:9.1f} s (incl. coarse {coarse_per_min:.2f} s)")
         print(f"     sampler, scope all      {kept_all_s / minutes + coarse_per_min:9.1f} s (incl. coarse {coarse_per_min:.2f} s)")
         print(f"   coarse pass / fine pass (all snippets): {100 * coarse_per_min / (all_s / minutes):.2f}%")
-
-        if args.fine_seconds > 0:
-            frames_fine = int(round(args.fine_seconds * 25))
-            bursts = burst_layout(frames_fine, args.motion, rng)
-            path = Path(tmp) / "fine.mp4"
-            write_burst_video(path, frames_fine, bursts, size=(width, height), seed=args.seed * 100 + 99)
-            start = time.perf_counter()
-            signals = coarse_signals(path, grid, config)
-            kept = select_snippets(snippet_scores(signals, config), signals.cuts, config.budget, config.neighbours,
-                                   config.coverage_snippets)  # fmt: skip
-            coarse_s = time.perf_counter() - start
-            torch.manual_seed(0)
-            models = {"rgb": InceptionI3d(3).eval(), "flow": InceptionI3d(2).eval()}
-            moving = motion_snippets(bursts, np.arange(len(kept)) * grid.stride_frames, grid.clip_len_frames)
-            print(f"\n4. fine pass run on one {args.fine_seconds:g} s video ({len(kept)} snippets, {kept.sum()} kept, "
-                  f"{moving.sum()} with motion, {(kept & moving).sum()} of them kept), {args.flow} flow, I3D on "
-                  f"{args.device}, {args.threads} thread(s); coarse pass {coarse_s:.2f} s:")  # fmt: skip
-            reference = None
-            for scope in ("none", "flow", "all"):
-                feats, seconds = fine_pass(path, grid, kept, signals.num_frames, scope, args.flow, models, args.device)
-                extra = "" if scope == "none" else f" + coarse {coarse_s:.2f} s = {seconds + coarse_s:.1f} s"
-                check = ""
-                if reference is None:
-                    reference = feats
-                else:
-                    diff = float(np.abs(feats[kept] - reference[kept]).max())
-                    check = f"; kept rows vs all-snippets run: max abs difference {diff:.2e}"
-                label = {"none": "all snippets", "flow": "sampler, scope flow", "all": "sampler, scope all"}[scope]
-                print(f"   {label:20s} {seconds:7.1f} s{extra}{check}")
 
 
 if __name__ == "__main__":

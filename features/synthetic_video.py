@@ -1,10 +1,18 @@
-"""Small synthetic video files (PyAV) for tests and the extraction benchmark.
+"""Small synthetic video files (PyAV) for tests and benchmarks.
 
-Two pictures: ``"shapes"`` (a textured background with a square and a disc moving across it, so
-optical flow has something to find) and ``"index"`` (frame ``i`` is a flat grey of level
-``index_level(i)``, so a decoded frame tells which source frame it came from, see
-:func:`frame_index_of`). Frames get timestamps ``i / fps`` unless ``times_s`` gives explicit ones
-(a variable-frame-rate file; use a container with a fine time base such as .mkv or .mp4).
+:func:`write_video` writes two pictures: ``"shapes"`` (a textured background with a square and a
+disc moving across it, so optical flow has something to find) and ``"index"`` (frame ``i`` is a
+flat grey of level ``index_level(i)``, so a decoded frame tells which source frame it came from,
+see :func:`frame_index_of`). Frames get timestamps ``i / fps`` unless ``times_s`` gives explicit
+ones (a variable-frame-rate file; use a container with a fine time base such as .mkv or .mp4).
+
+:func:`write_burst_video` writes "mostly background" videos for the sampler: a static textured
+background; during a few bursts (given in frames) a bright disc moves across it, and between
+bursts it is absent. So where something moves is known exactly (frames ``[start, end)`` of each
+burst, :func:`motion_snippets`); optional hard cuts switch to another background (a new "shot").
+:func:`burst_layout` draws a random layout covering a given share of the time.
+
+Both go through one encoder loop (:func:`encode_frames`).
 
 What this module does not do: anything the pipeline needs at run time; it only writes files.
 """
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import av
 import numpy as np
@@ -71,22 +79,129 @@ def write_video(
     if times_s is not None and len(times_s) != num_frames:
         raise ValueError("times_s must give one time per frame")
     width, height = size
-    time_base = Fraction(1, 1000) if times_s is not None else 1 / Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = stream.codec_context.time_base = time_base
-        if codec == "libx264":
-            stream.options = {"crf": "12", "preset": "ultrafast"}
+    rate = Fraction(fps).limit_denominator(1001)
+    time_base = Fraction(1, 1000) if times_s is not None else 1 / rate
+    if times_s is None:
+        pts: Sequence[int] = range(num_frames)
+    else:
+        pts = [round(Fraction(t).limit_denominator(1000) / time_base) for t in times_s]
+
+    def frames() -> Iterable[NDArray[np.uint8]]:
         for i in range(num_frames):
             if picture == "index":
-                rgb = np.full((height, width, 3), index_level(i), np.uint8)
+                yield np.full((height, width, 3), index_level(i), np.uint8)
             else:
-                rgb = shapes_frame(i, width, height)
+                yield shapes_frame(i, width, height)
+
+    options = {"crf": "12", "preset": "ultrafast"} if codec == "libx264" else {}
+    encode_frames(path, frames(), pts, rate, time_base, size, codec, options)
+
+
+def encode_frames(
+    path: str | os.PathLike,
+    frames: Iterable[NDArray[np.uint8]],
+    pts: Sequence[int],
+    rate: Fraction,
+    time_base: Fraction,
+    size: tuple[int, int],
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+) -> None:
+    """Encode (height, width, 3) uint8 ``frames`` with presentation times ``pts`` (in ``time_base``)."""
+    width, height = size
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+        if options:
+            stream.options = options
+        for rgb, t in zip(frames, pts):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.time_base = time_base
-            frame.pts = round(Fraction(times_s[i]).limit_denominator(1000) / time_base) if times_s is not None else i
+            frame.pts = t
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+# ---- "mostly background" videos for the sampler -----------------------------------------------
+
+
+def background(width: int, height: int, seed: int = 0) -> NDArray[np.uint8]:
+    """A textured, static background: (height, width, 3) uint8."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    mean = rng.integers(40, 201, size=3)  # each seed its own palette
+    base = mean + np.stack([40 * np.sin(x / 5.0 + y / 11.0), 35 * np.cos(y / 6.0), 30 * np.sin((x + y) / 8.0)], axis=-1)
+    base += rng.integers(-12, 13, size=base.shape)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def burst_frame(i: int, bursts: Sequence[tuple[int, int]], bg: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Frame ``i``: the background, plus the moving disc if ``i`` lies in a burst ``[start, end)``."""
+    frame = bg.copy()
+    height, width = bg.shape[:2]
+    for start, end in bursts:
+        if start <= i < end:
+            radius = max(3, min(width, height) // 8)
+            t = (i - start) / max(1, end - start - 1)  # 0..1 across the burst
+            cx = radius + t * (width - 2 * radius - 1)
+            cy = height / 2 + (height / 4) * np.sin(2 * np.pi * t)
+            y, x = np.mgrid[0:height, 0:width]
+            frame[(x - cx) ** 2 + (y - cy) ** 2 <= radius**2] = (240, 230, 40)
+    return frame
+
+
+def write_burst_video(
+    path: str | os.PathLike,
+    num_frames: int,
+    bursts: Sequence[tuple[int, int]],
+    fps: float = 25.0,
+    size: tuple[int, int] = (96, 96),
+    seed: int = 0,
+    cuts: Sequence[int] = (),
+) -> None:
+    """Write an H.264 video of ``num_frames`` frames of ``size`` (width, height) at ``fps``.
+
+    At each frame in ``cuts`` the background changes (seed + 1, + 2, ...: a hard scene cut).
+    """
+    width, height = size
+    backgrounds = [background(width, height, seed + j) for j in range(len(cuts) + 1)]
+    cut_frames = sorted(cuts)
+    frames = (burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)]) for i in range(num_frames))
+    rate = Fraction(fps).limit_denominator(1001)
+    encode_frames(path, frames, range(num_frames), rate, 1 / rate, size, "libx264", {"crf": "18", "preset": "ultrafast"})
+
+
+def burst_layout(num_frames: int, motion: float, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """3-5 bursts (each at least 25 frames) covering about ``motion`` of the frames, at random
+    non-overlapping places.
+
+    >>> bursts = burst_layout(1500, 0.3, np.random.default_rng(0))
+    >>> 3 <= len(bursts) <= 5 and all(a < b <= c for (a, b), (c, _) in zip(bursts, bursts[1:]))
+    True
+    """
+    count = int(rng.integers(3, 6))
+    lengths = rng.dirichlet(np.ones(count)) * motion * num_frames
+    lengths = np.maximum(lengths.astype(int), 25)
+    free = num_frames - lengths.sum()
+    gaps = rng.dirichlet(np.ones(count + 1)) * free
+    bursts, pos = [], 0
+    for gap, length in zip(gaps[:-1], lengths):
+        start = pos + int(gap)
+        bursts.append((start, start + int(length)))
+        pos = start + int(length)
+    return bursts
+
+
+def motion_snippets(bursts: Sequence[tuple[int, int]], starts: NDArray[np.int64], clip_len: int) -> NDArray[np.bool_]:
+    """(T,) bool: snippets (frames ``[start, start + clip_len)``) that share a frame with a burst.
+
+    >>> motion_snippets([(20, 40)], np.array([0, 16, 32, 48]), 16).tolist()
+    [False, True, True, False]
+    """
+    out = np.zeros(len(starts), bool)
+    for start, end in bursts:
+        out |= (starts < end) & (starts + clip_len > start)
+    return out

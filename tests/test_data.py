@@ -18,6 +18,7 @@ from wsal.data import (
     interpolate_sequence,
     sample_indices,
     shape_sequence,
+    shape_video,
 )
 from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth, write_ground_truth
@@ -179,3 +180,67 @@ def test_segment_times_never_reach_the_loss(tmp_path, store_and_gt):
     assert torch.equal(b1.features, b2.features) and torch.equal(b1.labels, b2.labels)
     for key in l1:
         assert float(l1[key].detach()) == float(l2[key].detach()), key
+
+
+# ---- sampler kept masks ------------------------------------------------------------------------
+
+
+def _kept_rule(index: np.ndarray) -> np.ndarray:
+    return index % 3 != 1  # snippets 1, 4, 7, ... were skipped by the sampler
+
+
+@pytest.fixture
+def kept_store(tmp_path: Path, small_meta, rng) -> tuple[Path, Path]:
+    """Like store_and_gt, but every video carries a kept mask (column 0 = snippet index)."""
+    store = tmp_path / "kept.h5"
+    with StoreWriter(store, small_meta) as writer:
+        for vid, t in LENGTHS.items():
+            feats = rng.standard_normal((t, small_meta.feature_dim)).astype(np.float32)
+            feats[:, 0] = np.arange(t)
+            writer.add(vid, feats, num_frames=16 * t, duration_s=0.64 * t, source="test", kept=_kept_rule(np.arange(t)))
+    gt = tmp_path / "gt.json"
+    write_ground_truth(_database(), gt)
+    return store, gt
+
+
+@pytest.mark.parametrize("sampling", ["random", "uniform"])
+def test_kept_mask_is_sampled_and_padded_with_the_features(kept_store, sampling):
+    store, gt_path = kept_store
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 16, sampling)
+    for index, vid in enumerate(ds.video_ids):
+        item = ds[(index, 0, 3, 0)]
+        rows = item["mask"].numpy()
+        source = item["features"][:, 0].numpy()[rows].astype(int)  # which stored snippet each row is
+        assert item["kept"].dtype == torch.bool and item["kept"].shape == (16,)
+        np.testing.assert_array_equal(item["kept"].numpy()[rows], _kept_rule(source))
+        assert not item["kept"].numpy()[~rows].any()  # padding is never "kept"
+        assert rows.sum() == min(16, LENGTHS[vid])
+    batch = collate_batch([ds[k] for k in next(iter(StepBatchSampler(len(ds), 3, 0, 0, 1)))])
+    assert batch.kept.shape == batch.mask.shape and not (batch.kept & ~batch.mask).any()
+    ds.close()
+
+
+def test_interpolated_kept_mask_needs_every_blended_row():
+    shaped = shape_video(np.arange(4.0)[:, None], np.array([True, False, True, True]), 7, "interpolate")
+    np.testing.assert_allclose(shaped.features[:, 0], [0, 0.5, 1, 1.5, 2, 2.5, 3])
+    assert shaped.kept.tolist() == [True, False, False, False, True, True, True]
+    assert shaped.mask.all()
+    down = shape_video(np.arange(10.0)[:, None], _kept_rule(np.arange(10)), 4, "interpolate")  # rows at 0, 3, 6, 9
+    assert down.kept.tolist() == [True, True, True, True]
+    assert shape_video(np.ones((3, 2)), None, 5, "uniform").kept.tolist() == [True] * 3 + [False] * 2
+    with pytest.raises(ValueError, match=r"kept must be \(3,\)"):
+        shape_video(np.ones((3, 2)), np.ones(4, bool), 5, "uniform")
+
+
+def test_a_store_with_kept_masks_trains(kept_store, tmp_path):
+    """`wsal train` on a sampled store: stand-in rows are trained on like any other (module docstring)."""
+    from wsal.cli import main
+
+    store, gt_path = kept_store
+    config = tmp_path / "tiny.toml"
+    config.write_text("[data]\nnum_snippets = 16\n\n[mil]\nembed_dim = 8\n\n[train]\nmax_steps = 3\nbatch_size = 2\n"
+                      "checkpoint_every = 3\nlog_every = 1\n")  # fmt: skip
+    run = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--features", str(store), "--annotations", str(gt_path),
+                 "--out", str(run), "--device", "cpu"])  # fmt: skip
+    assert code == 0 and (run / "model.pt").is_file()

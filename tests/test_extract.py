@@ -329,7 +329,7 @@ def test_cli_no_videos_found(tmp_path, weights, capsys):
 
 @pytest.fixture(scope="module")
 def burst_video(tmp_path_factory):
-    from wsal.features.burst_video import write_burst_video
+    from wsal.features.synthetic_video import write_burst_video
 
     path = tmp_path_factory.mktemp("burst") / "burst.mp4"
     write_burst_video(path, 160, bursts=[(48, 80)], size=(64, 64))  # 10 snippets; the disc moves in snippets 3 and 4
@@ -363,3 +363,90 @@ def test_motion_sampler_skips_flow_of_unkept_snippets(burst_video, tmp_path, sco
         for i in np.flatnonzero(~kept):
             nearest = kept_rows[np.argmin(np.abs(kept_rows - i))]
             np.testing.assert_array_equal(rgb[i], rgb[nearest])
+
+
+# Two "mostly background" videos, 96x96 at 25 fps: a disc moves during the bursts (frames), about 30 % of the time.
+SAMPLER_VIDEOS = {
+    "three_bursts": (750, [(100, 175), (340, 415), (560, 635)]),  # 30 s, 30 % motion
+    "four_bursts": (900, [(40, 100), (260, 330), (500, 560), (780, 850)]),  # 36 s, 29 % motion
+}
+
+
+@pytest.fixture(scope="module")
+def sampler_videos(tmp_path_factory):
+    from wsal.features.synthetic_video import write_burst_video
+
+    root = tmp_path_factory.mktemp("sampler_videos")
+    for seed, (name, (frames, bursts)) in enumerate(SAMPLER_VIDEOS.items()):
+        write_burst_video(root / f"{name}.mp4", frames, bursts, size=(96, 96), seed=seed)
+    return root
+
+
+@pytest.mark.parametrize("scope", ["flow", "all"])
+def test_sampled_store_keeps_the_motion_snippets_within_budget(sampler_videos, tmp_path, scope):
+    """Issue 5 acceptance, untimed part: the kept masks of an end-to-end store (bench/extract_sampler.py times it)."""
+    from wsal.features.sampler import max_kept
+    from wsal.features.synthetic_video import motion_snippets
+
+    config = ExtractConfig(workers=0, sampler="motion", budget=0.5, sampler_scope=scope, **{**SMALL, "flow": "dis"})
+    out = tmp_path / "sampled.h5"
+    extract_store(find_videos([sampler_videos]), out, config, stand_in_models(), "cpu", "test")
+    videos, failures, meta = read_all(out)
+    assert sorted(videos) == sorted(SAMPLER_VIDEOS) and not failures
+    moving_total = moving_kept = 0
+    for name, (frames, bursts) in SAMPLER_VIDEOS.items():
+        kept = videos[name].kept
+        assert kept.shape == (num_snippets(frames, config.grid()),)
+        assert kept.sum() <= max_kept(len(kept), 0.5)  # the budget holds per video
+        moving = motion_snippets(bursts, np.arange(len(kept)) * meta.stride_frames, meta.clip_len_frames)
+        moving_total, moving_kept = moving_total + moving.sum(), moving_kept + (kept & moving).sum()
+    assert moving_kept >= 0.98 * moving_total
+
+
+@pytest.mark.slow
+def test_issue4_sixty_second_video_through_the_cli(tmp_path, weights, capsys):
+    """Issue 4 acceptance: 60 s, 25 fps, 320x240 -> 93 full snippets + the 12-frame tail = 94 rows of
+    2048-d features on the SnippetGrid; other rgb weights change the rgb features; `wsal train` takes the store.
+    (About 15 s on 2 CPU cores: random I3D at a 32 px crop, DIS flow.)"""
+    from wsal.eval.io import write_ground_truth
+    from wsal.timeline import SnippetGrid
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "video_validation_0000001.mp4", 1500, 25, size=(320, 240))
+    big = ["--resize", "40", "--crop", "32", "--device", "cpu", "--batch-size", "32", "--workers", "1"]
+    store = tmp_path / "store.h5"
+    assert main(["extract", str(videos), "--flow", "dis", "--flow-weights", str(weights["flow"]),
+                 "--rgb-weights", str(weights["rgb"]), "--out", str(store), *big]) == 0  # fmt: skip
+    assert "1 extracted, 0 skipped (already done), 0 failed" in capsys.readouterr().out
+    first, failures, meta = read_all(store)
+    video = first["video_validation_0000001"]
+    assert not failures and video.features.shape == (94, 2048) and video.kept is None
+    assert video.num_frames == 1500 and video.duration_s == pytest.approx(60.0)
+    grid = SnippetGrid(meta.fps, meta.clip_len_frames, meta.stride_frames)
+    assert (meta.fps, meta.clip_len_frames, meta.stride_frames) == (25.0, 16, 16)
+    assert grid.num_full_snippets(video.num_frames) == 93
+    np.testing.assert_allclose(grid.start_s(np.arange(94)), 0.64 * np.arange(94))
+    assert grid.end_s(92) == pytest.approx(59.52) and grid.end_s(93) == pytest.approx(60.16)  # the tail row: 12 real frames
+    assert grid.snippet_at(59.99) == 93
+    assert np.isfinite(video.features).all() and np.abs(np.diff(video.features, axis=0)).max() > 0
+    other_store = tmp_path / "other.h5"
+    assert main(["extract", str(videos), "--flow", "dis", "--flow-weights", str(weights["flow"]),
+                 "--rgb-weights", str(weights["rgb_other"]), "--out", str(other_store), *big]) == 0  # fmt: skip
+    other = read_all(other_store)[0]["video_validation_0000001"].features
+    assert other.shape == (94, 2048) and not np.allclose(video.features[:, :1024], other[:, :1024])  # other rgb weights
+    np.testing.assert_array_equal(video.features[:, 1024:], other[:, 1024:])  # same flow weights, same flow features
+
+    gt = tmp_path / "gt.json"
+    write_ground_truth(
+        {"video_validation_0000001": {"subset": "validation", "duration": 60.0,
+                                      "annotations": [{"segment": [10.0, 20.0], "label": "Move"}]}},
+        gt,
+    )  # fmt: skip
+    config = tmp_path / "tiny.toml"
+    config.write_text("[data]\nnum_snippets = 32\n\n[mil]\nembed_dim = 8\n\n[train]\nmax_steps = 2\nbatch_size = 1\n"
+                      "checkpoint_every = 2\nlog_every = 1\n")  # fmt: skip
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--features", str(store), "--annotations", str(gt),
+                 "--out", str(run), "--device", "cpu"]) == 0  # fmt: skip
+    assert (run / "model.pt").is_file()

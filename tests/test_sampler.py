@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wsal.cli import main
-from wsal.features.burst_video import motion_snippets, write_burst_video
+from wsal.features.synthetic_video import motion_snippets, write_burst_video
 from wsal.features.decode import DecodeConfig, DecodeError, decode_video
 from wsal.features.sampler import (
     FieldMaskedFlow,

@@ -14,6 +14,19 @@ Shaping to N = ``num_snippets`` (``DataConfig.sampling``):
 * ``interpolate``: linear interpolation of the (T, D) sequence to exactly N rows, for longer and
   shorter videos alike (ActivityNet-style short sequences); nothing is padded.
 
+**Sampler stand-ins and the kept mask.** A store made with ``wsal extract --sampler`` has, per
+video, a ``kept`` mask (features/README.md, section Sampler): skipped snippets hold stand-in
+features (the zero-flow feature, and with scope ``all`` the nearest kept rgb row). Consistent
+handling means training sees exactly what localization sees: the stand-in rows are real time
+positions, so they stay in the sequence with ``mask`` True (localization scores every row of the
+store, stand-ins included; dropping them in training only would train on a distribution the
+model never meets at test time). The kept mask travels with the features: it is shaped by the
+very same indices (``random``/``uniform``; False on padding) or, for ``interpolate``, an output
+row counts as kept only when every source row it blends with non-zero weight is kept
+(:func:`interpolate_kept`). Each item carries it as ``kept`` (N,) bool and a batch as
+:attr:`Batch.kept` (B, N), for losses or diagnostics that want to tell measured rows from
+stand-ins; a store without masks gives all True (every snippet had the full pass).
+
 Randomness is a pure function of (seed, step, slot): :class:`StepBatchSampler` yields, for each
 optimisation step, the videos of that step (an epoch-wise permutation seeded by (seed, epoch)) and
 the seed of each item's sampling. The batch of step s is thus the same whatever the number of
@@ -90,19 +103,65 @@ def interpolate_sequence(features: NDArray[np.floating], num_out: int) -> NDArra
     return feats[left] * (1.0 - frac) + feats[left + 1] * frac
 
 
-def shape_sequence(
-    features: NDArray[np.floating], num_out: int, mode: str, rng: np.random.Generator | None = None
-) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """Features (T, D) -> (num_out, D) and mask (num_out,), per the sampling mode (module docstring)."""
+def interpolate_kept(kept: NDArray[np.bool_], num_out: int) -> NDArray[np.bool_]:
+    """The kept mask (T,) -> (num_out,) for :func:`interpolate_sequence`: an output row is kept when
+    every source row it blends with non-zero weight is kept.
+
+    >>> interpolate_kept(np.array([True, False, True, True]), 7).astype(int).tolist()
+    [1, 0, 0, 0, 1, 1, 1]
+    """
+    kept = np.asarray(kept, dtype=bool)
+    num_in = kept.shape[0]
+    if num_in == 1:
+        return np.repeat(kept, num_out)
+    positions = np.linspace(0.0, num_in - 1, num_out)  # (N,) the same grid as interpolate_sequence
+    left = np.minimum(np.floor(positions).astype(np.int64), num_in - 2)
+    frac = positions - left
+    eps = 1e-6  # a weight this small is float noise of linspace, not a blend
+    return (kept[left] | (frac > 1 - eps)) & (kept[left + 1] | (frac < eps))
+
+
+@dataclass
+class ShapedVideo:
+    """One video shaped to N rows (what :func:`shape_video` returns)."""
+
+    features: NDArray[np.float32]  # (N, D)
+    mask: NDArray[np.bool_]  # (N,) True = a real snippet (stand-ins included), False = padding
+    kept: NDArray[np.bool_]  # (N,) True = the snippet had the sampler's full pass; False on padding
+
+
+def shape_video(
+    features: NDArray[np.floating],
+    kept: NDArray[np.bool_] | None,
+    num_out: int,
+    mode: str,
+    rng: np.random.Generator | None = None,
+) -> ShapedVideo:
+    """Features (T, D) and kept mask (T,) (None = all kept) -> N = ``num_out`` rows (module docstring)."""
     feats = np.asarray(features, dtype=np.float32)
+    kept_in = np.ones(feats.shape[0], dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    if kept_in.shape != (feats.shape[0],):
+        raise ValueError(f"kept must be ({feats.shape[0]},), got {kept_in.shape}")
     if mode == "interpolate":
-        return interpolate_sequence(feats, num_out), np.ones(num_out, dtype=bool)
+        return ShapedVideo(
+            interpolate_sequence(feats, num_out), np.ones(num_out, dtype=bool), interpolate_kept(kept_in, num_out)
+        )
     idx = sample_indices(feats.shape[0], num_out, mode, rng)
     out = np.zeros((num_out, feats.shape[1]), dtype=np.float32)
     out[: idx.size] = feats[idx]
     mask = np.zeros(num_out, dtype=bool)
     mask[: idx.size] = True
-    return out, mask
+    kept_out = np.zeros(num_out, dtype=bool)
+    kept_out[: idx.size] = kept_in[idx]
+    return ShapedVideo(out, mask, kept_out)
+
+
+def shape_sequence(
+    features: NDArray[np.floating], num_out: int, mode: str, rng: np.random.Generator | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Features (T, D) -> (num_out, D) and mask (num_out,), per the sampling mode (module docstring)."""
+    shaped = shape_video(features, None, num_out, mode, rng)
+    return shaped.features, shaped.mask
 
 
 def multi_hot(labels: tuple[str, ...] | list[str], classes: tuple[str, ...]) -> NDArray[np.float32]:
@@ -126,6 +185,7 @@ class Batch:
     mask: torch.Tensor  # (B, N) bool
     labels: torch.Tensor  # (B, C) float32 multi-hot
     video_index: torch.Tensor  # (B,) int64 index into WeakVideoDataset.video_ids
+    kept: torch.Tensor | None = None  # (B, N) bool: rows that had the sampler's full pass (module docstring)
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -133,6 +193,7 @@ class Batch:
             self.mask.to(device, non_blocking=True),
             self.labels.to(device, non_blocking=True),
             self.video_index.to(device),
+            None if self.kept is None else self.kept.to(device, non_blocking=True),
         )
 
 
@@ -142,6 +203,7 @@ def collate_batch(items: list[dict]) -> Batch:
         mask=torch.stack([it["mask"] for it in items]),
         labels=torch.stack([it["labels"] for it in items]),
         video_index=torch.tensor([it["video_index"] for it in items], dtype=torch.int64),
+        kept=torch.stack([it["kept"] for it in items]),
     )
 
 
@@ -210,12 +272,13 @@ class WeakVideoDataset(Dataset):
     def __getitem__(self, key: ItemKey) -> dict:
         index, seed, step, slot = key
         vid = self.video_ids[index]
-        feats = self._open().read(vid).features  # (T, D)
+        video = self._open().read(vid)  # features (T, D), kept (T,) or None
         rng = np.random.default_rng([seed, step, slot]) if self.sampling == "random" else None
-        shaped, mask = shape_sequence(feats, self.num_snippets, self.sampling, rng)
+        shaped = shape_video(video.features, video.kept, self.num_snippets, self.sampling, rng)
         return {
-            "features": torch.from_numpy(shaped),
-            "mask": torch.from_numpy(mask),
+            "features": torch.from_numpy(shaped.features),
+            "mask": torch.from_numpy(shaped.mask),
+            "kept": torch.from_numpy(shaped.kept),
             "labels": torch.from_numpy(self.labels[index]),
             "video_index": index,
         }
