@@ -11,7 +11,9 @@ outputs). ``--set KEY=VALUE`` changes the training config (e.g. ``changepoint.ga
 Two tables are printed: the test subset (the reported figures) and the training subset
 ("validation", the videos the model was trained on, weak labels only). Choices between modes or
 post-processing settings are made on the training table, never on the test one. Wall time and
-process CPU time are printed (CPU time is the steadier figure on a shared machine).
+process CPU time are printed (CPU time is the steadier figure on a shared machine). Seeds can
+also run as separate processes (one ``--seeds S`` and ``--out`` each, ``--threads 1``);
+``bench/changepoint_grid.py`` combines such folders into one table.
 
     python bench/accuracy_synthetic.py [--seeds 0 1 2] [--steps 300] [--modes threshold changepoint]
                                        [--out runs/accuracy_synthetic] [--device cpu]
@@ -23,6 +25,8 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
+
+import torch
 
 from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
 from wsal.commands.localize import localize_from_network, localize_from_raw
@@ -67,11 +71,15 @@ def main() -> None:
     parser.add_argument("--feature-dim", type=int, default=SYNTHETIC_FEATURE_DIM)
     parser.add_argument("--modes", nargs="+", default=["threshold"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default 0: torch's choice; 1 is much faster on a loaded machine)")
     parser.add_argument("--out", default="runs/accuracy_synthetic")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override, repeatable, e.g. changepoint.gamma=2")
     args = parser.parse_args()
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} is not empty: choose another --out")

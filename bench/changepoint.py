@@ -24,7 +24,7 @@ Three parts (speed and metrics by default; ``--only speed|metrics|joint``):
   metrics, pooled over seeds. Reporting only: nothing is chosen on the test subset.
 
     python bench/changepoint.py                      # speed and metrics, defaults
-    python bench/changepoint.py --only joint --joint-runs runs/accuracy_synthetic
+    python bench/changepoint.py --only joint --joint-runs runs/accuracy_synthetic [more folders ...]
     python bench/changepoint.py --only speed --repeats 3
     python bench/changepoint.py --only metrics --fit-steps 300
 """
@@ -263,19 +263,25 @@ def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
     )
 
 
-def run_joint(runs_dir: Path) -> None:
+def run_joint(runs_dirs: list[Path]) -> None:
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
     from wsal.raw import RawReader
 
-    seeds = sorted(int(p.name.removeprefix("seed_")) for p in runs_dir.glob("seed_*") if (p / "raw.h5").is_file())
+    folders = {}  # seed -> its accuracy_synthetic folder
+    for runs_dir in runs_dirs:
+        for p in runs_dir.glob("seed_*"):
+            if (p / "raw.h5").is_file():
+                folders[int(p.name.removeprefix("seed_"))] = runs_dir
+    seeds = sorted(folders)
     if not seeds:
-        raise SystemExit(f"{runs_dir}: no seed_S/raw.h5 (run bench/accuracy_synthetic.py --modes threshold changepoint)")
+        raise SystemExit(f"{runs_dirs}: no seed_S/raw.h5 (run bench/accuracy_synthetic.py --modes threshold changepoint)")
     test_videos: list[Video] = []
     level_points: list[list[np.ndarray]] = []
     kcpd_points: list[np.ndarray] = []
     chosen = []
     for seed in seeds:
+        runs_dir = folders[seed]
         data = runs_dir / f"data_{seed}"
         gt = load_ground_truth(data / "gt.json")
         with RawReader(runs_dir / f"seed_{seed}" / "raw.h5") as raw, FeatureStore(data / "features.h5") as store:
@@ -293,7 +299,7 @@ def run_joint(runs_dir: Path) -> None:
             test_videos += videos
             num_levels = config.changepoint.num_levels
     print(
-        f"joint [{runs_dir}]: seeds {seeds}, {len(test_videos)} test videos pooled; detector trained jointly with the MIL; "
+        f"joint [{', '.join(map(str, runs_dirs))}]: seeds {seeds}, {len(test_videos)} test videos pooled; detector trained jointly with the MIL; "
         f"kernel CPD penalty chosen on the training subset per seed: {chosen}"
     )
     for level in range(num_levels):
@@ -304,8 +310,8 @@ def run_joint(runs_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("speed", "metrics", "joint"), help="run one part only")
-    parser.add_argument("--joint-runs", type=Path, default=None,
-                        help="joint: an output folder of bench/accuracy_synthetic.py (with --modes ... changepoint)")
+    parser.add_argument("--joint-runs", type=Path, nargs="+", default=None,
+                        help="joint: output folder(s) of bench/accuracy_synthetic.py (with --modes ... changepoint)")
     parser.add_argument("--batch-size", type=int, default=16, help="speed: batch size (default 16)")
     parser.add_argument("--snippets", type=int, default=750, help="speed: T (default 750)")
     parser.add_argument("--feature-dim", type=int, default=2048, help="speed: D (default 2048)")

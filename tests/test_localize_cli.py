@@ -129,3 +129,25 @@ def test_missing_files_are_one_line_errors(tiny_run, tmp_path, capsys):
     assert "none.h5: feature store file not found" in capsys.readouterr().err
     assert localize(ckpt, store, gt, tmp_path / "p.json", "--subset", "nosuch") == 2
     assert "no subset 'nosuch'" in capsys.readouterr().err
+
+
+def test_joint_model_changepoint_mode_direct_equals_from_raw(tmp_path, capsys):
+    store, gt = make_synthetic_dataset(tmp_path / "data", seed=2, **TINY)
+    run = tmp_path / "run"
+    joint = ["--set", "changepoint.enabled=true", "--set", "changepoint.hidden_dim=8", "--set", "changepoint.latent_dim=4"]
+    assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(run)] + TRAIN_SETTINGS + joint) == 0
+    raw, direct, again = tmp_path / "raw.h5", tmp_path / "direct.json", tmp_path / "again.json"
+    cp = ["--set", "localize.boundaries=changepoint"]
+    assert localize(run / "model.pt", store, gt, direct, "--save-raw", str(raw), *cp) == 0
+    assert main(["localize", "--from-raw", str(raw), "--out", str(again)]) == 0
+    assert json.loads(direct.read_text()) == json.loads(again.read_text())
+    with RawReader(raw) as reader, FeatureStore(store) as fs:
+        for vid in reader.video_ids:
+            scores = reader.read(vid).change_scores
+            assert scores.shape == (3, fs.num_snippets(vid)) and ((scores >= 0) & (scores < 1)).all()
+    # a checkpoint without the detector cannot serve change-point mode: one clear line, exit 2
+    plain = tmp_path / "plain"
+    assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(plain)] + TRAIN_SETTINGS) == 0
+    capsys.readouterr()
+    assert localize(plain / "model.pt", store, gt, tmp_path / "x.json", *cp) == 2
+    assert "changepoint.enabled" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -187,3 +189,19 @@ def test_joint_gradients_reach_every_parameter():
     mil_losses(out, labels, mask, model.config, JOINT_CP)["loss/total"].backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_embedding_input_reads_the_detached_mil_embedding():
+    from wsal.model.losses import mil_losses
+
+    cp = dataclasses.replace(JOINT_CP, input="embedding")
+    torch.manual_seed(0)
+    model = WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), cp).train()
+    assert model.detector.input_proj.in_features == 12  # the embedding width, not D
+    x = torch.randn(2, 40, D)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    losses = mil_losses(model(x, mask), torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), mask, model.config, cp)
+    losses["loss/changepoint"].backward()
+    # the change-point loss trains the detector only: the MIL embedding and heads get no gradient from it
+    assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("detector."))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n.startswith("detector."))

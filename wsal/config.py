@@ -78,6 +78,9 @@ class ChangePointConfig:
     # synthetic benchmark its boundaries lose to threshold mode (README), so it only costs time.
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
+    # What the detector reads: the input features (its own projection), or the MIL embedding
+    # (detached: the detector's loss does not reach the MIL; see wsal.model.wsal).
+    input: Literal["features", "embedding"] = "features"
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
     hidden_dim: int = 128  # H: width of the input projection and of every small MLP
     latent_dim: int = 32  # Z: size of each level's Gaussian latent

@@ -22,7 +22,10 @@ features (scenes, distractor motion), which the weak labels teach the MIL to ign
 loss would in turn pull the detector's input towards class evidence only, hiding changes between
 two background scenes. Kept apart, the two objectives do not fight, the MIL part trains exactly as
 without the detector, and the detector adds a fraction of the step time (its input is 16x
-narrower than the embedding). The two are joined where they meet: at localization, where change
+narrower than the embedding). ``changepoint.input = "embedding"`` instead feeds the detector the
+MIL embedding, detached (so the MIL still trains as without the detector): the embedding has
+learnt to tell action from background, so its changes may sit nearer action boundaries; it is an
+option, compared on the training subset in the README. The two are joined where they meet: at localization, where change
 points cut the video and the attention picks the segments (wsal.localize).
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
@@ -74,7 +77,10 @@ class WsalModel(nn.Module):
         )
         self.heads = MILHeads(config.embed_dim, num_classes)
         self.changepoint_config = changepoint if changepoint is not None and changepoint.enabled else None
-        self.detector = ChangePointDetector(feature_dim, changepoint) if self.changepoint_config is not None else None
+        self.detector = None
+        if self.changepoint_config is not None:
+            detector_dim = config.embed_dim if self.changepoint_config.input == "embedding" else feature_dim
+            self.detector = ChangePointDetector(detector_dim, self.changepoint_config)
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
         if features.ndim != 3 or features.shape[-1] != self.feature_dim:
@@ -90,7 +96,8 @@ class WsalModel(nn.Module):
         video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
         change_scores, cp_losses = None, None
         if self.detector is not None:
-            cp = self.detector(features, mask)
+            embedded = self.changepoint_config.input == "embedding"  # type: ignore[union-attr]
+            cp = self.detector(embeddings.detach() if embedded else features, mask)
             change_scores = cp.change_scores.masked_fill(~mask.unsqueeze(1), 0.0)  # (B, L, T)
             cp_losses = cp.losses
         return ModelOutput(
