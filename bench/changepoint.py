@@ -21,7 +21,8 @@ Three parts (speed and metrics by default; ``--only speed|metrics|joint``):
   seed, the change scores saved for the synthetic THUMOS-timed TEST subset (``seed_S/raw.h5``)
   give each level's change points (score > 0.5); kernel CPD runs on the same test features with
   its penalty chosen on the TRAINING subset (max pooled F1 at margin 2 over the grid). Same
-  metrics, pooled over seeds. Reporting only: nothing is chosen on the test subset.
+  metrics, pooled over seeds. Reporting only: nothing is chosen on the test subset
+  (``--joint-subset train`` scores the training videos instead, for choosing detector settings).
 
     python bench/changepoint.py                      # speed and metrics, defaults
     python bench/changepoint.py --only joint --joint-runs runs/accuracy_synthetic [more folders ...]
@@ -263,19 +264,20 @@ def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
     )
 
 
-def run_joint(runs_dirs: list[Path]) -> None:
+def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
     from wsal.raw import RawReader
 
+    raw_name = "raw.h5" if subset_kind == "test" else "raw_validation.h5"  # accuracy_synthetic's names
     folders = {}  # seed -> its accuracy_synthetic folder
     for runs_dir in runs_dirs:
         for p in runs_dir.glob("seed_*"):
-            if (p / "raw.h5").is_file():
+            if (p / raw_name).is_file():
                 folders[int(p.name.removeprefix("seed_"))] = runs_dir
     seeds = sorted(folders)
     if not seeds:
-        raise SystemExit(f"{runs_dirs}: no seed_S/raw.h5 (run bench/accuracy_synthetic.py --modes threshold changepoint)")
+        raise SystemExit(f"{runs_dirs}: no seed_S/{raw_name} (run bench/accuracy_synthetic.py --modes threshold changepoint)")
     test_videos: list[Video] = []
     level_points: list[list[np.ndarray]] = []
     kcpd_points: list[np.ndarray] = []
@@ -284,7 +286,7 @@ def run_joint(runs_dirs: list[Path]) -> None:
         runs_dir = folders[seed]
         data = runs_dir / f"data_{seed}"
         gt = load_ground_truth(data / "gt.json")
-        with RawReader(runs_dir / f"seed_{seed}" / "raw.h5") as raw, FeatureStore(data / "features.h5") as store:
+        with RawReader(runs_dir / f"seed_{seed}" / raw_name) as raw, FeatureStore(data / "features.h5") as store:
             config = raw.header.config
             if not config.changepoint.enabled:
                 raise SystemExit(f"{runs_dir}/seed_{seed}: trained without changepoint.enabled")
@@ -299,7 +301,7 @@ def run_joint(runs_dirs: list[Path]) -> None:
             test_videos += videos
             num_levels = config.changepoint.num_levels
     print(
-        f"joint [{', '.join(map(str, runs_dirs))}]: seeds {seeds}, {len(test_videos)} test videos pooled; detector trained jointly with the MIL; "
+        f"joint [{', '.join(map(str, runs_dirs))}]: seeds {seeds}, {len(test_videos)} {subset_kind} videos pooled; detector trained jointly with the MIL; "
         f"kernel CPD penalty chosen on the training subset per seed: {chosen}"
     )
     for level in range(num_levels):
@@ -312,6 +314,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("speed", "metrics", "joint"), help="run one part only")
     parser.add_argument("--joint-runs", type=Path, nargs="+", default=None,
                         help="joint: output folder(s) of bench/accuracy_synthetic.py (with --modes ... changepoint)")
+    parser.add_argument("--joint-subset", choices=("test", "train"), default="test",
+                        help="joint: score the test subset (reporting) or the training subset (where choices are made)")
     parser.add_argument("--batch-size", type=int, default=16, help="speed: batch size (default 16)")
     parser.add_argument("--snippets", type=int, default=750, help="speed: T (default 750)")
     parser.add_argument("--feature-dim", type=int, default=2048, help="speed: D (default 2048)")
@@ -339,7 +343,7 @@ def main() -> None:
     if args.only == "joint" or (args.only is None and args.joint_runs is not None):
         if args.joint_runs is None:
             raise SystemExit("--only joint needs --joint-runs DIR")
-        run_joint(args.joint_runs)
+        run_joint(args.joint_runs, args.joint_subset)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from wsal.eval.report import TIOU_PRESETS
 from wsal.multiseed import SeedResult, format_summary, summarize
 from wsal.raw import RawReader
 
-ATTENTION = (0.3, 0.4, 0.5, 0.6, 0.7)
+ATTENTION = ((0.3,), (0.4,), (0.5,), (0.6,), (0.7,), (0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))
 MERGE = (0.5, 0.7, 0.8, 0.9, 1.0)
 
 
@@ -58,7 +58,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         grid = {}
         for att, merge in itertools.product(ATTENTION, MERGE):
-            overrides = ["localize.boundaries=changepoint", f"localize.cp_attention={att}", f"localize.cp_merge={merge}"]
+            overrides = ["localize.boundaries=changepoint", f"localize.cp_attention={list(att)}", f"localize.cp_merge={merge}"]
             rows = [
                 evaluate(folders[s] / f"seed_{s}" / "raw_validation.h5", folders[s] / f"data_{s}" / "gt.json", overrides, s, "cp", tiou, tmp)
                 for s in seeds
@@ -67,7 +67,7 @@ def main() -> None:
             print(f"training subset: cp_attention {att} cp_merge {merge}: average mAP {100 * grid[(att, merge)]:.1f}", flush=True)
         best = max(grid, key=grid.get)
         print(f"chosen on the training subset: cp_attention {best[0]}, cp_merge {best[1]} ({100 * grid[best]:.1f})")
-        chosen = ["localize.boundaries=changepoint", f"localize.cp_attention={best[0]}", f"localize.cp_merge={best[1]}"]
+        chosen = ["localize.boundaries=changepoint", f"localize.cp_attention={list(best[0])}", f"localize.cp_merge={best[1]}"]
         results = []
         for subset_file, name in (("raw_validation.h5", "TRAINING"), ("raw.h5", "TEST")):
             rows = []
@@ -75,7 +75,7 @@ def main() -> None:
                 raw, gt = folders[s] / f"seed_{s}" / subset_file, folders[s] / f"data_{s}" / "gt.json"
                 rows.append(evaluate(raw, gt, ["localize.boundaries=threshold"], s, "threshold", tiou, tmp))
                 rows.append(evaluate(raw, gt, ["localize.boundaries=changepoint"], s, "changepoint (defaults)", tiou, tmp))
-                rows.append(evaluate(raw, gt, chosen, s, f"changepoint {best[0]}/{best[1]}", tiou, tmp))
+                rows.append(evaluate(raw, gt, chosen, s, f"changepoint {list(best[0])}/{best[1]}", tiou, tmp))
             results.append((name, rows))
     for name, rows in results:
         print(f"\n{name} subset, mAP (%) mean ± std over seeds\n{format_summary(summarize(rows))}")

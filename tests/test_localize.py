@@ -194,7 +194,7 @@ def _two_level_video():
 
 def test_changepoint_mode_two_levels_by_hand():
     cas, att, vs, change = _two_level_video()
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=0.5, cp_merge=0.8, nms_iou=0.9, class_threshold=0.2)
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.9, class_threshold=0.2)
     segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
     # 3..7: inner 1, outer band ceil(0.25 * 5) = 2 snippets each side (1-2 and 8-9), all 0 -> 1 + 0.2 * 0.5.
     # 3..9: inner 5/7, band 1-2 on the left only (cut at the end) -> 5/7 + 0.1. tIoU 5/7 < 0.9: both kept.
@@ -211,11 +211,11 @@ def test_changepoint_mode_two_levels_by_hand():
 def test_changepoint_mode_strong_cut_keeps_actions_apart():
     cas, att, vs, change = _two_level_video()
     # cp_merge 0.5: every change point is strong, so level 0 gives 3..4 and 5..7 separately
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=0.5, cp_merge=0.5, nms_iou=0.99)
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.5, nms_iou=0.99)
     segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
     assert sorted((round(s.start_s, 2), round(s.end_s, 2)) for s in segs) == [(1.92, 3.2), (1.92, 6.4), (3.2, 5.12)]
     # a higher attention threshold drops the level-1 segment (mean 0.63) and the 0.8 segment
-    config = dataclasses.replace(config, cp_attention=0.85)
+    config = dataclasses.replace(config, cp_attention=(0.85,))
     segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
     assert [(round(s.start_s, 2), round(s.end_s, 2)) for s in segs] == [(1.92, 3.2)]
 

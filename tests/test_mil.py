@@ -139,9 +139,9 @@ def test_bad_inputs_raise(model):
 JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, recon_dim=0, gamma=1.0)
 
 
-def _joint(seed: int = 0) -> WsalModel:
+def _joint(seed: int = 0, detector_input: str = "embedding") -> WsalModel:
     torch.manual_seed(seed)
-    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), JOINT_CP)
+    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), dataclasses.replace(JOINT_CP, input=detector_input))
 
 
 def test_detector_only_when_enabled():
@@ -156,8 +156,9 @@ def test_detector_only_when_enabled():
     assert any(k.startswith("detector.") for k in model.state_dict())
 
 
-def test_joint_padding_with_junk_changes_nothing_valid():
-    model = _joint().eval()
+@pytest.mark.parametrize("detector_input", ["embedding", "features"])
+def test_joint_padding_with_junk_changes_nothing_valid(detector_input):
+    model = _joint(detector_input=detector_input).eval()
     gen = torch.Generator().manual_seed(2)
     a, b = torch.randn(1, 40, D, generator=gen), torch.randn(1, 23, D, generator=gen)
     batch = 1e3 * torch.randn(2, 45, D, generator=gen)
@@ -169,24 +170,28 @@ def test_joint_padding_with_junk_changes_nothing_valid():
         for i, (x, n) in enumerate(((a, 40), (b, 23))):
             alone = model(x, torch.ones(1, n, dtype=torch.bool))
             assert alone.change_scores.gt(0.5).any(), "the example must contain change points"
-            for name in ("cas", "attention", "change_scores"):
-                torch.testing.assert_close(getattr(out, name)[i, ..., :n] if name == "change_scores" else getattr(out, name)[i, :n],
-                                           getattr(alone, name)[0], atol=1e-6, rtol=0)
+            for name in ("cas", "attention"):
+                torch.testing.assert_close(getattr(out, name)[i, :n], getattr(alone, name)[0], atol=1e-6, rtol=0)
+            # scores are ratios of KL terms: float noise of the batched convolutions grows to ~1e-6;
+            # the decisions themselves are identical
+            torch.testing.assert_close(out.change_scores[i, :, :n], alone.change_scores[0], atol=1e-5, rtol=0)
+            assert torch.equal(out.change_scores[i, :, :n] > 0.5, alone.change_scores[0] > 0.5)
             torch.testing.assert_close(out.video_logits[i], alone.video_logits[0], atol=1e-6, rtol=0)
         assert not out.change_scores[1, :, 23:].any()
 
 
-def test_joint_gradients_reach_every_parameter():
+@pytest.mark.parametrize("detector_input", ["embedding", "features"])
+def test_joint_gradients_reach_every_parameter(detector_input):
     from wsal.model.losses import mil_losses
 
-    model = _joint(seed=1).train()
+    model = _joint(seed=1, detector_input=detector_input).train()
     x = torch.randn(3, 60, D)
     x[:, 30:] += 3.0  # a planted change, so every level fires and every transition prior is used
     mask = torch.ones(3, 60, dtype=torch.bool)
     labels = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 1.0]])
     out = model(x, mask)
     assert out.change_scores.gt(0.5).any(dim=2).all(), "every level must fire somewhere"
-    mil_losses(out, labels, mask, model.config, JOINT_CP)["loss/total"].backward()
+    mil_losses(out, labels, mask, model.config, model.changepoint_config)["loss/total"].backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 

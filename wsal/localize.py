@@ -28,7 +28,7 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
      the class, decides what is action). Adjacent foreground segments merge unless the change
      score at the point between them is > [cp_merge] (a strong change point keeps two actions
      apart; a weak one inside an action is ignored). Each merged run is one proposal; the runs of
-     all levels are pooled (a run found at several levels is kept once) and, like threshold
+     all levels and thresholds are pooled (a run found twice is kept once) and, like threshold
      proposals, scored against each signal row; the NMS of step 6 merges the levels.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
    w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
@@ -322,9 +322,12 @@ def threshold_proposals(
 
 
 def changepoint_runs(
-    attention: NDArray[np.floating], change_scores: NDArray[np.floating], attention_threshold: float, merge_threshold: float
+    attention: NDArray[np.floating],
+    change_scores: NDArray[np.floating],
+    attention_thresholds: float | Sequence[float],
+    merge_threshold: float,
 ) -> NDArray[np.int64]:
-    """Foreground runs between change points, all levels pooled: (N, 2) inclusive ``first, last``.
+    """Foreground runs between change points, all levels and thresholds pooled: (N, 2) inclusive ``first, last``.
 
     ``attention`` (T,), ``change_scores`` (L, T); see the module docstring, step 3. Sorted, unique.
 
@@ -334,7 +337,10 @@ def changepoint_runs(
     [[2, 5]]
     >>> changepoint_runs(att, cs, 0.5, 0.5).tolist()  # every change point is strong: no merge
     [[2, 3], [4, 5]]
+    >>> changepoint_runs(att, cs, (0.5, 0.85), 0.8).tolist()  # 0.85 selects only [2, 4)
+    [[2, 3], [2, 5]]
     """
+    thresholds = np.atleast_1d(np.asarray(attention_thresholds, dtype=np.float64))  # (K,)
     att = np.asarray(attention, dtype=np.float64)
     scores = np.asarray(change_scores, dtype=np.float64)
     T = att.shape[0]
@@ -342,12 +348,14 @@ def changepoint_runs(
     for level_scores in scores:
         cuts = np.flatnonzero(level_scores[1:] > 0.5) + 1  # the video start is never a cut
         edges = np.concatenate(([0], cuts, [T])).astype(np.int64)  # (S+1,) segment i = [edges[i], edges[i+1])
-        selected = range_means(att, edges[:-1], edges[1:]) > attention_threshold  # (S,)
+        means = range_means(att, edges[:-1], edges[1:])  # (S,) mean attention per segment
         weak = level_scores[cuts] <= merge_threshold  # (S-1,) the cut between segment i and i+1 is weak
-        join = selected[:-1] & selected[1:] & weak  # (S-1,) segment i merges with i+1
-        starts = np.flatnonzero(selected & ~np.concatenate(([False], join)))
-        ends = np.flatnonzero(selected & ~np.concatenate((join, [False])))
-        runs.append(np.stack([edges[starts], edges[ends + 1] - 1], axis=1))
+        for threshold in thresholds:
+            selected = means > threshold  # (S,)
+            join = selected[:-1] & selected[1:] & weak  # (S-1,) segment i merges with i+1
+            starts = np.flatnonzero(selected & ~np.concatenate(([False], join)))
+            ends = np.flatnonzero(selected & ~np.concatenate((join, [False])))
+            runs.append(np.stack([edges[starts], edges[ends + 1] - 1], axis=1))
     return np.unique(np.concatenate(runs), axis=0)
 
 
@@ -454,8 +462,8 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.nms_iou must be in [0, 1], got {config.nms_iou}")
     if not config.soft_nms_sigma > 0 or not math.isfinite(config.soft_nms_sigma):
         problems.append(f"localize.soft_nms_sigma must be > 0, got {config.soft_nms_sigma}")
-    if not 0.0 <= config.cp_attention <= 1.0:
-        problems.append(f"localize.cp_attention must be in [0, 1], got {config.cp_attention}")
+    if not config.cp_attention or not all(0.0 <= a <= 1.0 for a in config.cp_attention):
+        problems.append(f"localize.cp_attention must be a non-empty list of values in [0, 1], got {list(config.cp_attention)}")
     if not 0.0 <= config.cp_merge <= 1.0:
         problems.append(f"localize.cp_merge must be in [0, 1], got {config.cp_merge}")
     if config.max_per_video < 1:
