@@ -5,7 +5,8 @@ Three panels sharing a time axis in seconds:
 1. segments: per class shown (the ground-truth classes, then the classes of the best
    predictions), one row of ground-truth bars and as many rows of predicted bars as overlaps need
    (best first), the predicted bars' opacity growing with their score;
-2. attention (T,) as a step curve over each snippet's time span;
+2. attention (T,) as a step curve over each snippet's time span; with ``change_scores`` (L, T)
+   the change points of each level (score > 0.5) as vertical ticks, longer for higher levels;
 3. CAS probability of the ground-truth classes (or of the best predicted class when the video
    has no ground truth), same steps; ground-truth segments are shaded in both curve panels.
 
@@ -41,12 +42,14 @@ def plot_video_timeline(
     num_original_snippets: int | None = None,
     duration_s: float | None = None,
     max_predictions: int = 10,
+    change_scores: np.ndarray | None = None,
 ) -> Path:
     """Write the figure to ``path`` (PNG) and return it.
 
     ``cas_probs`` (T, C), ``attention`` (T,); ``gt_segments_s`` (N, 2) with ``gt_labels`` (N,);
     ``predictions`` in ActivityNet results form (``segment``, ``label``, ``score``); only the
-    ``max_predictions`` best are drawn.
+    ``max_predictions`` best are drawn. ``change_scores`` (L, T): the change-point detector's
+    scores (optional), drawn as ticks at each level's change points.
     """
     import matplotlib
 
@@ -95,6 +98,15 @@ def plot_video_timeline(
 
     edges = np.append(span_start, span_end[-1])
     ax_att.stairs(np.asarray(attention, dtype=float), edges, color="black", fill=True, alpha=0.3)
+    if change_scores is not None:
+        levels = np.asarray(change_scores, dtype=float)  # (L, T)
+        for level, level_scores in enumerate(levels):
+            points = np.flatnonzero(level_scores > 0.5)
+            height = (level + 1) / levels.shape[0]  # level l reaches (l+1)/L of the panel
+            ax_att.vlines(span_start[points], 0, height, colors="tab:red", lw=0.6 + 0.6 * level, alpha=0.8,
+                          label="change points (taller = higher level)" if level == 0 and points.size else None)
+        if levels.size and (levels > 0.5).any():
+            ax_att.legend(loc="upper right", fontsize=8)
     ax_att.set_ylim(0, 1.05)
     ax_att.set_ylabel("attention")
     for cls in cas_classes:
