@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "checkpoint's (or raw file's) config, whose defaults are "
             f"boundaries={_DEFAULTS.boundaries}, class_threshold={_DEFAULTS.class_threshold}, "
             f"signal={_DEFAULTS.signal}, nms={_DEFAULTS.nms}, nms_iou={_DEFAULTS.nms_iou}, "
-            f"max_per_video={_DEFAULTS.max_per_video}"
+            f"max_per_video={_DEFAULTS.max_per_video}; boundaries=changepoint needs a checkpoint trained with "
+            f"changepoint.enabled=true (cp_attention={list(_DEFAULTS.cp_attention)}, cp_merge={_DEFAULTS.cp_merge})"
         ),
     )
     raw = parser.add_mutually_exclusive_group()
