@@ -30,6 +30,7 @@ from wsal.raw import RawReader
 
 ATTENTION = ((0.3,), (0.4,), (0.5,), (0.6,), (0.7,), (0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))
 MERGE = (0.5, 0.7, 0.8, 0.9, 1.0)
+LEVELS = ((),)  # --levels adds level subsets, e.g. --levels 1,2 2
 
 
 def evaluate(raw: Path, gt_path: Path, overrides: list[str], seed: int, label: str, tiou: list[float], tmp: Path) -> SeedResult:
@@ -44,7 +45,15 @@ def evaluate(raw: Path, gt_path: Path, overrides: list[str], seed: int, label: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="output folder(s) of bench/accuracy_synthetic.py")
+    parser.add_argument("--levels", nargs="*", default=[], metavar="L,L",
+                        help="also try these subsets of detector levels (localize.cp_levels), e.g. 1,2 2")
+    parser.add_argument("--attention", nargs="*", default=None, metavar="A,A",
+                        help="cp_attention lists to try, e.g. 0.3 0.4 0.3,0.4,0.5 (default: a built-in grid)")
+    parser.add_argument("--merge", nargs="*", type=float, default=None, help="cp_merge values to try")
     args = parser.parse_args()
+    level_sets = LEVELS + tuple(tuple(int(v) for v in text.split(",")) for text in args.levels)
+    attention_sets = ATTENTION if args.attention is None else tuple(tuple(float(v) for v in t.split(",")) for t in args.attention)
+    merges = MERGE if args.merge is None else tuple(args.merge)
     tiou = list(TIOU_PRESETS["thumos"])
     folders = {}  # seed -> its accuracy_synthetic folder
     for folder in args.runs:
@@ -57,17 +66,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         grid = {}
-        for att, merge in itertools.product(ATTENTION, MERGE):
-            overrides = ["localize.boundaries=changepoint", f"localize.cp_attention={list(att)}", f"localize.cp_merge={merge}"]
+        for levels, att, merge in itertools.product(level_sets, attention_sets, merges):
+            overrides = ["localize.boundaries=changepoint", f"localize.cp_attention={list(att)}", f"localize.cp_merge={merge}",
+                         f"localize.cp_levels={list(levels)}"]
             rows = [
                 evaluate(folders[s] / f"seed_{s}" / "raw_validation.h5", folders[s] / f"data_{s}" / "gt.json", overrides, s, "cp", tiou, tmp)
                 for s in seeds
             ]
-            grid[(att, merge)] = float(np.mean([r.average_mAP for r in rows]))
-            print(f"training subset: cp_attention {att} cp_merge {merge}: average mAP {100 * grid[(att, merge)]:.1f}", flush=True)
+            grid[(levels, att, merge)] = float(np.mean([r.average_mAP for r in rows]))
+            print(f"training subset: cp_levels {list(levels)} cp_attention {list(att)} cp_merge {merge}: "
+                  f"average mAP {100 * grid[(levels, att, merge)]:.1f}", flush=True)
         best = max(grid, key=grid.get)
-        print(f"chosen on the training subset: cp_attention {best[0]}, cp_merge {best[1]} ({100 * grid[best]:.1f})")
-        chosen = ["localize.boundaries=changepoint", f"localize.cp_attention={list(best[0])}", f"localize.cp_merge={best[1]}"]
+        print(f"chosen on the training subset: cp_levels {list(best[0])}, cp_attention {list(best[1])}, cp_merge {best[2]} "
+              f"({100 * grid[best]:.1f})")
+        chosen = ["localize.boundaries=changepoint", f"localize.cp_levels={list(best[0])}",
+                  f"localize.cp_attention={list(best[1])}", f"localize.cp_merge={best[2]}"]
         results = []
         for subset_file, name in (("raw_validation.h5", "TRAINING"), ("raw.h5", "TEST")):
             rows = []
@@ -75,7 +88,7 @@ def main() -> None:
                 raw, gt = folders[s] / f"seed_{s}" / subset_file, folders[s] / f"data_{s}" / "gt.json"
                 rows.append(evaluate(raw, gt, ["localize.boundaries=threshold"], s, "threshold", tiou, tmp))
                 rows.append(evaluate(raw, gt, ["localize.boundaries=changepoint"], s, "changepoint (defaults)", tiou, tmp))
-                rows.append(evaluate(raw, gt, chosen, s, f"changepoint {list(best[0])}/{best[1]}", tiou, tmp))
+                rows.append(evaluate(raw, gt, chosen, s, f"changepoint {list(best[0])}/{list(best[1])}/{best[2]}", tiou, tmp))
             results.append((name, rows))
     for name, rows in results:
         print(f"\n{name} subset, mAP (%) mean ± std over seeds\n{format_summary(summarize(rows))}")

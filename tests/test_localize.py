@@ -304,3 +304,12 @@ def test_tiou_matrix_identical_disjoint_nested():
 def _tiou(s1, e1, s2, e2):
     inter = max(0.0, min(e1, e2) - max(s1, s2))
     return inter / (e1 - s1 + e2 - s2 - inter)
+
+
+def test_changepoint_mode_level_subset():
+    cas, att, vs, change = _two_level_video()
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.9, cp_levels=(1,))
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    assert [(s.start_s, s.end_s) for s in segs] == [pytest.approx((1.92, 6.4))]  # level 1 only: snippets 3..9
+    with pytest.raises(WsalError, match="cp_levels: level 2 does not exist"):
+        localize_video(cas, att, vs, GRID, CLASSES, dataclasses.replace(config, cp_levels=(2,)), change_scores=change)

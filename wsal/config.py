@@ -156,6 +156,7 @@ class LocalizeConfig:
     # cp_merge (a change point has score > 0.5, so 0.5 merges nothing). Both defaults were chosen
     # on the synthetic training subset (bench/changepoint_grid.py, detector gamma 2).
     cp_merge: float = 0.8
+    cp_levels: tuple[int, ...] = ()  # which detector levels cut proposals (empty: all)
 
 
 @dataclass

@@ -371,6 +371,11 @@ def changepoint_proposals(
     scores = np.asarray(change_scores)
     if scores.ndim != 2 or scores.shape[1] != signals.shape[1]:
         raise WsalError(f"localize: change scores {scores.shape} do not fit (L, {signals.shape[1]})")
+    if config.cp_levels:
+        bad = [lvl for lvl in config.cp_levels if not 0 <= lvl < scores.shape[0]]
+        if bad:
+            raise WsalError(f"localize.cp_levels: level {bad[0]} does not exist (the detector has {scores.shape[0]} levels)")
+        scores = scores[list(config.cp_levels)]
     runs = changepoint_runs(attention, scores, config.cp_attention, config.cp_merge)  # (N, 2)
     n_rows = signals.shape[0]
     return Proposals(
