@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the generated videos")
     parser.add_argument("--motion", type=float, default=0.3, help="share of the time with motion")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", type=float, default=0.0, help="sensor-noise std of the generated frames, grey levels (0 = bit-identical static frames)")
     parser.add_argument("--resize", type=int, default=128, help="shorter side after resizing (extract --resize)")
     parser.add_argument("--crop", type=int, default=112, help="centre crop (extract --crop)")
     parser.add_argument("--flow", default="tvl1", choices=["tvl1", "farneback", "dis"])
@@ -67,7 +68,8 @@ def main() -> None:
         bursts = {}
         for v in range(args.videos):
             bursts[f"video_{v}"] = burst_layout(num_frames, args.motion, rng)
-            write_burst_video(tmp / f"video_{v}.mp4", num_frames, bursts[f"video_{v}"], size=(width, height), seed=args.seed * 100 + v)
+            write_burst_video(tmp / f"video_{v}.mp4", num_frames, bursts[f"video_{v}"], size=(width, height),
+                              seed=args.seed * 100 + v, noise_std=args.noise)  # fmt: skip
         torch.manual_seed(args.seed)
         weights = {"rgb": tmp / "rgb.pt", "flow": tmp / "flow.pt"}
         torch.save(InceptionI3d(3).state_dict(), weights["rgb"])
@@ -81,7 +83,7 @@ def main() -> None:
             "all": ExtractConfig(sampler="motion", budget=args.budget, sampler_scope="all", **base),
         }
         motion_share = np.mean([sum(e - s for s, e in b) / num_frames for b in bursts.values()])
-        print(f"{args.videos} videos x {args.seconds:g} s, {width}x{height}, 25 fps, motion in {100 * motion_share:.1f}% "
+        print(f"{args.videos} videos x {args.seconds:g} s, {width}x{height}, 25 fps, sensor noise {args.noise:g}, motion in {100 * motion_share:.1f}% "
               f"of the frames; extract: resize {args.resize}, crop {args.crop}, flow {args.flow}, workers "
               f"{args.workers}, batch {args.batch_size}, device {args.device}, torch threads "
               f"{torch.get_num_threads()}; random I3D weights (pytorch-i3d layout)")  # fmt: skip

@@ -139,6 +139,80 @@ def resize_and_crop(rgb: NDArray[np.uint8], resize_short: int, crop: int) -> NDA
     return np.ascontiguousarray(rgb)
 
 
+def open_video(path: Path, threads: int = 0) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+    """Open ``path`` and its first video stream (FFmpeg threads ``threads``, 0 = FFmpeg's choice).
+
+    A missing, empty, unreadable or video-less file raises DecodeError; close the container when done.
+    """
+    if not path.is_file():
+        raise DecodeError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise DecodeError(f"{path}: empty file")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise DecodeError(f"{path}: cannot open as a video ({_one_line(err)})") from None
+    if not container.streams.video:
+        container.close()
+        raise DecodeError(f"{path}: no video stream (audio-only, truncated or not a video)")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return container, stream
+
+
+class ResampledFrames:
+    """A stream's decoded source frames with the output frames (at ``fps``) each one supplies.
+
+    Iterating yields ``(frame, first_k, count)``: source ``frame`` supplies output frames
+    ``first_k .. first_k + count - 1`` (``count`` 0: a dropped frame), per the timestamp rule of
+    the module docstring. A frame is yielded once the next one's start time is known, the last
+    one at the end (from its own duration). Afterwards :attr:`result` holds the frame counts and
+    the duration. FFmpeg errors while decoding and a stream without frames raise DecodeError.
+    Shared by :class:`VideoDecoder` and the sampler's coarse pass, so both see the same timeline.
+    """
+
+    def __init__(self, container: "av.container.InputContainer", stream: "av.video.stream.VideoStream", fps: float, path: Path) -> None:
+        self.container, self.stream, self.fps, self.path = container, stream, fps, path
+        self.result: DecodeResult | None = None
+
+    def __iter__(self) -> Iterator[tuple[av.VideoFrame, int, int]]:
+        resampler = TimestampResampler(self.fps)
+        rate = self.stream.average_rate
+        default_step = 1 / Fraction(rate) if rate else 1 / _exact(self.fps)
+        pending: av.VideoFrame | None = None  # the latest source frame; its end is still unknown
+        pending_start = Fraction(0)
+        first_pts: int | None = None
+        source_frames = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                time_base = frame.time_base or self.stream.time_base
+                if frame.pts is None or time_base is None:
+                    start = pending_start + default_step if pending is not None else Fraction(0)
+                else:
+                    if first_pts is None:
+                        first_pts = frame.pts
+                    start = Fraction(frame.pts - first_pts) * time_base
+                if pending is not None:
+                    first_k = resampler.emitted
+                    yield pending, first_k, resampler.frames_until(start)
+                pending, pending_start = frame, start
+                source_frames += 1
+        except av.FFmpegError as err:
+            raise DecodeError(f"{self.path}: decoding failed after {source_frames} frames ({_one_line(err)})") from None
+        if pending is None:
+            raise DecodeError(f"{self.path}: no decodable video frames")
+        time_base = pending.time_base or self.stream.time_base
+        if pending.duration and time_base:
+            last_duration = Fraction(pending.duration) * time_base
+        else:
+            last_duration = default_step
+        duration = pending_start + last_duration
+        first_k = resampler.emitted
+        yield pending, first_k, resampler.frames_until(duration)
+        self.result = DecodeResult(num_frames=resampler.emitted, duration_s=float(duration), source_frames=source_frames)
+
+
 class VideoDecoder:
     """Streams one video's frames at ``config.fps``; see the module docstring.
 
@@ -151,20 +225,7 @@ class VideoDecoder:
         self.path = Path(path)
         self.config = config
         self._result: DecodeResult | None = None
-        if not self.path.is_file():
-            raise DecodeError(f"{self.path}: video file not found")
-        if self.path.stat().st_size == 0:
-            raise DecodeError(f"{self.path}: empty file")
-        try:
-            self._container = av.open(str(self.path), mode="r")
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise DecodeError(f"{self.path}: cannot open as a video ({_one_line(err)})") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise DecodeError(f"{self.path}: no video stream (audio-only, truncated or not a video)")
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
-        self._stream.codec_context.thread_count = config.threads
+        self._container, self._stream = open_video(self.path, config.threads)
 
     def __enter__(self) -> "VideoDecoder":
         return self
@@ -185,47 +246,17 @@ class VideoDecoder:
     def chunks(self) -> Iterator[NDArray[np.uint8]]:
         """Yield ``(n, H, W, 3)`` uint8 chunks of output frames, in order; raises DecodeError."""
         cfg = self.config
-        resampler = TimestampResampler(cfg.fps)
-        rate = self._stream.average_rate
-        default_step = Fraction(1, 1) / Fraction(rate) if rate else Fraction(1, 1) / Fraction(cfg.fps)
+        frames = ResampledFrames(self._container, self._stream, cfg.fps, self.path)
         buffer: list[NDArray[np.uint8]] = []
-        pending: av.VideoFrame | None = None  # the latest source frame; its end is still unknown
-        pending_start = Fraction(0)
-        first_pts: int | None = None
-        source_frames = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                time_base = frame.time_base or self._stream.time_base
-                if frame.pts is None or time_base is None:
-                    start = pending_start + default_step if pending is not None else Fraction(0)
-                else:
-                    if first_pts is None:
-                        first_pts = frame.pts
-                    start = Fraction(frame.pts - first_pts) * time_base
-                if pending is not None:
-                    self._emit(pending, resampler.frames_until(start), buffer)
-                    if len(buffer) >= cfg.chunk_frames:
-                        yield from self._flush(buffer, cfg.chunk_frames)
-                pending, pending_start = frame, start
-                source_frames += 1
-        except av.FFmpegError as err:
-            raise DecodeError(f"{self.path}: decoding failed after {source_frames} frames ({_one_line(err)})") from None
-        if pending is None:
-            raise DecodeError(f"{self.path}: no decodable video frames")
-        time_base = pending.time_base or self._stream.time_base
-        if pending.duration and time_base:
-            last_duration = Fraction(pending.duration) * time_base
-        else:
-            last_duration = default_step
-        duration = pending_start + last_duration
-        self._emit(pending, resampler.frames_until(duration), buffer)
+        for frame, _, count in frames:
+            self._emit(frame, count, buffer)
+            if len(buffer) >= cfg.chunk_frames:
+                yield from self._flush(buffer, cfg.chunk_frames)
         yield from self._flush(buffer, cfg.chunk_frames)
         if buffer:
             yield np.stack(buffer)
             buffer.clear()
-        self._result = DecodeResult(
-            num_frames=resampler.emitted, duration_s=float(duration), source_frames=source_frames
-        )
+        self._result = frames.result
 
     def _emit(self, frame: av.VideoFrame, count: int, buffer: list[NDArray[np.uint8]]) -> None:
         if count == 0:

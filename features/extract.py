@@ -24,8 +24,8 @@ snippets of one video, ``batch_size`` at a time from the video's first snippet, 
 features do not depend on which other videos ran, in what order, in how many shards or with how
 many workers. Feature columns: rgb 1024, then flow 1024 (rgb only with ``flow="none"``).
 
-**Sampler** (``sampler="motion"``): the worker first runs the coarse pass and budget policy of
-features/sampler.py; flow is then computed only for fields that kept snippets use, the flow I3D
+**Sampler** (``sampler="motion"``, or ``"learned"`` with a skim model of features/skim.py as
+the scorer): the worker first runs the coarse pass and budget policy of features/sampler.py; flow is then computed only for fields that kept snippets use, the flow I3D
 runs on kept snippets only, and skipped snippets get the feature of an all-zero flow clip; with
 ``sampler_scope="all"`` the rgb I3D also runs on kept snippets only and skipped rows copy the
 nearest kept row. The mask is stored as the video's ``kept``.
@@ -42,6 +42,7 @@ write HDF5 itself.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import multiprocessing
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported wher
     import torch
 
     from wsal.features.decode import DecodeConfig, VideoDecoder
+    from wsal.features.skim import Skim
     from wsal.features.snippets import SnippetAssembler, SnippetBatch
     from wsal.features.store import StoreMeta, StoreWriter
 
@@ -75,7 +77,7 @@ VIDEO_EXTENSIONS = (
 )  # fmt: skip
 I3D_FEATURE_DIM = 1024
 PRECISIONS = ("bf16", "fp16", "fp32")
-SAMPLERS = ("none", "motion")
+SAMPLERS = ("none", "motion", "learned")
 SAMPLER_SCOPES = ("flow", "all")
 
 
@@ -93,8 +95,9 @@ class ExtractConfig:
     workers: int = 2  # decode/flow processes; 0 = decode in the main process (no overlap)
     precision: str = "bf16"  # CUDA autocast dtype: bf16 | fp16 | fp32 (CPU always runs fp32)
     chunk_frames: int = 128  # decoded frames per chunk (bounds worker memory)
-    sampler: str = "none"  # none | motion: a coarse pass picks the snippets that get the fine pass (features/sampler.py)
-    budget: float = 0.5  # motion sampler: largest share of a video's snippets that get the fine pass
+    sampler: str = "none"  # none | motion | learned: a coarse pass picks the snippets that get the fine pass (features/sampler.py)
+    budget: float = 0.5  # sampler: largest share of a video's snippets that get the fine pass
+    sampler_model: str = ""  # learned sampler: skim model file of `wsal sampler-fit` (features/skim.py)
     sampler_scope: str = "flow"  # flow: skip flow for unkept snippets; all: skip rgb I3D too (nearest kept row)
 
     def __post_init__(self) -> None:
@@ -110,6 +113,8 @@ class ExtractConfig:
             raise WsalError(f"budget must be in (0, 1], got {self.budget}")
         if self.sampler != "none" and self.flow == "none" and self.sampler_scope == "flow":
             raise WsalError("the motion sampler with flow 'none' has nothing to skip: use sampler scope 'all' (--sampler-scope all)")
+        if (self.sampler == "learned") != bool(self.sampler_model):
+            raise WsalError("the learned sampler needs a skim model (sampler_model, from `wsal sampler-fit`), and only it takes one")
         if self.batch_size < 1 or self.workers < 0 or self.chunk_frames < 1:
             raise WsalError("batch_size and chunk_frames must be >= 1, workers >= 0")
         try:
@@ -270,6 +275,8 @@ def backbone_note(config: ExtractConfig, rgb_weights: Path, flow_weights: Path |
     parts.append(f"short{config.resize_short}/crop{config.crop}")
     if config.sampler != "none":
         parts.append(f"sampler:{config.sampler}/budget{config.budget:g}/scope-{config.sampler_scope}")
+    if config.sampler_model:
+        parts.append(f"skim:{file_digest(config.sampler_model)}")
     return " ".join(parts)
 
 
@@ -286,10 +293,15 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
         flow_fn = functools.partial(compute_flow, method=config.flow)
     try:
         kept = None
-        if config.sampler == "motion":
+        if config.sampler != "none":
             from wsal.features.sampler import FieldMaskedFlow, SamplerConfig, flow_fields_needed, plan_video
 
-            plan = plan_video(task.path, grid, SamplerConfig(budget=config.budget))
+            if config.sampler == "learned":
+                skim = _load_skim(config.sampler_model)
+                sampler_config = dataclasses.replace(skim.sampler, budget=config.budget)
+                plan = plan_video(task.path, grid, sampler_config, skim.scores)
+            else:
+                plan = plan_video(task.path, grid, SamplerConfig(budget=config.budget))
             kept = plan.kept
             if flow_fn is not None:  # flow only where a kept snippet needs it; the rest stays zero (unused)
                 flow_fn = FieldMaskedFlow(flow_fn, flow_fields_needed(kept, grid, plan.signals.num_frames))
@@ -308,6 +320,14 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
         yield Failed(task.video_id, str(err))
         return
     yield Finished(task.video_id, result.num_frames, result.duration_s, count)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_skim(path: str) -> "Skim":
+    """The learned sampler's model, loaded once per process."""
+    from wsal.features.skim import load_skim
+
+    return load_skim(path)
 
 
 def _batches(decoder: "VideoDecoder", assembler: "SnippetAssembler") -> Iterator["SnippetBatch"]:
@@ -562,6 +582,10 @@ def extract_store(
 
     if set(models) != set(config.streams):
         raise ValueError(f"models {sorted(models)} do not match streams {config.streams}")
+    if config.sampler == "learned":  # a bad model file is a user error here, before any worker starts
+        skim_grid = _load_skim(config.sampler_model).grid
+        if skim_grid != config.grid():
+            raise WsalError(f"{config.sampler_model}: the skim model was fitted on snippets {skim_grid}, extraction uses {config.grid()}")
     start = time.perf_counter()
     writer = StoreWriter(out, config.store_meta(backbone))
     todo = [task for task in videos if not writer.is_done(task.video_id)]

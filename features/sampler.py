@@ -8,8 +8,8 @@ stand-in features (decided by the extractor, see features/README.md, section Sam
 **Coarse pass.** Every frame is decoded (an inter-coded stream cannot be decoded sparsely), but
 only every ``frame_step``-th frame of the ``grid.fps`` timeline is converted, by FFmpeg's
 scaler straight to a small RGB image (shorter side ``size_short`` px, area interpolation). The
-``grid.fps`` timeline is the one of :mod:`wsal.features.decode` (its
-:class:`~wsal.features.decode.TimestampResampler`: output frame ``k`` is the last source frame
+``grid.fps`` timeline is the one of :mod:`wsal.features.decode` (the same
+:class:`~wsal.features.decode.ResampledFrames` iterator: output frame ``k`` is the last source frame
 starting at or before ``k / fps``), and the snippet count follows the tail policy of
 :mod:`wsal.features.snippets`, so the plan has exactly the rows the extractor writes. Only
 per-sample numbers are kept (a float and a small histogram per sampled frame), so memory does
@@ -76,7 +76,6 @@ import bisect
 import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -114,6 +113,23 @@ class SamplerConfig:
             raise ValueError("need noise_level >= 0, appearance_weight >= 0 and 0 < cut_threshold <= 1")
 
 
+@dataclass(frozen=True)
+class SkimFitConfig:
+    """How the learned sampler's skim model is fitted (features/skim.py; ``wsal sampler-fit`` defaults).
+
+    It lives here, not in features/skim.py, so that ``wsal --help`` does not import torch.
+    """
+
+    hidden: int = 16  # hidden units
+    steps: int = 500  # full-batch Adam steps
+    lr: float = 0.01  # Adam learning rate
+    seed: int = 0  # initialisation seed
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.steps < 1 or not self.lr > 0:
+            raise ValueError(f"need hidden >= 1, steps >= 1 and lr > 0, got {self.hidden}, {self.steps}, {self.lr}")
+
+
 @dataclass
 class CoarseSignals:
     """Per-snippet cheap signals of one video."""
@@ -147,11 +163,20 @@ def snippet_scores(signals: CoarseSignals, config: SamplerConfig) -> NDArray[np.
     return (signals.motion + np.float32(config.appearance_weight) * signals.appearance).astype(np.float32)
 
 
-def plan_video(path: str | os.PathLike, grid: SnippetGrid, config: SamplerConfig = SamplerConfig()) -> SamplerPlan:
-    """Coarse pass + policy for one video file; raises DecodeError for an unreadable file."""
+def plan_video(
+    path: str | os.PathLike,
+    grid: SnippetGrid,
+    config: SamplerConfig = SamplerConfig(),
+    scorer: Callable[[CoarseSignals], NDArray[np.float32]] | None = None,
+) -> SamplerPlan:
+    """Coarse pass + policy for one video file; raises DecodeError for an unreadable file.
+
+    ``scorer`` maps the signals to (T,) scores (default :func:`snippet_scores`; the learned
+    sampler passes :meth:`wsal.features.skim.Skim.scores`).
+    """
     start = time.perf_counter()
     signals = coarse_signals(path, grid, config)
-    scores = snippet_scores(signals, config)
+    scores = snippet_scores(signals, config) if scorer is None else np.asarray(scorer(signals), np.float32)
     kept = select_snippets(scores, signals.cuts, config.budget, config.neighbours, config.coverage_snippets)
     return SamplerPlan(scores, kept, signals.cuts, signals, time.perf_counter() - start)
 
@@ -160,7 +185,7 @@ def coarse_signals(path: str | os.PathLike, grid: SnippetGrid, config: SamplerCo
     """Decode ``path`` cheaply and measure motion, appearance change and cuts per snippet."""
     import av
 
-    from wsal.features.decode import DecodeError, TimestampResampler
+    from wsal.features.decode import DecodeError, ResampledFrames, open_video
     from wsal.features.snippets import min_tail_frames, num_snippets
 
     if config.frame_step > min_tail_frames(grid):
@@ -169,59 +194,24 @@ def coarse_signals(path: str | os.PathLike, grid: SnippetGrid, config: SamplerCo
             "some snippets would have no sampled frame"
         )
     path = Path(path)
-    if not path.is_file():
-        raise DecodeError(f"{path}: video file not found")
-    if path.stat().st_size == 0:
-        raise DecodeError(f"{path}: empty file")
     meter = _FrameMeter(config)
-    resampler = TimestampResampler(grid.fps)
-    source_frames = 0
-    try:
-        container = av.open(str(path), mode="r")
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise DecodeError(f"{path}: cannot open as a video ({_one_line(err)})") from None
+    container, stream = open_video(path)
     with container:
-        if not container.streams.video:
-            raise DecodeError(f"{path}: no video stream (audio-only, truncated or not a video)")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = stream.average_rate
-        default_step = 1 / Fraction(rate) if rate else 1 / Fraction(grid.fps).limit_denominator(1_000_000)
-        pending = None  # latest source frame; how many output frames it supplies is known at the next one
-        pending_start = Fraction(0)
-        first_pts: int | None = None
+        frames = ResampledFrames(container, stream, grid.fps, path)
         try:
-            for frame in container.decode(stream):
-                time_base = frame.time_base or stream.time_base
-                if frame.pts is None or time_base is None:
-                    frame_start = pending_start + default_step if pending is not None else Fraction(0)
-                else:
-                    if first_pts is None:
-                        first_pts = frame.pts
-                    frame_start = Fraction(frame.pts - first_pts) * time_base
-                if pending is not None:
-                    first_k = resampler.emitted
-                    meter.add(pending, first_k, resampler.frames_until(frame_start))
-                pending, pending_start = frame, frame_start
-                source_frames += 1
-            if pending is None:
-                raise DecodeError(f"{path}: no decodable video frames")
-            time_base = pending.time_base or stream.time_base
-            last = Fraction(pending.duration) * time_base if pending.duration and time_base else default_step
-            duration = pending_start + last
-            first_k = resampler.emitted
-            meter.add(pending, first_k, resampler.frames_until(duration))
-        except av.FFmpegError as err:
-            raise DecodeError(f"{path}: decoding failed after {source_frames} frames ({_one_line(err)})") from None
-    num_frames = resampler.emitted
-    motion, appearance, cuts = meter.per_snippet(grid, num_snippets(num_frames, grid))
+            for frame, first_k, count in frames:
+                meter.add(frame, first_k, count)
+        except av.FFmpegError as err:  # converting a sampled frame failed
+            raise DecodeError(f"{path}: cannot convert a frame ({_one_line(err)})") from None
+    result = frames.result
+    motion, appearance, cuts = meter.per_snippet(grid, num_snippets(result.num_frames, grid))
     return CoarseSignals(
         motion=motion,
         appearance=appearance,
         cuts=cuts,
-        num_frames=num_frames,
-        duration_s=float(duration),
-        source_frames=source_frames,
+        num_frames=result.num_frames,
+        duration_s=result.duration_s,
+        source_frames=result.source_frames,
         sampled_frames=len(meter.frame_ids),
     )
 

@@ -161,30 +161,45 @@ def write_burst_video(
     size: tuple[int, int] = (96, 96),
     seed: int = 0,
     cuts: Sequence[int] = (),
+    noise_std: float = 0.0,
 ) -> None:
     """Write an H.264 video of ``num_frames`` frames of ``size`` (width, height) at ``fps``.
 
     At each frame in ``cuts`` the background changes (seed + 1, + 2, ...: a hard scene cut).
+    ``noise_std`` > 0 adds fresh Gaussian noise of that many grey levels to every frame, like a
+    camera's sensor noise: the scene stays static, but consecutive frames are no longer
+    bit-identical (which matters for costs such as TV-L1's, whose iterations stop at once on
+    identical frames).
     """
     width, height = size
     backgrounds = [background(width, height, seed + j) for j in range(len(cuts) + 1)]
     cut_frames = sorted(cuts)
-    frames = (burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)]) for i in range(num_frames))
+    rng = np.random.default_rng([seed, 1])
+
+    def frame(i: int) -> NDArray[np.uint8]:
+        rgb = burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)])
+        if noise_std > 0:
+            rgb = np.clip(rgb + rng.normal(0.0, noise_std, rgb.shape), 0, 255).astype(np.uint8)
+        return rgb
+
+    frames = (frame(i) for i in range(num_frames))
     rate = Fraction(fps).limit_denominator(1001)
     encode_frames(path, frames, range(num_frames), rate, 1 / rate, size, "libx264", {"crf": "18", "preset": "ultrafast"})
 
 
 def burst_layout(num_frames: int, motion: float, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """3-5 bursts (each at least 25 frames) covering about ``motion`` of the frames, at random
-    non-overlapping places.
+    """3-5 bursts (each at least 25 frames) covering ``motion`` of the frames (rounded down per
+    burst; more only when 25 frames per burst exceed it), at random non-overlapping places.
 
     >>> bursts = burst_layout(1500, 0.3, np.random.default_rng(0))
     >>> 3 <= len(bursts) <= 5 and all(a < b <= c for (a, b), (c, _) in zip(bursts, bursts[1:]))
     True
+    >>> 445 <= sum(end - start for start, end in bursts) <= 450
+    True
     """
     count = int(rng.integers(3, 6))
-    lengths = rng.dirichlet(np.ones(count)) * motion * num_frames
-    lengths = np.maximum(lengths.astype(int), 25)
+    spare = max(0.0, motion * num_frames - 25 * count)  # frames beyond the 25 each burst gets
+    lengths = (25 + rng.dirichlet(np.ones(count)) * spare).astype(int)
     free = num_frames - lengths.sum()
     gaps = rng.dirichlet(np.ones(count + 1)) * free
     bursts, pos = [], 0

@@ -450,3 +450,40 @@ def test_issue4_sixty_second_video_through_the_cli(tmp_path, weights, capsys):
     assert main(["train", "--config", str(config), "--features", str(store), "--annotations", str(gt),
                  "--out", str(run), "--device", "cpu"]) == 0  # fmt: skip
     assert (run / "model.pt").is_file()
+
+
+def test_learned_sampler_in_extract(sampler_videos, tmp_path):
+    """--sampler learned: the skim model's scores drive the same policy; its mask is stored."""
+    import dataclasses
+
+    from wsal.features.sampler import SamplerConfig, coarse_signals, max_kept, plan_video
+    from wsal.features.skim import fit_skim, load_skim, save_skim, skim_inputs
+    from wsal.features.synthetic_video import motion_snippets
+
+    grid = ExtractConfig().grid()
+    inputs, targets, moving = [], [], {}
+    for name, (frames, bursts) in SAMPLER_VIDEOS.items():  # teacher: attention 1 where the disc moves
+        signals = coarse_signals(sampler_videos / f"{name}.mp4", grid)
+        moving[name] = motion_snippets(bursts, np.arange(len(signals.motion)) * grid.stride_frames, grid.clip_len_frames)
+        inputs.append(skim_inputs(signals))
+        targets.append(np.where(moving[name], 1.0, 0.0).astype(np.float32))
+    model = tmp_path / "skim.pt"
+    save_skim(fit_skim(inputs, targets, grid, SamplerConfig()), model)
+    skim = load_skim(model)
+
+    config = ExtractConfig(workers=0, sampler="learned", sampler_model=str(model), budget=0.5, **{**SMALL, "flow": "dis"})
+    out = tmp_path / "learned.h5"
+    extract_store(find_videos([sampler_videos]), out, config, stand_in_models(), "cpu", "test")
+    videos = read_all(out)[0]
+    for name in SAMPLER_VIDEOS:
+        kept = videos[name].kept
+        expected = plan_video(sampler_videos / f"{name}.mp4", grid, dataclasses.replace(skim.sampler, budget=0.5), skim.scores)
+        np.testing.assert_array_equal(kept, expected.kept)
+        assert kept.sum() <= max_kept(len(kept), 0.5) and (kept & moving[name]).sum() >= 0.98 * moving[name].sum()
+        assert not videos[name].features[~kept, 1024:].any()  # zero-flow stand-in, as with the motion sampler
+
+    with pytest.raises(WsalError, match="needs a skim model"):
+        ExtractConfig(sampler="learned")
+    with pytest.raises(WsalError, match="fitted on snippets"):
+        other_grid = ExtractConfig(workers=0, sampler="learned", sampler_model=str(model), snippet_frames=8, **SMALL)
+        extract_store(find_videos([sampler_videos]), tmp_path / "x.h5", other_grid, stand_in_models(), "cpu", "test")

@@ -360,3 +360,71 @@ def test_sampler_report_needs_every_video_file(videos, tmp_path, capsys):
     folder = str(next(iter(videos.values())).parent)
     assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", folder]) == 2
     assert "the store has 3" in capsys.readouterr().err
+
+
+# ---- learned sampler (skim model) ---------------------------------------------------------------
+
+
+def _teacher_raw(path, folder_videos, frames_bursts):
+    """A raw file whose attention is 1 on snippets that share a frame with a burst, else 0.05.
+
+    Stands in for a trained localizer's attention (the skim model only ever sees the attention).
+    """
+    from wsal.config import ExperimentConfig
+    from wsal.raw import RawHeader, RawVideo, RawWriter
+
+    with RawWriter(path, RawHeader(("Move",), GRID, ExperimentConfig(), "validation")) as writer:
+        for name, (frames, bursts) in frames_bursts.items():
+            count = num_snippets(frames, GRID)
+            moving = motion_snippets(bursts, np.arange(count) * GRID.stride_frames, GRID.clip_len_frames)
+            attention = np.where(moving, 1.0, 0.05).astype(np.float32)
+            writer.add(RawVideo(name, attention[:, None], attention, np.ones(1, np.float32), count, frames / 25.0))
+
+
+HELD_OUT = {"held_out": (600, [(60, 130), (300, 350), (480, 530)])}  # 24 s, 28 % motion
+
+
+def test_learned_sampler_fit_report_and_errors(videos, tmp_path, capsys):
+    from wsal.features.skim import load_skim
+
+    raw = tmp_path / "raw.h5"
+    _teacher_raw(raw, videos, VIDEOS)
+    model = tmp_path / "skim.pt"
+    folder = str(next(iter(videos.values())).parent)
+    assert main(["sampler-fit", folder, "--raw", str(raw), "--out", str(model), "--steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "fitted on 2 videos, 103 snippets" in out  # 47 + 56 snippets
+    assert float(out.split("correlation with the attention ")[1].split()[0]) > 0.8
+    skim = load_skim(model)
+    assert skim.grid == GRID and skim.sampler == SamplerConfig()
+
+    # held-out video: the learned scores keep the motion snippets within the budget, like the motion policy
+    held = tmp_path / "held"
+    held.mkdir()
+    frames, bursts = HELD_OUT["held_out"]
+    write_burst_video(held / "held_out.mp4", frames, bursts, size=(96, 96), seed=7)
+    signals = coarse_signals(held / "held_out.mp4", GRID)
+    moving = motion_snippets(bursts, np.arange(len(signals.motion)) * GRID.stride_frames, GRID.clip_len_frames)
+    kept = select_snippets(skim.scores(signals), signals.cuts, 0.5)
+    assert kept.sum() <= max_kept(len(kept), 0.5) and (kept & moving).sum() >= 0.98 * moving.sum()
+
+    # the same report compares both samplers
+    store = tmp_path / "store.h5"
+    meta = StoreMeta(fps=25.0, clip_len_frames=16, stride_frames=16, streams=("rgb",), stream_dims=(4,), backbone="test")
+    with StoreWriter(store, meta) as writer:
+        writer.add("held_out", np.zeros((len(kept), 4), np.float32), num_frames=frames, duration_s=frames / 25.0,
+                   source="x", kept=kept)  # fmt: skip
+    gt = _gt_file(tmp_path / "gt.json", HELD_OUT)
+    code = main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", str(held),
+                 "--sampler-model", str(model), "--budgets", "0.5", "1.0", "--out", str(tmp_path / "rep")])  # fmt: skip
+    assert code == 0 and "learned: kept%" in capsys.readouterr().out
+    curve = json.loads((tmp_path / "rep" / "sampler_report.json").read_text())["sweep"]["curve"]
+    assert curve[0]["learned_action_recall"] == pytest.approx(curve[0]["action_recall"], abs=0.02)
+    assert curve[1]["learned_kept_share"] == 1.0
+
+    # errors: one line, exit 2
+    assert main(["sampler-fit", str(held), "--raw", str(raw), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "2 of 2 videos have no file" in capsys.readouterr().err
+    assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", str(held),
+                 "--sampler-model", str(raw)]) == 2  # fmt: skip
+    assert "not a readable torch file" in capsys.readouterr().err

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "extract",
     "merge_stores",
     "sampler_report",
+    "sampler_fit",
     "train",
     "localize",
     "evaluate",

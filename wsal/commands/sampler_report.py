@@ -4,7 +4,9 @@ Reads the ``kept`` masks of a feature store (written by ``wsal extract --sampler
 ground truth, and prints action-time, instance and boundary recall and the share of skipped
 snippets (definitions: :mod:`wsal.features.sampler_metrics`). With ``--videos DIR`` it also
 reruns the coarse pass on the videos and sweeps the budget, giving a recall-vs-budget curve next
-to a uniform-subsampling baseline (the store keeps no scores, only the mask). ``--out DIR``
+to a uniform-subsampling baseline (the store keeps no scores, only the mask); with
+``--sampler-model M.pt`` also the curve of the learned sampler (features/skim.py) on the same
+coarse signals. ``--out DIR``
 writes ``sampler_report.json``, ``per_video.csv`` and, with ``--videos``, ``recall_vs_budget.csv``
 and ``recall_vs_budget.png``.
 
@@ -69,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--coverage", type=int, default=defaults.coverage_snippets,
         help=f"sweep: a kept snippet in every K consecutive ones, 0 = off (default: {defaults.coverage_snippets})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sampler-model", default=None, metavar="M.pt",
+        help="sweep: also score with this learned sampler (skim model of `wsal sampler-fit`) and compare",
     )  # fmt: skip
     parser.add_argument(
         "--instance-fraction", type=float, default=INSTANCE_FRACTION,
@@ -203,6 +209,7 @@ def _sweep(
     args: argparse.Namespace, gt: "GroundTruth", video_ids: list[str], lengths: dict[str, int], grid: "SnippetGrid"
 ) -> tuple[list[dict], dict]:
     """Coarse pass on every video, then the policy and a uniform baseline at each budget."""
+    import dataclasses
     import time
 
     import numpy as np
@@ -216,8 +223,17 @@ def _sweep(
     if absent:
         raise WsalError(f"{args.videos}: no video file for {len(absent)} videos, e.g. '{absent[0]}' (files are named <video id>.<ext>)")
     config = SamplerConfig(neighbours=args.neighbours, coverage_snippets=args.coverage)
+    skim = None
+    if args.sampler_model is not None:
+        from wsal.features.skim import load_skim
+
+        skim = load_skim(args.sampler_model)
+        if skim.grid != grid:
+            raise WsalError(f"{args.sampler_model}: fitted on snippets {skim.grid}, the store has {grid}")
+        config = dataclasses.replace(skim.sampler, neighbours=args.neighbours, coverage_snippets=args.coverage)
     sampler = {b: SamplerTotals() for b in args.budgets}
     uniform = {b: SamplerTotals() for b in args.budgets}
+    learned = {b: SamplerTotals() for b in args.budgets}
     seconds = 0.0
     duration_s = 0.0
     for vid in tqdm(video_ids, desc="coarse pass", unit="video", dynamic_ncols=True):
@@ -238,6 +254,9 @@ def _sweep(
             even = np.zeros(len(scores), bool)
             even[spread(0, len(scores), max_kept(len(scores), budget))] = True
             uniform[budget] += video_totals(even, segments, grid, args.instance_fraction)
+            if skim is not None:
+                chosen = select_snippets(skim.scores(signals), signals.cuts, budget, config.neighbours, config.coverage_snippets)
+                learned[budget] += video_totals(chosen, segments, grid, args.instance_fraction)
     curve = [
         {
             "budget": b,
@@ -251,6 +270,11 @@ def _sweep(
         }
         for b in args.budgets
     ]
+    if skim is not None:
+        for row in curve:
+            b = row["budget"]
+            row.update(learned_kept_share=learned[b].kept_share, learned_action_recall=learned[b].action_recall,
+                       learned_instance_recall=learned[b].instance_recall)  # fmt: skip
     minutes = duration_s / 60
     cost = {
         "videos": len(video_ids),
@@ -262,14 +286,22 @@ def _sweep(
 
 
 def _format_curve(curve: list[dict]) -> str:
-    lines = ["budget  kept%  action%  instance%  boundary%  | uniform: kept%  action%  instance%"]
+    has_learned = "learned_action_recall" in curve[0]
+    lines = ["budget  kept%  action%  instance%  boundary%  | uniform: kept%  action%  instance%"
+             + ("  | learned: kept%  action%  instance%" if has_learned else "")]  # fmt: skip
     for row in curve:
-        lines.append(
+        line = (
             f"{row['budget']:6.2f}  {100 * row['kept_share']:5.1f}  {100 * row['action_recall']:7.1f}  "
             f"{100 * row['instance_recall']:9.1f}  {100 * row['boundary_recall']:9.1f}  |          "
             f"{100 * row['uniform_kept_share']:5.1f}  {100 * row['uniform_action_recall']:7.1f}  "
             f"{100 * row['uniform_instance_recall']:9.1f}"
         )
+        if has_learned:
+            line += (
+                f"  |          {100 * row['learned_kept_share']:5.1f}  {100 * row['learned_action_recall']:7.1f}  "
+                f"{100 * row['learned_instance_recall']:9.1f}"
+            )
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -294,6 +326,9 @@ def _plot_curve(curve: list[dict], store_point: dict | None, path: Path) -> None
     ax.plot(kept, [100 * r["instance_recall"] for r in curve], "s--", label="sampler: instances")
     ax.plot([100 * r["uniform_kept_share"] for r in curve], [100 * r["uniform_action_recall"] for r in curve],
             "x:", color="grey", label="uniform: action time")  # fmt: skip
+    if "learned_action_recall" in curve[0]:
+        ax.plot([100 * r["learned_kept_share"] for r in curve], [100 * r["learned_action_recall"] for r in curve],
+                "d-", label="learned sampler: action time")  # fmt: skip
     if store_point is not None:
         ax.plot([100 * store_point["kept_share"]], [100 * store_point["action_recall"]], "r*", markersize=12,
                 label="store's kept masks: action time")  # fmt: skip
