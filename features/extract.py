@@ -25,8 +25,8 @@ features do not depend on which other videos ran, in what order, in how many sha
 many workers. Feature columns: rgb 1024, then flow 1024 (rgb only with ``flow="none"``).
 
 **Sampler** (``sampler="motion"``, or ``"learned"`` with a skim model of features/skim.py as
-the scorer): the worker first runs the coarse pass and budget policy of features/sampler.py; flow is then computed only for fields that kept snippets use, the flow I3D
-runs on kept snippets only, and skipped snippets get the feature of an all-zero flow clip; with
+the scorer): the worker first runs the coarse pass and budget policy of features/sampler.py;
+flow is then computed only for fields that kept snippets use, the flow I3D runs on kept snippets only, and skipped snippets get the feature of an all-zero flow clip; with
 ``sampler_scope="all"`` the rgb I3D also runs on kept snippets only and skipped rows copy the
 nearest kept row. The mask is stored as the video's ``kept``.
 

@@ -45,17 +45,23 @@ def _database(shift_s: float = 0.0) -> dict:
     }
 
 
-@pytest.fixture
-def store_and_gt(tmp_path: Path, small_meta, rng) -> tuple[Path, Path]:
+def _store_and_gt(tmp_path: Path, meta, rng, kept_rule=None) -> tuple[Path, Path]:
+    """A store of LENGTHS videos (column 0 = snippet index, to check sampling) and its GT file."""
     store = tmp_path / "store.h5"
-    with StoreWriter(store, small_meta) as writer:
+    with StoreWriter(store, meta) as writer:
         for vid, t in LENGTHS.items():
-            feats = rng.standard_normal((t, small_meta.feature_dim)).astype(np.float32)
-            feats[:, 0] = np.arange(t)  # column 0 = snippet index, to check sampling
-            writer.add(vid, feats, num_frames=16 * t, duration_s=0.64 * t, source="test")
+            feats = rng.standard_normal((t, meta.feature_dim)).astype(np.float32)
+            feats[:, 0] = np.arange(t)
+            kept = None if kept_rule is None else kept_rule(np.arange(t))
+            writer.add(vid, feats, num_frames=16 * t, duration_s=0.64 * t, source="test", kept=kept)
     gt = tmp_path / "gt.json"
     write_ground_truth(_database(), gt)
     return store, gt
+
+
+@pytest.fixture
+def store_and_gt(tmp_path: Path, small_meta, rng) -> tuple[Path, Path]:
+    return _store_and_gt(tmp_path, small_meta, rng)
 
 
 def test_sample_indices_random_takes_one_per_bin():
@@ -191,16 +197,8 @@ def _kept_rule(index: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def kept_store(tmp_path: Path, small_meta, rng) -> tuple[Path, Path]:
-    """Like store_and_gt, but every video carries a kept mask (column 0 = snippet index)."""
-    store = tmp_path / "kept.h5"
-    with StoreWriter(store, small_meta) as writer:
-        for vid, t in LENGTHS.items():
-            feats = rng.standard_normal((t, small_meta.feature_dim)).astype(np.float32)
-            feats[:, 0] = np.arange(t)
-            writer.add(vid, feats, num_frames=16 * t, duration_s=0.64 * t, source="test", kept=_kept_rule(np.arange(t)))
-    gt = tmp_path / "gt.json"
-    write_ground_truth(_database(), gt)
-    return store, gt
+    """Like store_and_gt, but every video carries a kept mask."""
+    return _store_and_gt(tmp_path, small_meta, rng, _kept_rule)
 
 
 @pytest.mark.parametrize("sampling", ["random", "uniform"])
