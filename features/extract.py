@@ -258,9 +258,12 @@ def select_shard(videos: list[VideoTask], index: int, count: int) -> list[VideoT
 def file_digest(path: str | os.PathLike) -> str:
     """First 12 hex digits of the file's SHA-256 (names weights in the store's backbone note)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise WsalError(f"{path}: file not found") from None
     return digest.hexdigest()[:12]
 
 

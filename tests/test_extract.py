@@ -311,6 +311,8 @@ def test_cli_flow_none_and_torchrun_sharding(cli_videos, weights, tmp_path, monk
         (["--rgb-weights", "{rgb}", "--flow", "none", "--fps", "0"], "fps must be positive"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "motion"], "nothing to skip"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "motion", "--budget", "0"], "budget must be in (0, 1]"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "learned", "--sampler-scope", "all"], "needs a skim model"),
+        (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "learned", "--sampler-scope", "all", "--sampler-model", "nope.pt"], "nope.pt"),
     ],
 )
 def test_cli_errors_are_one_line(cli_videos, weights, tmp_path, capsys, extra, message):

@@ -49,11 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--sampler",
         default=d.sampler,
-        choices=["none", "motion"],
+        choices=["none", "motion", "learned"],
         help="motion: a cheap coarse pass picks the snippets that get the fine pass (flow + I3D; features/README.md, "
-        "section Sampler); the store records them in 'kept' (default: %(default)s)",
+        "section Sampler); learned: the same with a skim model from `wsal sampler-fit` (--sampler-model); the store "
+        "records the choice in 'kept' (default: %(default)s)",
     )
-    parser.add_argument("--budget", type=float, default=d.budget, help="motion sampler: largest share of each video's snippets that get the fine pass (default: %(default)s)")
+    parser.add_argument("--sampler-model", default=d.sampler_model, metavar="M.pt", help="learned sampler: skim model file from `wsal sampler-fit`")
+    parser.add_argument("--budget", type=float, default=d.budget, help="sampler: largest share of each video's snippets that get the fine pass (default: %(default)s)")
     parser.add_argument(
         "--sampler-scope",
         default=d.sampler_scope,
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         budget=args.budget,
         sampler_scope=args.sampler_scope,
+        sampler_model=args.sampler_model,
     )
     index, count = resolve_shard(args.shard, env)
     if count > 1 and args.shard is None and "{rank}" not in args.out:
