@@ -29,39 +29,10 @@ from pathlib import Path
 import torch
 
 from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
-from wsal.commands.localize import localize_from_network, localize_from_raw
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
-from wsal.eval.detection import detection_map
-from wsal.eval.io import load_ground_truth, load_predictions
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import SeedResult, format_per_seed, format_summary, run_seed, summarize
+from wsal.multiseed import format_per_seed, format_summary, localize_and_evaluate, run_seed, summarize
 from wsal.synthetic import make_synthetic_dataset
-
-
-def evaluate_subset(
-    run_dir: Path, store: Path, gt_path: Path, subset: str, seed: int, tiou: list[float], modes: list[str], device: str
-) -> list[SeedResult]:
-    """Localize ``subset`` with the seed's final checkpoint (raw outputs kept), evaluate each mode."""
-    raw = run_dir / f"raw_{subset}.h5"
-    localize_from_network(
-        checkpoint=run_dir / "model.pt",
-        features=store,
-        annotations=gt_path,
-        subset=subset,
-        out=run_dir / f"pred_{subset}_network.json",
-        overrides=[],
-        save_raw=raw,
-        skip_missing=False,
-        device=device,
-    )
-    gt = load_ground_truth(gt_path).subset(subset)
-    results = []
-    for mode in modes:
-        pred = run_dir / f"pred_{subset}_{mode}.json"
-        localize_from_raw(raw, pred, [f"localize.boundaries={mode}"])
-        r = detection_map(gt, load_predictions(pred), tiou)
-        results.append(SeedResult(seed, mode, tuple(tiou), r.mAP, r.average_mAP, r.num_predictions))
-    return results
 
 
 def main() -> None:
@@ -94,9 +65,11 @@ def main() -> None:
     for seed in args.seeds:
         store, gt = make_synthetic_dataset(out / f"data_{seed}", seed=seed, feature_dim=args.feature_dim)
         results += run_seed(config, store, gt, out, seed, tiou, args.modes, "test", args.device)
-        train_results += evaluate_subset(
-            out / f"seed_{seed}", store, gt, config.data.train_subset, seed, tiou, args.modes, args.device
-        )
+        run_dir, subset = out / f"seed_{seed}", config.data.train_subset
+        train_results += localize_and_evaluate(
+            run_dir / "model.pt", store, gt, subset, run_dir / f"raw_{subset}.h5", run_dir / f"pred_{subset}_",
+            seed, tiou, args.modes, args.device,
+        )  # fmt: skip
         print(format_per_seed(results[-len(args.modes):]), flush=True)
         print("training subset: " + format_per_seed(train_results[-len(args.modes):]), flush=True)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0

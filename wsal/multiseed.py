@@ -47,31 +47,51 @@ def run_seed(
     device: str = "auto",
 ) -> list[SeedResult]:
     """Train one seed, localize once, evaluate each boundary mode; one result per mode."""
-    from wsal.commands.localize import localize_from_network, localize_from_raw
-    from wsal.eval.detection import detection_map
-    from wsal.eval.io import load_ground_truth, load_predictions
     from wsal.train import train
 
     run_dir = Path(out_dir) / f"seed_{seed}"
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
     checkpoint = train(config, features, annotations, run_dir, device=device)
     subset_name = subset or config.data.test_subset
-    raw = run_dir / "raw.h5"
+    return localize_and_evaluate(
+        checkpoint, features, annotations, subset_name, run_dir / "raw.h5", run_dir / "pred_", seed, tiou, modes, device
+    )
+
+
+def localize_and_evaluate(
+    checkpoint: str | os.PathLike,
+    features: str | os.PathLike,
+    annotations: str | os.PathLike,
+    subset: str,
+    raw: Path,
+    pred_prefix: Path,
+    seed: int,
+    tiou: Sequence[float],
+    modes: Sequence[str],
+    device: str = "auto",
+) -> list[SeedResult]:
+    """Localize ``subset`` once through the network (raw outputs kept in ``raw``), then post-process
+    that raw file once per boundary mode and evaluate each; predictions go to ``{pred_prefix}{mode}.json``.
+    """
+    from wsal.commands.localize import localize_from_network, localize_from_raw
+    from wsal.eval.detection import detection_map
+    from wsal.eval.io import load_ground_truth, load_predictions
+
     localize_from_network(
-        checkpoint=checkpoint,
+        checkpoint=Path(checkpoint),
         features=Path(features),
         annotations=Path(annotations),
-        subset=subset_name,
-        out=run_dir / f"pred_{config.localize.boundaries}.json",
+        subset=subset,
+        out=Path(f"{pred_prefix}network.json"),
         overrides=[],
         save_raw=raw,
         skip_missing=False,
         device=device,
     )
-    gt = load_ground_truth(annotations).subset(subset_name)
+    gt = load_ground_truth(annotations).subset(subset)
     results = []
     for mode in modes:
-        pred = run_dir / f"pred_{mode}.json"
+        pred = Path(f"{pred_prefix}{mode}.json")
         localize_from_raw(raw, pred, [f"localize.boundaries={mode}"])
         r = detection_map(gt, load_predictions(pred), tiou)
         results.append(SeedResult(seed, mode, tuple(float(t) for t in tiou), r.mAP, r.average_mAP, r.num_predictions))
