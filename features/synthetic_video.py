@@ -12,7 +12,15 @@ bursts it is absent. So where something moves is known exactly (frames ``[start,
 burst, :func:`motion_snippets`); optional hard cuts switch to another background (a new "shot").
 :func:`burst_layout` draws a random layout covering a given share of the time.
 
-Both go through one encoder loop (:func:`encode_frames`).
+:func:`write_event_video` generalises the burst videos for a localizer to learn from: each
+:class:`Event` (frames ``[start, end)``) is an *action* of one of two classes, ``"disc"`` (the
+burst disc) or ``"square"`` (a cyan square crossing the other way), or a *distractor* that is no
+action but moves the whole picture: ``"shake"`` (camera shake: the background shifted by up to
+3 px, a new offset every frame) or ``"flicker"`` (the brightness of the whole frame pulsing by up
+to 12%). :func:`event_layout` draws a random non-overlapping layout of one action class and some
+distractors.
+
+All go through one encoder loop (:func:`encode_frames`).
 
 What this module does not do: anything the pipeline needs at run time; it only writes files.
 """
@@ -20,6 +28,7 @@ What this module does not do: anything the pipeline needs at run time; it only w
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -141,16 +150,38 @@ def background(width: int, height: int, seed: int = 0) -> NDArray[np.uint8]:
 def burst_frame(i: int, bursts: Sequence[tuple[int, int]], bg: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """Frame ``i``: the background, plus the moving disc if ``i`` lies in a burst ``[start, end)``."""
     frame = bg.copy()
-    height, width = bg.shape[:2]
     for start, end in bursts:
         if start <= i < end:
-            radius = max(3, min(width, height) // 8)
-            t = (i - start) / max(1, end - start - 1)  # 0..1 across the burst
-            cx = radius + t * (width - 2 * radius - 1)
-            cy = height / 2 + (height / 4) * np.sin(2 * np.pi * t)
-            y, x = np.mgrid[0:height, 0:width]
-            frame[(x - cx) ** 2 + (y - cy) ** 2 <= radius**2] = (240, 230, 40)
+            _draw_disc(frame, _progress(i, start, end))
     return frame
+
+
+def _progress(i: int, start: int, end: int) -> float:
+    """0..1 across frames ``[start, end)``.
+
+    >>> _progress(0, 0, 5), _progress(4, 0, 5)
+    (0.0, 1.0)
+    """
+    return (i - start) / max(1, end - start - 1)
+
+
+def _draw_disc(frame: NDArray[np.uint8], t: float) -> None:
+    """The yellow disc at progress ``t`` (0..1): left to right along a sine, in place."""
+    height, width = frame.shape[:2]
+    radius = max(3, min(width, height) // 8)
+    cx = radius + t * (width - 2 * radius - 1)
+    cy = height / 2 + (height / 4) * np.sin(2 * np.pi * t)
+    y, x = np.mgrid[0:height, 0:width]
+    frame[(x - cx) ** 2 + (y - cy) ** 2 <= radius**2] = (240, 230, 40)
+
+
+def _draw_square(frame: NDArray[np.uint8], t: float) -> None:
+    """The cyan square at progress ``t`` (0..1): right to left along a straight line, in place."""
+    height, width = frame.shape[:2]
+    side = max(4, min(width, height) // 5)
+    left = int(round((1 - t) * (width - side)))
+    top = height // 3
+    frame[top : top + side, left : left + side] = (40, 200, 240)
 
 
 def write_burst_video(
@@ -174,17 +205,30 @@ def write_burst_video(
     width, height = size
     backgrounds = [background(width, height, seed + j) for j in range(len(cuts) + 1)]
     cut_frames = sorted(cuts)
+    frames = (burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)]) for i in range(num_frames))
+    _encode_h264(path, frames, num_frames, fps, size, seed, noise_std)
+
+
+def _encode_h264(
+    path: str | os.PathLike,
+    frames: Iterable[NDArray[np.uint8]],
+    num_frames: int,
+    fps: float,
+    size: tuple[int, int],
+    seed: int,
+    noise_std: float,
+) -> None:
+    """H.264 at ``fps`` (crf 18), with sensor noise of ``noise_std`` grey levels (0 = none) seeded by ``seed``."""
     rng = np.random.default_rng([seed, 1])
 
-    def frame(i: int) -> NDArray[np.uint8]:
-        rgb = burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)])
-        if noise_std > 0:
-            rgb = np.clip(rgb + rng.normal(0.0, noise_std, rgb.shape), 0, 255).astype(np.uint8)
-        return rgb
+    def noisy(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        if noise_std <= 0:
+            return rgb
+        return np.clip(rgb + rng.normal(0.0, noise_std, rgb.shape), 0, 255).astype(np.uint8)
 
-    frames = (frame(i) for i in range(num_frames))
     rate = Fraction(fps).limit_denominator(1001)
-    encode_frames(path, frames, range(num_frames), rate, 1 / rate, size, "libx264", {"crf": "18", "preset": "ultrafast"})
+    options = {"crf": "18", "preset": "ultrafast"}
+    encode_frames(path, (noisy(f) for f in frames), range(num_frames), rate, 1 / rate, size, "libx264", options)
 
 
 def burst_layout(num_frames: int, motion: float, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -198,16 +242,27 @@ def burst_layout(num_frames: int, motion: float, rng: np.random.Generator) -> li
     True
     """
     count = int(rng.integers(3, 6))
-    spare = max(0.0, motion * num_frames - 25 * count)  # frames beyond the 25 each burst gets
-    lengths = (25 + rng.dirichlet(np.ones(count)) * spare).astype(int)
+    return _place(_lengths(count, motion * num_frames, rng), num_frames, rng)
+
+
+def _lengths(count: int, total: float, rng: np.random.Generator, least: int = 25) -> NDArray[np.int64]:
+    """``count`` random lengths of at least ``least`` frames summing to about ``total`` (rounded down each)."""
+    if count == 0:
+        return np.zeros(0, np.int64)
+    spare = max(0.0, total - least * count)  # frames beyond the least each one gets
+    return (least + rng.dirichlet(np.ones(count)) * spare).astype(int)
+
+
+def _place(lengths: NDArray[np.int64], num_frames: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Intervals ``[start, end)`` of ``lengths``, in this order, with random gaps (non-overlapping)."""
     free = num_frames - lengths.sum()
-    gaps = rng.dirichlet(np.ones(count + 1)) * free
-    bursts, pos = [], 0
+    gaps = rng.dirichlet(np.ones(len(lengths) + 1)) * free
+    spans, pos = [], 0
     for gap, length in zip(gaps[:-1], lengths):
         start = pos + int(gap)
-        bursts.append((start, start + int(length)))
+        spans.append((start, start + int(length)))
         pos = start + int(length)
-    return bursts
+    return spans
 
 
 def motion_snippets(bursts: Sequence[tuple[int, int]], starts: NDArray[np.int64], clip_len: int) -> NDArray[np.bool_]:
@@ -220,3 +275,109 @@ def motion_snippets(bursts: Sequence[tuple[int, int]], starts: NDArray[np.int64]
     for start, end in bursts:
         out |= (starts < end) & (starts + clip_len > start)
     return out
+
+
+# ---- actions of two classes and distractors, for a localizer to learn from -----------------------
+
+ACTION_KINDS = ("disc", "square")
+DISTRACTOR_KINDS = ("shake", "flicker")
+SHAKE_PIXELS = 3  # largest camera-shake offset per axis
+FLICKER_GAIN = 0.06  # largest relative brightness change of the flicker
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something happening in frames ``[start, end)``: an action (ACTION_KINDS) or a distractor (DISTRACTOR_KINDS)."""
+
+    start: int
+    end: int
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTION_KINDS + DISTRACTOR_KINDS:
+            raise ValueError(f"unknown event kind '{self.kind}' (choose from {', '.join(ACTION_KINDS + DISTRACTOR_KINDS)})")
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"an event needs 0 <= start < end, got [{self.start}, {self.end})")
+
+    @property
+    def is_action(self) -> bool:
+        return self.kind in ACTION_KINDS
+
+
+def shake_offset(i: int) -> tuple[int, int]:
+    """Camera-shake offset (dy, dx) of frame ``i``, each in ``[-SHAKE_PIXELS, SHAKE_PIXELS]``, deterministic.
+
+    >>> shake_offset(0), all(max(map(abs, shake_offset(i))) <= SHAKE_PIXELS for i in range(100))
+    ((0, 3), True)
+    """
+    return int(round(SHAKE_PIXELS * np.sin(1.7 * i))), int(round(SHAKE_PIXELS * np.cos(2.3 * i)))
+
+
+def flicker_gain(i: int) -> float:
+    """Brightness factor of frame ``i`` during a flicker, in ``[1 - FLICKER_GAIN, 1 + FLICKER_GAIN]``.
+
+    >>> flicker_gain(0), abs(flicker_gain(3) - 1) <= FLICKER_GAIN
+    (1.0, True)
+    """
+    return 1.0 + FLICKER_GAIN * float(np.sin(2.1 * i))
+
+
+def event_frame(i: int, events: Sequence[Event], bg: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Frame ``i``: the background, shaken or flickering during a distractor, with the moving shape of an action."""
+    active = [e for e in events if e.start <= i < e.end]
+    frame = bg.copy()
+    for event in active:
+        if event.kind == "shake":
+            frame = np.roll(bg, shake_offset(i), axis=(0, 1))
+    for event in active:
+        t = _progress(i, event.start, event.end)
+        if event.kind == "disc":
+            _draw_disc(frame, t)
+        elif event.kind == "square":
+            _draw_square(frame, t)
+    if any(e.kind == "flicker" for e in active):
+        frame = np.clip(frame * flicker_gain(i), 0, 255).astype(np.uint8)
+    return frame
+
+
+def write_event_video(
+    path: str | os.PathLike,
+    num_frames: int,
+    events: Sequence[Event],
+    fps: float = 25.0,
+    size: tuple[int, int] = (96, 96),
+    seed: int = 0,
+    noise_std: float = 0.0,
+) -> None:
+    """Write an H.264 video of ``num_frames`` frames of ``size`` (width, height): background ``seed``, ``events``."""
+    bg = background(size[0], size[1], seed)
+    _encode_h264(path, (event_frame(i, events, bg) for i in range(num_frames)), num_frames, fps, size, seed, noise_std)
+
+
+def event_layout(
+    num_frames: int,
+    action_kind: str,
+    action_share: float,
+    distractor_share: float,
+    rng: np.random.Generator,
+) -> list[Event]:
+    """2-3 actions of ``action_kind`` covering about ``action_share`` of the frames and, if
+    ``distractor_share`` > 0, 1-2 distractors (kinds drawn at random) covering about that share,
+    each event at least 25 frames, in random order at random non-overlapping places (sorted by start).
+
+    >>> events = event_layout(1000, "disc", 0.25, 0.15, np.random.default_rng(0))
+    >>> all(a.end <= b.start for a, b in zip(events, events[1:]))
+    True
+    >>> 245 <= sum(e.end - e.start for e in events if e.is_action) <= 250
+    True
+    """
+    if action_kind not in ACTION_KINDS:
+        raise ValueError(f"unknown action kind '{action_kind}' (choose from {', '.join(ACTION_KINDS)})")
+    num_actions = int(rng.integers(2, 4))
+    num_distractors = int(rng.integers(1, 3)) if distractor_share > 0 else 0
+    kinds = [action_kind] * num_actions + [str(k) for k in rng.choice(DISTRACTOR_KINDS, num_distractors)]
+    lengths = np.concatenate([_lengths(num_actions, action_share * num_frames, rng),
+                              _lengths(num_distractors, distractor_share * num_frames, rng)]).astype(np.int64)  # fmt: skip
+    order = rng.permutation(len(kinds))
+    spans = _place(lengths[order], num_frames, rng)
+    return [Event(start, end, kinds[k]) for (start, end), k in zip(spans, order)]
