@@ -1,15 +1,22 @@
-"""Change-point post-processing chosen on the TRAINING subset, then reported on the test subset.
+"""Post-processing of both boundary modes chosen on HELD-OUT videos, then reported on the test subset.
 
 Reads finished ``bench/accuracy_synthetic.py --modes threshold changepoint`` output folders (one
-or more, e.g. one per seed run in parallel): for every seed, ``seed_S/raw_validation.h5`` (network outputs on the training videos) and
-``seed_S/raw.h5`` (the test videos). For each point of a small grid of ``localize.cp_attention``
-x ``localize.cp_merge`` it post-processes the training raw files (no network) and evaluates
-against the training GT; the setting with the best mean (over seeds) average mAP is chosen there,
+or more, e.g. one per seed run in parallel): for every seed, the raw network outputs on the
+choice subset -- ``seed_S/raw_heldout.h5`` (videos not trained on and not in the test subset;
+``--choose-on training`` uses ``seed_S/raw_validation.h5``, the training videos, instead) -- and
+on the test videos (``seed_S/raw.h5``). Each mode gets a small grid of its own settings, scored
+by post-processing the choice-subset raw files (no network) against their GT:
+
+* threshold: ``localize.signal`` x ``localize.act_thresholds`` (3 x 3 points);
+* changepoint: ``localize.cp_select`` ("attention": ``cp_attention`` lists; "signal": the
+  ``act_thresholds`` on the class signals) x ``localize.cp_merge`` (single values and lists).
+
+Per mode, the setting with the best mean (over seeds) average mAP on the choice subset is chosen,
 and only that setting is then evaluated on the test subset, next to both modes at their defaults
 (the figures accuracy_synthetic prints, recomputed from the same raw files, so folders of separate
-runs combine into one table). No choice looks at the test subset.
+runs combine into one table). Both modes get the same treatment; no choice looks at the test subset.
 
-    python bench/changepoint_grid.py runs/accuracy_synthetic [more folders ...]
+    python bench/changepoint_grid.py runs/accuracy_synthetic [more folders ...] [--choose-on heldout|training]
 """
 
 from __future__ import annotations
@@ -28,9 +35,34 @@ from wsal.eval.report import TIOU_PRESETS
 from wsal.multiseed import SeedResult, format_summary, summarize
 from wsal.raw import RawReader
 
-ATTENTION = ((0.3,), (0.4,), (0.5,), (0.6,), (0.7,), (0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))
-MERGE = (0.5, 0.7, 0.8, 0.9, 1.0)
-LEVELS = ((),)  # --levels adds level subsets, e.g. --levels 1,2 2
+SIGNALS = ("both", "cas_x_attention", "cas")
+ACT_THRESHOLDS = (
+    (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5),
+    (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5),
+    (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+)
+ATTENTION = ((0.3,), (0.4,), (0.5,), (0.6,), (0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))
+MERGE = (0.5, 0.7, 0.8, 0.9, 1.0, (0.8, 1.0), (0.6, 0.8, 1.0))
+CHOICE_FILES = {"heldout": "raw_heldout.h5", "training": "raw_validation.h5"}
+
+
+def _value(v: object) -> str:
+    """An override value: a list for tuples, the number otherwise."""
+    return str(list(v)) if isinstance(v, tuple) else str(v)
+
+
+def candidates(levels: tuple[tuple[int, ...], ...]) -> list[tuple[str, list[str]]]:
+    """(mode, overrides) for every grid point of both modes."""
+    out = [
+        ("threshold", ["localize.boundaries=threshold", f"localize.signal={sig}", f"localize.act_thresholds={list(act)}"])
+        for sig, act in itertools.product(SIGNALS, ACT_THRESHOLDS)
+    ]
+    selections = [["localize.cp_select=attention", f"localize.cp_attention={list(att)}"] for att in ATTENTION]
+    selections += [["localize.cp_select=signal"]]
+    for lv, sel, merge in itertools.product(levels, selections, MERGE):
+        out.append(("changepoint", ["localize.boundaries=changepoint", f"localize.cp_levels={list(lv)}", *sel,
+                                    f"localize.cp_merge={_value(merge)}"]))  # fmt: skip
+    return out
 
 
 def evaluate(raw: Path, gt_path: Path, overrides: list[str], seed: int, label: str, tiou: list[float], tmp: Path) -> SeedResult:
@@ -45,50 +77,45 @@ def evaluate(raw: Path, gt_path: Path, overrides: list[str], seed: int, label: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="output folder(s) of bench/accuracy_synthetic.py")
+    parser.add_argument("--choose-on", choices=sorted(CHOICE_FILES), default="heldout",
+                        help="subset the settings are chosen on (default: %(default)s)")
     parser.add_argument("--levels", nargs="*", default=[], metavar="L,L",
                         help="also try these subsets of detector levels (localize.cp_levels), e.g. 1,2 2")
-    parser.add_argument("--attention", nargs="*", default=None, metavar="A,A",
-                        help="cp_attention lists to try, e.g. 0.3 0.4 0.3,0.4,0.5 (default: a built-in grid)")
-    parser.add_argument("--merge", nargs="*", type=float, default=None, help="cp_merge values to try")
     args = parser.parse_args()
-    level_sets = LEVELS + tuple(tuple(int(v) for v in text.split(",")) for text in args.levels)
-    attention_sets = ATTENTION if args.attention is None else tuple(tuple(float(v) for v in t.split(",")) for t in args.attention)
-    merges = MERGE if args.merge is None else tuple(args.merge)
+    level_sets = ((),) + tuple(tuple(int(v) for v in text.split(",")) for text in args.levels)
     tiou = list(TIOU_PRESETS["thumos"])
+    choice_file = CHOICE_FILES[args.choose_on]
     folders = {}  # seed -> its accuracy_synthetic folder
     for folder in args.runs:
         for p in folder.glob("seed_*"):
-            if (p / "raw_validation.h5").is_file():
+            if (p / choice_file).is_file():
                 folders[int(p.name.removeprefix("seed_"))] = folder
     seeds = sorted(folders)
     if not seeds:
-        raise SystemExit(f"{args.runs}: no seed_S/raw_validation.h5")
+        raise SystemExit(f"{args.runs}: no seed_S/{choice_file} (run bench/accuracy_synthetic.py with --heldout)")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        grid = {}
-        for levels, att, merge in itertools.product(level_sets, attention_sets, merges):
-            overrides = ["localize.boundaries=changepoint", f"localize.cp_attention={list(att)}", f"localize.cp_merge={merge}",
-                         f"localize.cp_levels={list(levels)}"]
+        best: dict[str, tuple[float, list[str]]] = {}
+        for mode, overrides in candidates(level_sets):
             rows = [
-                evaluate(folders[s] / f"seed_{s}" / "raw_validation.h5", folders[s] / f"data_{s}" / "gt.json", overrides, s, "cp", tiou, tmp)
+                evaluate(folders[s] / f"seed_{s}" / choice_file, folders[s] / f"data_{s}" / "gt.json", overrides, s, "c", tiou, tmp)
                 for s in seeds
             ]
-            grid[(levels, att, merge)] = float(np.mean([r.average_mAP for r in rows]))
-            print(f"training subset: cp_levels {list(levels)} cp_attention {list(att)} cp_merge {merge}: "
-                  f"average mAP {100 * grid[(levels, att, merge)]:.1f}", flush=True)
-        best = max(grid, key=grid.get)
-        print(f"chosen on the training subset: cp_levels {list(best[0])}, cp_attention {list(best[1])}, cp_merge {best[2]} "
-              f"({100 * grid[best]:.1f})")
-        chosen = ["localize.boundaries=changepoint", f"localize.cp_levels={list(best[0])}",
-                  f"localize.cp_attention={list(best[1])}", f"localize.cp_merge={best[2]}"]
+            score = float(np.mean([r.average_mAP for r in rows]))
+            print(f"{args.choose_on} subset: {' '.join(o.removeprefix('localize.') for o in overrides)}: "
+                  f"average mAP {100 * score:.2f}", flush=True)
+            if mode not in best or score > best[mode][0]:
+                best[mode] = (score, overrides)
+        for mode, (score, overrides) in best.items():
+            print(f"chosen on the {args.choose_on} subset for {mode}: {' '.join(overrides)} ({100 * score:.2f})")
         results = []
-        for subset_file, name in (("raw_validation.h5", "TRAINING"), ("raw.h5", "TEST")):
+        for subset_file, name in ((choice_file, args.choose_on.upper()), ("raw.h5", "TEST")):
             rows = []
             for s in seeds:
                 raw, gt = folders[s] / f"seed_{s}" / subset_file, folders[s] / f"data_{s}" / "gt.json"
-                rows.append(evaluate(raw, gt, ["localize.boundaries=threshold"], s, "threshold", tiou, tmp))
-                rows.append(evaluate(raw, gt, ["localize.boundaries=changepoint"], s, "changepoint (defaults)", tiou, tmp))
-                rows.append(evaluate(raw, gt, chosen, s, f"changepoint {list(best[0])}/{list(best[1])}/{best[2]}", tiou, tmp))
+                for mode in ("threshold", "changepoint"):
+                    rows.append(evaluate(raw, gt, [f"localize.boundaries={mode}"], s, f"{mode} (defaults)", tiou, tmp))
+                    rows.append(evaluate(raw, gt, best[mode][1], s, f"{mode} (chosen)", tiou, tmp))
             results.append((name, rows))
     for name, rows in results:
         print(f"\n{name} subset, mAP (%) mean ± std over seeds\n{format_summary(summarize(rows))}")

@@ -220,6 +220,25 @@ def test_changepoint_mode_strong_cut_keeps_actions_apart():
     assert [(round(s.start_s, 2), round(s.end_s, 2)) for s in segs] == [(1.92, 3.2)]
 
 
+def test_changepoint_mode_merge_list_gives_split_and_merged_runs():
+    cas, att, vs, change = _two_level_video()
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=(0.5, 0.8), nms_iou=0.99, cp_levels=(0,))
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    # cp_merge 0.5 splits level 0 at the weak cut (3..4, 5..7); 0.8 merges them (3..7): all three pooled
+    assert sorted((round(s.start_s, 2), round(s.end_s, 2)) for s in segs) == [(1.92, 3.2), (1.92, 5.12), (3.2, 5.12)]
+
+
+def test_changepoint_mode_signal_selection_uses_class_signal_and_act_thresholds():
+    cas, att, vs, change = _two_level_video()
+    att = np.zeros(10)  # the attention selects nothing ...
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.99, cp_levels=(0,))
+    assert localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change) == []
+    # ... but the CAS of class A (1 on 3..7) selects level-0 segments [3, 5) and [5, 8) at 0.5, merged across the weak cut
+    config = dataclasses.replace(config, cp_select="signal", act_thresholds=(0.5,))
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    assert [(round(s.start_s, 2), round(s.end_s, 2), s.label) for s in segs] == [(1.92, 5.12, "A")]
+
+
 def test_changepoint_mode_without_change_points_is_one_segment():
     # no change point at all: the whole video is one segment, foreground if its mean attention passes
     cas, att, vs = bump_video(8, [(0, 7)])
@@ -241,6 +260,10 @@ def test_check_config_rejects_nonsense():
         check_config(LocalizeConfig(nms_iou=1.5))
     with pytest.raises(WsalError, match="act_thresholds"):
         check_config(LocalizeConfig(act_thresholds=()))
+    check_config(LocalizeConfig(cp_merge=(0.6, 1.0)))
+    for bad in (1.2, (0.8, -0.1), ()):
+        with pytest.raises(WsalError, match="cp_merge"):
+            check_config(LocalizeConfig(cp_merge=bad))
 
 
 # --------------------------------------------------------------------------- cross-checks

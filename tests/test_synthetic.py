@@ -50,6 +50,26 @@ def test_store_and_gt_layout(tmp_path):
             assert float(v.segments_s.min()) >= 0.0 and float(v.segments_s.max()) <= v.duration_s + 1e-9
 
 
+def test_heldout_subset_leaves_training_and_test_videos_unchanged(tmp_path):
+    store1, gt1 = _small(tmp_path / "a")
+    store2, gt2 = make_synthetic_dataset(
+        tmp_path / "b", seed=0, num_train_videos=6, num_test_videos=3, num_heldout_videos=4, num_classes=3,
+        feature_dim=8, snippets=(40, 80),
+    )  # fmt: skip
+    plain, with_heldout = load_ground_truth(gt1), load_ground_truth(gt2)
+    heldout = with_heldout.subset("heldout")
+    assert sorted(heldout.videos) == [f"synthetic_heldout_{i:04d}" for i in range(4)]
+    assert set(with_heldout.videos) == set(plain.videos) | set(heldout.videos)
+    assert all(len(v.labels) >= 1 for v in heldout.videos.values())
+    with FeatureStore(store1) as s1, FeatureStore(store2) as s2:
+        for vid in s1.video_ids:  # training and test videos: bit for bit the same as without held-out ones
+            np.testing.assert_array_equal(s1.read(vid).features, s2.read(vid).features)
+            np.testing.assert_array_equal(plain.videos[vid].segments_s, with_heldout.videos[vid].segments_s)
+        held = [s2.read(vid).features for vid in sorted(heldout.videos)]
+        # new videos, not copies of existing ones
+        assert not any(h.shape == s1.read(v).features.shape and np.allclose(h, s1.read(v).features) for h in held for v in s1.video_ids)
+
+
 def test_random_timeline_instances_do_not_overlap():
     rng = np.random.default_rng(5)
     for _ in range(20):

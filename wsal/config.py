@@ -98,6 +98,10 @@ class ChangePointConfig:
     recon_dim: int = 256  # reconstruct a fixed random projection of the features to this size (0: the features)
     recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
+    # "loss/cp_consistency": attention held constant between change points of consistency_level
+    # (wsal.model.losses); its weight in "loss/changepoint" (0: off, the MIL trains as without the detector)
+    consistency_weight: float = 0.0
+    consistency_level: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,8 +117,10 @@ class ChangePointConfig:
             problems.append(f"changepoint.avg_momentum must be in [0, 1), got {self.avg_momentum}")
         if not self.logvar_min < self.logvar_max:
             problems.append("changepoint.logvar_min must be below logvar_max")
-        if self.weight < 0:
-            problems.append(f"changepoint.weight must be >= 0, got {self.weight}")
+        if self.weight < 0 or self.consistency_weight < 0:
+            problems.append("changepoint.weight and changepoint.consistency_weight must be >= 0")
+        if not 0 <= self.consistency_level < self.num_levels:
+            problems.append(f"changepoint.consistency_level must be a level in 0..{self.num_levels - 1}, got {self.consistency_level}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -150,12 +156,15 @@ class LocalizeConfig:
     max_per_video: int = 100  # keep at most this many segments per video (highest scores)
     # "changepoint" boundaries (needs a model trained with changepoint.enabled): a segment between
     # change points of one level is foreground when its mean attention exceeds a value of
-    # cp_attention (each value gives its own proposals) ...
-    cp_attention: tuple[float, ...] = (0.4,)
+    # cp_attention (each value gives its own proposals; cp_select = "signal" instead thresholds
+    # each class signal's segment means at act_thresholds) ...
+    cp_attention: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
     # ... and two adjacent foreground segments merge unless the change score between them exceeds
-    # cp_merge (a change point has score > 0.5, so 0.5 merges nothing). Both defaults were chosen
-    # on the synthetic training subset (bench/changepoint_grid.py, detector gamma 2).
-    cp_merge: float = 0.8
+    # cp_merge (a change point has score > 0.5, so 0.5 merges nothing; a list gives proposals for
+    # each value). Defaults chosen on held-out synthetic videos, neither trained on nor tested
+    # (bench/changepoint_grid.py; README, "Change points").
+    cp_merge: float | tuple[float, ...] = 0.9
+    cp_select: Literal["attention", "signal"] = "attention"  # what picks foreground segments (see cp_attention)
     cp_levels: tuple[int, ...] = ()  # which detector levels cut proposals (empty: all)
 
 

@@ -24,12 +24,15 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
      the same signal is kept once.
    * ``"changepoint"``: per level l, the change points (snippets t with ``change_scores[l, t] >
      0.5``) cut the video into segments ``[0, c1), [c1, c2), ..., [ck, T)``. A segment is
-     foreground when its mean attention is > [cp_attention] (class-agnostic: the attention, not
-     the class, decides what is action). Adjacent foreground segments merge unless the change
+     foreground when its mean attention is > a value of [cp_attention] (class-agnostic: the
+     attention, not the class, decides what is action; with [cp_select] = ``"signal"`` instead,
+     the mean of each class signal row is compared with each of [act_thresholds], and the runs
+     are scored on that row only). Adjacent foreground segments merge unless the change
      score at the point between them is > [cp_merge] (a strong change point keeps two actions
-     apart; a weak one inside an action is ignored). Each merged run is one proposal; the runs of
-     all levels and thresholds are pooled (a run found twice is kept once) and, like threshold
-     proposals, scored against each signal row; the NMS of step 6 merges the levels.
+     apart; a weak one inside an action is ignored; a list of values gives the runs of each).
+     Each merged run is one proposal; the runs of all levels, thresholds and merge values are
+     pooled (a run found twice is kept once) and, like threshold proposals, scored against each
+     signal row; the NMS of step 6 merges the levels.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
    w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
@@ -59,6 +62,7 @@ What this module does not do: run the network, read or write files, or evaluate.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -325,7 +329,7 @@ def changepoint_runs(
     attention: NDArray[np.floating],
     change_scores: NDArray[np.floating],
     attention_thresholds: float | Sequence[float],
-    merge_threshold: float,
+    merge_thresholds: float | Sequence[float],
 ) -> NDArray[np.int64]:
     """Foreground runs between change points, all levels and thresholds pooled: (N, 2) inclusive ``first, last``.
 
@@ -339,8 +343,11 @@ def changepoint_runs(
     [[2, 3], [4, 5]]
     >>> changepoint_runs(att, cs, (0.5, 0.85), 0.8).tolist()  # 0.85 selects only [2, 4)
     [[2, 3], [2, 5]]
+    >>> changepoint_runs(att, cs, 0.5, (0.5, 1.0)).tolist()  # both the split and the merged runs
+    [[2, 3], [2, 5], [4, 5]]
     """
     thresholds = np.atleast_1d(np.asarray(attention_thresholds, dtype=np.float64))  # (K,)
+    merges = np.atleast_1d(np.asarray(merge_thresholds, dtype=np.float64))  # (M,)
     att = np.asarray(attention, dtype=np.float64)
     scores = np.asarray(change_scores, dtype=np.float64)
     T = att.shape[0]
@@ -349,9 +356,9 @@ def changepoint_runs(
         cuts = np.flatnonzero(level_scores[1:] > 0.5) + 1  # the video start is never a cut
         edges = np.concatenate(([0], cuts, [T])).astype(np.int64)  # (S+1,) segment i = [edges[i], edges[i+1])
         means = range_means(att, edges[:-1], edges[1:])  # (S,) mean attention per segment
-        weak = level_scores[cuts] <= merge_threshold  # (S-1,) the cut between segment i and i+1 is weak
-        for threshold in thresholds:
+        for threshold, merge in itertools.product(thresholds, merges):
             selected = means > threshold  # (S,)
+            weak = level_scores[cuts] <= merge  # (S-1,) the cut between segment i and i+1 is weak
             join = selected[:-1] & selected[1:] & weak  # (S-1,) segment i merges with i+1
             starts = np.flatnonzero(selected & ~np.concatenate(([False], join)))
             ends = np.flatnonzero(selected & ~np.concatenate((join, [False])))
@@ -376,10 +383,17 @@ def changepoint_proposals(
         if bad:
             raise WsalError(f"localize.cp_levels: level {bad[0]} does not exist (the detector has {scores.shape[0]} levels)")
         scores = scores[list(config.cp_levels)]
-    runs = changepoint_runs(attention, scores, config.cp_attention, config.cp_merge)  # (N, 2)
     n_rows = signals.shape[0]
+    if config.cp_select == "attention":
+        runs = changepoint_runs(attention, scores, config.cp_attention, config.cp_merge)  # (N, 2)
+        return Proposals(
+            np.tile(runs[:, 0], n_rows), np.tile(runs[:, 1], n_rows), np.repeat(np.arange(n_rows, dtype=np.int64), runs.shape[0])
+        )
+    per_row = [changepoint_runs(sig, scores, config.act_thresholds, config.cp_merge) for sig in signals]  # (N_r, 2) each
     return Proposals(
-        np.tile(runs[:, 0], n_rows), np.tile(runs[:, 1], n_rows), np.repeat(np.arange(n_rows, dtype=np.int64), runs.shape[0])
+        np.concatenate([r[:, 0] for r in per_row]),
+        np.concatenate([r[:, 1] for r in per_row]),
+        np.concatenate([np.full(r.shape[0], row, dtype=np.int64) for row, r in enumerate(per_row)]),
     )
 
 
@@ -469,8 +483,9 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.soft_nms_sigma must be > 0, got {config.soft_nms_sigma}")
     if not config.cp_attention or not all(0.0 <= a <= 1.0 for a in config.cp_attention):
         problems.append(f"localize.cp_attention must be a non-empty list of values in [0, 1], got {list(config.cp_attention)}")
-    if not 0.0 <= config.cp_merge <= 1.0:
-        problems.append(f"localize.cp_merge must be in [0, 1], got {config.cp_merge}")
+    merges = np.atleast_1d(np.asarray(config.cp_merge, dtype=np.float64))
+    if merges.size == 0 or not np.all((merges >= 0.0) & (merges <= 1.0)):
+        problems.append(f"localize.cp_merge must be a value or a non-empty list of values in [0, 1], got {config.cp_merge}")
     if config.max_per_video < 1:
         problems.append(f"localize.max_per_video must be >= 1, got {config.max_per_video}")
     if problems:

@@ -21,15 +21,21 @@ is i mod num_classes, so every class occurs in a subset with at least num_classe
 subsets, durations and labelled segments of a given GT file (e.g. the real THUMOS-14 GT), turned
 into snippets on the 25 fps / 16-frame grid (wsal.timeline). The GT written next to the store has
 subsets "validation" (training) and "test" for the built-in timeline, or the given file's subsets.
+With ``num_heldout_videos`` > 0 the built-in timeline also gets a subset "heldout": videos drawn
+like the others (same classes, prototypes and scenes) that training never sees and that are not
+the test subset -- the place to choose post-processing settings (bench/accuracy_synthetic.py).
 
 Everything is drawn from one ``numpy.random.Generator(seed)`` in a fixed order: the same seed
-gives the same store and GT, bit for bit.
+gives the same store and GT, bit for bit. The held-out videos come from a second generator
+(seeded with ``(seed, 1)``) drawn after all others, so adding them leaves the training and test
+videos bit for bit what they are without them.
 
 What this module does not do: train or evaluate; it knows nothing of the model.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from dataclasses import dataclass
@@ -217,6 +223,7 @@ def make_synthetic_dataset(
     seed: int = 0,
     num_train_videos: int = 40,
     num_test_videos: int = 20,
+    num_heldout_videos: int = 0,
     num_classes: int = 5,
     feature_dim: int = 2048,
     snippets: tuple[int, int] = (100, 300),
@@ -231,6 +238,7 @@ def make_synthetic_dataset(
 
     With ``timeline_gt`` the videos and segments of that GT file are used (``num_*_videos``,
     ``num_classes`` and ``snippets`` are then ignored). Existing output files are replaced.
+    ``num_heldout_videos`` adds the subset "heldout" (module docstring).
     """
     if feature_dim < 2:
         raise WsalError(f"synthetic feature_dim must be >= 2, got {feature_dim}")
@@ -260,28 +268,17 @@ def make_synthetic_dataset(
             }
             plan.append((vid, v.subset, t_count, _instances_from_gt(v.segments_s, v.labels, classes, t_count), entry))
     else:
-        if num_classes < 1 or num_train_videos < 1 or num_test_videos < 0:
-            raise WsalError("synthetic data needs num_classes >= 1, num_train_videos >= 1, num_test_videos >= 0")
+        if num_classes < 1 or num_train_videos < 1 or num_test_videos < 0 or num_heldout_videos < 0:
+            raise WsalError(
+                "synthetic data needs num_classes >= 1, num_train_videos >= 1, num_test_videos >= 0, num_heldout_videos >= 0"
+            )
         classes = tuple(f"Action{i:02d}" for i in range(num_classes))
         for subset, count in (("validation", num_train_videos), ("test", num_test_videos)):
-            for i in range(count):
-                t_count = int(rng.integers(snippets[0], snippets[1] + 1))
-                instances = random_timeline(rng, t_count, num_classes, main_class=i % num_classes)
-                entry = {
-                    "subset": subset,
-                    "duration": float(t_count * GRID.stride_s),
-                    "fps": GRID.fps,
-                    "annotations": [
-                        {
-                            "segment": [float(GRID.start_s(inst.first)), float(GRID.end_s(inst.last))],
-                            "label": classes[inst.label_index],
-                        }
-                        for inst in instances
-                    ],
-                }
-                plan.append((f"synthetic_{subset}_{i:04d}", subset, t_count, instances, entry))
+            plan += _random_plan(rng, subset, count, classes, snippets)
 
     prototypes = make_prototypes(rng, len(classes), rgb_dim, flow_dim, prototype_scale)
+    heldout_rng = np.random.default_rng([seed, 1])
+    heldout = [] if timeline_gt is not None else _random_plan(heldout_rng, "heldout", num_heldout_videos, classes, snippets)
     meta = StoreMeta(
         fps=GRID.fps,
         clip_len_frames=GRID.clip_len_frames,
@@ -298,8 +295,10 @@ def make_synthetic_dataset(
 
         items = tqdm(plan, desc="synthetic videos", unit="video")
     with StoreWriter(store_path, meta) as writer:
-        for vid, _subset, t_count, instances, entry in items:
-            video = render_video(rng, prototypes, t_count, instances, noise=noise)
+        for (vid, _subset, t_count, instances, entry), video_rng in itertools.chain(
+            zip(items, itertools.repeat(rng)), zip(heldout, itertools.repeat(heldout_rng))
+        ):
+            video = render_video(video_rng, prototypes, t_count, instances, noise=noise)
             writer.add(
                 vid,
                 video.features,
@@ -307,5 +306,26 @@ def make_synthetic_dataset(
                 duration_s=float(entry["duration"]),
                 source="synthetic",
             )
-    write_ground_truth({vid: entry for vid, _s, _t, _i, entry in plan}, gt_path)
+    write_ground_truth({vid: entry for vid, _s, _t, _i, entry in plan + heldout}, gt_path)
     return store_path, gt_path
+
+
+def _random_plan(
+    rng: np.random.Generator, subset: str, count: int, classes: tuple[str, ...], snippets: tuple[int, int]
+) -> list[tuple[str, str, int, list[Instance], dict]]:
+    """``count`` videos of the built-in timeline: (video id, subset, T, instances, GT entry) each."""
+    plan = []
+    for i in range(count):
+        t_count = int(rng.integers(snippets[0], snippets[1] + 1))
+        instances = random_timeline(rng, t_count, len(classes), main_class=i % len(classes))
+        entry = {
+            "subset": subset,
+            "duration": float(t_count * GRID.stride_s),
+            "fps": GRID.fps,
+            "annotations": [
+                {"segment": [float(GRID.start_s(inst.first)), float(GRID.end_s(inst.last))], "label": classes[inst.label_index]}
+                for inst in instances
+            ],
+        }
+        plan.append((f"synthetic_{subset}_{i:04d}", subset, t_count, instances, entry))
+    return plan

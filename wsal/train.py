@@ -297,6 +297,8 @@ def train(
     count = 0
     last_time = time.perf_counter()
     model.train()
+    # the progress bar shows the change-point terms only when the detector runs (log.csv has every key)
+    shown = [k for k in LOSS_KEYS if config.changepoint.enabled or not k.startswith(("loss/cp_", "loss/changepoint"))]
     with log_path.open("a", newline="") as log_fh, tqdm(
         total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
     ) as bar:
@@ -317,7 +319,7 @@ def train(
                 sums[k] += values[k]
             count += 1
             bar.update(1)
-            bar.set_postfix({k.removeprefix("loss/"): f"{v:.3f}" for k, v in values.items()}, refresh=False)
+            bar.set_postfix({k.removeprefix("loss/"): f"{values[k]:.3f}" for k in shown}, refresh=False)
             if step % tc.log_every == 0 or step == tc.max_steps:
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
