@@ -76,7 +76,7 @@ class ChangePointConfig:
 
     # Run the detector next to the attention MIL and train both together (needed for
     # localize.boundaries = "changepoint"). Off by default: change-point mode does not beat
-    # threshold mode on the synthetic training subset at every tIoU (README), so by default the
+    # threshold mode on the held-out synthetic videos (README, "Change points"), so by default the
     # detector would only cost time.
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
@@ -145,9 +145,12 @@ class LocalizeConfig:
     """Post-processing from model outputs to segments in seconds."""
 
     boundaries: Literal["threshold", "changepoint"] = "threshold"  # how proposals are cut (wsal.localize)
-    class_threshold: float = 0.2  # keep classes whose video score exceeds this (none: the top-1 class)
-    act_thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
-    signal: Literal["cas_x_attention", "cas", "both"] = "both"  # what is thresholded: CAS*attention, CAS, or both
+    # class_threshold, act_thresholds and signal (and the cp_* defaults below) were chosen on held-out
+    # synthetic videos, neither trained on nor tested (bench/changepoint_grid.py): on real data,
+    # choose them again on held-out videos with `wsal localize --from-raw`.
+    class_threshold: float = 0.05  # keep classes whose video score exceeds this (none: the top-1 class)
+    act_thresholds: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
+    signal: Literal["cas_x_attention", "cas", "both"] = "cas"  # what is thresholded: CAS*attention, CAS, or both
     outer_ratio: float = 0.25  # outer band width as a fraction of the proposal length (outer-inner contrast)
     video_score_weight: float = 0.2  # proposal score = inner - outer + weight * video score of the class
     nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
@@ -161,8 +164,7 @@ class LocalizeConfig:
     cp_attention: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
     # ... and two adjacent foreground segments merge unless the change score between them exceeds
     # cp_merge (a change point has score > 0.5, so 0.5 merges nothing; a list gives proposals for
-    # each value). Defaults chosen on held-out synthetic videos, neither trained on nor tested
-    # (bench/changepoint_grid.py; README, "Change points").
+    # each value).
     cp_merge: float | tuple[float, ...] = 0.9
     cp_select: Literal["attention", "signal"] = "attention"  # what picks foreground segments (see cp_attention)
     cp_levels: tuple[int, ...] = ()  # which detector levels cut proposals (empty: all)
