@@ -28,7 +28,11 @@ many workers. Feature columns: rgb 1024, then flow 1024 (rgb only with ``flow="n
 the scorer): the worker first runs the coarse pass and budget policy of features/sampler.py;
 flow is then computed only for fields that kept snippets use, the flow I3D runs on kept snippets only, and skipped snippets get the feature of an all-zero flow clip; with
 ``sampler_scope="all"`` the rgb I3D also runs on kept snippets only and skipped rows copy the
-nearest kept row. The mask is stored as the video's ``kept``.
+nearest kept row, and (``seek_min_s`` > 0) the decoder skips frames no kept snippet uses,
+seeking over skipped stretches that save at least ``seek_min_s`` seconds of decoding and
+stopping after the last needed frame (:class:`~wsal.features.decode.SeekPlan`; kept snippets
+get the same frames and flow fields as without it, skipped ones all-zero placeholder frames,
+which nothing uses). The mask is stored as the video's ``kept``.
 
 **Robustness.** A video that cannot be decoded (:class:`~wsal.features.decode.DecodeError`) is
 recorded in the store's failure list and the run goes on; so is a video whose worker process
@@ -66,7 +70,8 @@ if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported wher
 
     import torch
 
-    from wsal.features.decode import DecodeConfig, VideoDecoder
+    from wsal.features.decode import DecodeConfig, SeekPlan, VideoDecoder
+    from wsal.features.sampler import CoarseSignals
     from wsal.features.skim import Skim
     from wsal.features.snippets import SnippetAssembler, SnippetBatch
     from wsal.features.store import StoreMeta, StoreWriter
@@ -99,6 +104,7 @@ class ExtractConfig:
     budget: float = 0.5  # sampler: largest share of a video's snippets that get the fine pass
     sampler_model: str = ""  # learned sampler: skim model file of `wsal sampler-fit` (features/skim.py)
     sampler_scope: str = "flow"  # flow: skip flow for unkept snippets; all: skip rgb I3D too (nearest kept row)
+    seek_min_s: float = 2.0  # scope all: seek over skipped stretches that save decoding at least this long, seconds; 0 = never seek
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
@@ -111,6 +117,8 @@ class ExtractConfig:
             raise WsalError(f"sampler must be one of {SAMPLERS} and sampler_scope one of {SAMPLER_SCOPES}")
         if not 0 < self.budget <= 1:
             raise WsalError(f"budget must be in (0, 1], got {self.budget}")
+        if not 0 <= self.seek_min_s < float("inf"):
+            raise WsalError(f"seek_min_s must be a number of seconds >= 0 (0 = never seek), got {self.seek_min_s}")
         if self.sampler != "none" and self.flow == "none" and self.sampler_scope == "flow":
             raise WsalError("the motion sampler with flow 'none' has nothing to skip: use sampler scope 'all' (--sampler-scope all)")
         if (self.sampler == "learned") != bool(self.sampler_model):
@@ -296,6 +304,7 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
         flow_fn = functools.partial(compute_flow, method=config.flow)
     try:
         kept = None
+        seek = None
         if config.sampler != "none":
             from wsal.features.sampler import FieldMaskedFlow, SamplerConfig, flow_fields_needed, plan_video
 
@@ -308,7 +317,9 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
             kept = plan.kept
             if flow_fn is not None:  # flow only where a kept snippet needs it; the rest stays zero (unused)
                 flow_fn = FieldMaskedFlow(flow_fn, flow_fields_needed(kept, grid, plan.signals.num_frames))
-        with VideoDecoder(task.path, config.decode_config()) as decoder:
+            if config.sampler_scope == "all" and config.seek_min_s > 0:  # skipped snippets need no pixels
+                seek = _seek_plan(plan.kept, grid, plan.signals, flow_fn is not None, config.seek_min_s)
+        with VideoDecoder(task.path, config.decode_config(), seek) as decoder:
             assembler = SnippetAssembler(grid, flow_fn)
             count = 0
             for batch in _batches(decoder, assembler):
@@ -323,6 +334,15 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
         yield Failed(task.video_id, str(err))
         return
     yield Finished(task.video_id, result.num_frames, result.duration_s, count)
+
+
+def _seek_plan(kept: NDArray[np.bool_], grid: SnippetGrid, signals: "CoarseSignals", flow: bool, min_skip_s: float) -> "SeekPlan":
+    """The decoder's seek plan for a sampled video: the frames kept snippets use, the coarse pass's keyframes."""
+    from wsal.features.decode import SeekPlan
+    from wsal.features.sampler import frames_needed
+
+    wanted = frames_needed(kept, grid, signals.num_frames, flow)
+    return SeekPlan(wanted, signals.seek_points_s, signals.num_frames, signals.duration_s, min_skip_s)
 
 
 @functools.lru_cache(maxsize=2)

@@ -13,7 +13,10 @@ scaler straight to a small RGB image (shorter side ``size_short`` px, area inter
 starting at or before ``k / fps``), and the snippet count follows the tail policy of
 :mod:`wsal.features.snippets`, so the plan has exactly the rows the extractor writes. Only
 per-sample numbers are kept (a float and a small histogram per sampled frame), so memory does
-not grow with the frame size. Per sampled frame ``s`` (at output frame ``f_s``):
+not grow with the frame size. The pass also records the keyframes' start times
+(``CoarseSignals.seek_points_s``), which let the fine pass seek over skipped stretches
+(:class:`wsal.features.decode.SeekPlan`, :func:`frames_needed`). Per sampled frame ``s`` (at
+output frame ``f_s``):
 
 * motion energy ``m_s``: mean over pixels of ``max(|g_s - g_{s-1}| - noise_level, 0) / 255`` on
   the grey images (the noise floor keeps compression flicker of a static scene at zero);
@@ -76,6 +79,7 @@ import bisect
 import os
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -141,6 +145,7 @@ class CoarseSignals:
     duration_s: float
     source_frames: int  # frames the decoder produced
     sampled_frames: int  # frames converted and measured
+    seek_points_s: tuple[Fraction, ...] = ()  # keyframe start times a seeking fine pass may use (decode.SeekPlan)
 
 
 @dataclass
@@ -213,6 +218,7 @@ def coarse_signals(path: str | os.PathLike, grid: SnippetGrid, config: SamplerCo
         duration_s=result.duration_s,
         source_frames=result.source_frames,
         sampled_frames=len(meter.frame_ids),
+        seek_points_s=frames.seek_points_s,
     )
 
 
@@ -445,6 +451,28 @@ def flow_fields_needed(kept: NDArray[np.bool_], grid: SnippetGrid, num_frames: i
         if first + grid.clip_len_frames > len(fields):
             fields[-1] = True
     return fields
+
+
+def frames_needed(kept: NDArray[np.bool_], grid: SnippetGrid, num_frames: int, flow: bool) -> NDArray[np.bool_]:
+    """(num_frames,) bool: output frames whose pixels some kept snippet uses.
+
+    Snippet ``i`` uses frames ``[i*stride, i*stride + clip_len)`` (those past the end replaced by
+    the last frame), and with ``flow`` also frame ``i*stride + clip_len`` (its last field's second
+    frame; fields past the last one repeat it, which needs no other frame): features/snippets.py.
+    A decoder that skips the other frames (scope "all", :class:`wsal.features.decode.SeekPlan`)
+    gives kept snippets the same frames and flow fields.
+
+    >>> frames_needed(np.array([False, True, False]), SnippetGrid(25, 4, 4), 11, flow=True).astype(int).tolist()
+    [0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0]
+    >>> frames_needed(np.array([False, False, True]), SnippetGrid(25, 4, 4), 11, flow=False).astype(int).tolist()
+    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    """
+    needed = np.zeros(max(0, num_frames), bool)
+    extra = 1 if flow else 0
+    for i in np.flatnonzero(kept):
+        first = min(int(i) * grid.stride_frames, num_frames - 1)
+        needed[first : int(i) * grid.stride_frames + grid.clip_len_frames + extra] = True
+    return needed
 
 
 class FieldMaskedFlow:

@@ -81,8 +81,12 @@ def write_video(
     picture: str = "shapes",
     codec: str = "libx264",
     times_s: Sequence[float] | None = None,
+    keyint: int = 0,
 ) -> None:
-    """Write ``num_frames`` frames of ``size`` (width, height) at ``fps`` or at ``times_s``."""
+    """Write ``num_frames`` frames of ``size`` (width, height) at ``fps`` or at ``times_s``.
+
+    ``keyint`` > 0: a keyframe at least every ``keyint`` frames (the encoder's GOP size; 0 = its default).
+    """
     if picture not in ("shapes", "index"):
         raise ValueError(f"unknown picture '{picture}'")
     if times_s is not None and len(times_s) != num_frames:
@@ -103,6 +107,8 @@ def write_video(
                 yield shapes_frame(i, width, height)
 
     options = {"crf": "12", "preset": "ultrafast"} if codec == "libx264" else {}
+    if keyint:
+        options["g"] = str(keyint)
     encode_frames(path, frames(), pts, rate, time_base, size, codec, options)
 
 
@@ -193,8 +199,11 @@ def write_burst_video(
     seed: int = 0,
     cuts: Sequence[int] = (),
     noise_std: float = 0.0,
+    keyint: int = 0,
 ) -> None:
     """Write an H.264 video of ``num_frames`` frames of ``size`` (width, height) at ``fps``.
+
+    ``keyint`` > 0: a keyframe at least every ``keyint`` frames (0 = libx264's default, 250).
 
     At each frame in ``cuts`` the background changes (seed + 1, + 2, ...: a hard scene cut).
     ``noise_std`` > 0 adds fresh Gaussian noise of that many grey levels to every frame, like a
@@ -206,7 +215,7 @@ def write_burst_video(
     backgrounds = [background(width, height, seed + j) for j in range(len(cuts) + 1)]
     cut_frames = sorted(cuts)
     frames = (burst_frame(i, bursts, backgrounds[sum(1 for c in cut_frames if c <= i)]) for i in range(num_frames))
-    _encode_h264(path, frames, num_frames, fps, size, seed, noise_std)
+    _encode_h264(path, frames, num_frames, fps, size, seed, noise_std, keyint)
 
 
 def _encode_h264(
@@ -217,8 +226,10 @@ def _encode_h264(
     size: tuple[int, int],
     seed: int,
     noise_std: float,
+    keyint: int = 0,
 ) -> None:
-    """H.264 at ``fps`` (crf 18), with sensor noise of ``noise_std`` grey levels (0 = none) seeded by ``seed``."""
+    """H.264 at ``fps`` (crf 18), with sensor noise of ``noise_std`` grey levels (0 = none) seeded by
+    ``seed``, a keyframe at least every ``keyint`` frames (0 = libx264's default)."""
     rng = np.random.default_rng([seed, 1])
 
     def noisy(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -228,6 +239,8 @@ def _encode_h264(
 
     rate = Fraction(fps).limit_denominator(1001)
     options = {"crf": "18", "preset": "ultrafast"}
+    if keyint:
+        options["g"] = str(keyint)
     encode_frames(path, (noisy(f) for f in frames), range(num_frames), rate, 1 / rate, size, "libx264", options)
 
 

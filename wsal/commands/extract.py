@@ -63,6 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="flow: skipped snippets get the zero-flow feature, rgb is computed for all; all: skipped snippets also "
         "take the rgb feature of the nearest kept snippet (default: %(default)s)",
     )
+    parser.add_argument(
+        "--seek-min-s",
+        type=float,
+        default=d.seek_min_s,
+        metavar="S",
+        help="with --sampler-scope all: the decoder skips frames no kept snippet uses: it seeks to the keyframe "
+        "before the next needed frame when that skips at least S seconds of video, and stops after the last needed "
+        "frame; features are the same as without seeking; 0 = decode every frame (default: %(default)s)",
+    )
     parser.add_argument("--precision", default=d.precision, choices=["bf16", "fp16", "fp32"], help="autocast dtype on CUDA; CPU always runs fp32 (default: %(default)s)")
     return parser
 
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget,
         sampler_scope=args.sampler_scope,
         sampler_model=args.sampler_model,
+        seek_min_s=args.seek_min_s,
     )
     index, count = resolve_shard(args.shard, env)
     if count > 1 and args.shard is None and "{rank}" not in args.out:
