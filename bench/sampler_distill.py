@@ -16,7 +16,9 @@ The end-to-end experiment of the learned sampler (features/README.md, section Sa
    gives features that hardly vary between snippets (run with ``--no-bn-calibration`` to see it:
    the mean per-dimension std over snippets is printed). So the bench *calibrates* the batch-norm
    statistics before saving the checkpoints: the random-weight networks run once in training mode
-   (cumulative running averages) over ``--calibration-clips`` clips of the first training videos,
+   (cumulative running averages) over ``--calibration-clips`` clips taken evenly from the first
+   ``--calibration-videos`` training videos (several backgrounds, so that the statistics fit the
+   other videos too),
    decoded and turned into flow by the extractor's own code (:func:`process_video`). The
    convolution weights stay random; ``wsal extract`` loads the saved checkpoints like any other.
 3. **Teacher**: ``wsal train`` (a small config, :data:`TRAIN_CONFIG`, ``--steps``) on the training
@@ -30,9 +32,12 @@ The end-to-end experiment of the learned sampler (features/README.md, section Sa
    ``--sampler motion`` keeps) and on the skim model's score (what ``--sampler learned`` keeps),
    next to uniform subsampling with the same count, measured with the metrics of ``wsal
    sampler-report`` (``video_totals``): kept share, action time, instances, boundaries, plus the
-   share of distractor snippets kept. With ``--teacher-on-test`` (default on) the held-out videos
-   are also extracted and localized, and the teacher's own attention is used as a score: a
-   reference that needs the full fine pass, i.e. what a perfect distillation could reach.
+   share of distractor snippets kept. Two reference rows, neither a sampler one would deploy:
+   the skim model fitted to the training videos' *ground truth* (1 on action snippets, else 0:
+   what the cheap signals allow with a perfect teacher), and, unless ``--no-teacher-on-test``, the
+   teacher's own attention on the held-out videos (extracted and localized for it: needs the full
+   fine pass; what a perfect distillation of this teacher would reach). A teacher whose attention
+   is almost constant on the training videos is reported as degenerate.
 
 Nothing is tuned on the held-out videos: every setting is fixed above or a command default.
 
@@ -47,11 +52,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
+    from wsal.features.sampler import SamplerConfig
+    from wsal.features.skim import Skim
+    from wsal.timeline import SnippetGrid
+
 FPS = 25.0
 LABELS = {"disc": "Disc", "square": "Square"}
+DEGENERATE_STD = 0.02  # a teacher whose attention varies less than this over the training snippets learned nothing
 
 # Deltas over the ExperimentConfig defaults, like `wsal demo`'s DEMO_CONFIG (a small model, a
 # higher learning rate); num_snippets covers a whole 30 s video (47 snippets).
@@ -87,6 +101,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="extract --workers")
     parser.add_argument("--batch-size", type=int, default=16, help="extract --batch-size")
     parser.add_argument("--calibration-clips", type=int, default=48, help="clips for the I3D batch-norm statistics")
+    parser.add_argument("--calibration-videos", type=int, default=6, help="training videos the clips are taken from")
     parser.add_argument("--no-bn-calibration", action="store_true", help="save I3D with untouched batch-norm statistics")
     parser.add_argument("--steps", type=int, default=400, help="wsal train steps")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.3, 0.5, 0.7])
@@ -140,7 +155,14 @@ def run_bench(args: argparse.Namespace, work: Path) -> None:
     print(f"[3/5] teacher trained and run on the training videos in {time.perf_counter() - t0:.1f} s", flush=True)
     wsal("evaluate", "--ground-truth", str(gt), "--predictions", str(work / "pred_train.json"), "--subset", "validation")
     print("teacher's mean attention on the training videos, by what a snippet shows (most of its frames):")
-    print(attention_by_kind(raw, layouts))
+    by_kind = attention_by_kind(raw, layouts)
+    print(format_attention(by_kind))
+    spread = float(np.std(np.concatenate(list(by_kind.values()))))
+    degenerate = spread < DEGENERATE_STD
+    if degenerate:
+        print(f"WARNING: the teacher's attention is almost constant on the training videos (std {spread:.4f} < "
+              f"{DEGENERATE_STD}): the localizer did not learn, the skim model is fitted to nothing, and the "
+              "learned sampler's row below is arbitrary")  # fmt: skip
 
     t0 = time.perf_counter()
     skim_path = work / "skim.pt"
@@ -161,7 +183,7 @@ def run_bench(args: argparse.Namespace, work: Path) -> None:
     t0 = time.perf_counter()
     rows = compare(args, work, layouts, skim_path, teacher_raw)
     print(f"[5/5] held-out comparison in {time.perf_counter() - t0:.1f} s\n")
-    print(format_table(rows, args))
+    print(format_table(rows, args, degenerate))
 
 
 def wsal(*argv: str) -> None:
@@ -209,18 +231,19 @@ def save_i3d(args: argparse.Namespace, work: Path) -> dict[str, Path]:
     models = {"rgb": InceptionI3d(3), "flow": InceptionI3d(2)}
     if not args.no_bn_calibration:
         config = ExtractConfig(resize_short=args.resize, crop=args.crop, flow=args.flow, workers=0)
+        tasks = find_videos([work / "train"])[: args.calibration_videos]
+        per_video = -(-args.calibration_clips // len(tasks))  # ceil
         rgb, flow = [], []
-        for task in find_videos([work / "train"]):
-            for message in process_video(task, config):
-                if isinstance(message, Snippets):
-                    rgb.append(message.rgb)
-                    flow.append(message.flow)
-            if sum(len(r) for r in rgb) >= args.calibration_clips:
-                break
+        for task in tasks:
+            messages = [m for m in process_video(task, config) if isinstance(m, Snippets)]
+            video_rgb, video_flow = np.concatenate([m.rgb for m in messages]), np.concatenate([m.flow for m in messages])
+            pick = np.linspace(0, len(video_rgb) - 1, min(per_video, len(video_rgb))).round().astype(int)
+            rgb.append(video_rgb[pick])
+            flow.append(video_flow[pick])
         clips = {
             # (n, L, H, W, C) -> (n, C, L, H, W) in [-1, 1], as the extractor feeds I3D
-            "rgb": torch.from_numpy(np.concatenate(rgb)[: args.calibration_clips]).permute(0, 4, 1, 2, 3).float() / 127.5 - 1,
-            "flow": torch.from_numpy(np.concatenate(flow)[: args.calibration_clips]).permute(0, 4, 1, 2, 3).float(),
+            "rgb": torch.from_numpy(np.concatenate(rgb)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1,
+            "flow": torch.from_numpy(np.concatenate(flow)).permute(0, 4, 1, 2, 3).float(),
         }
         for stream, model in models.items():
             calibrate_batch_norm(model, clips[stream])
@@ -257,28 +280,52 @@ def feature_spread(store: Path) -> str:
     return f"feature spread (mean per-dimension std over {len(feats)} snippets): rgb {rgb:.3g}, flow {flow:.3g}"
 
 
-def snippet_kinds(events: list, num_snippets: int) -> np.ndarray:
+def fit_skim_to_ground_truth(work: Path, layouts: dict[str, list], grid: "SnippetGrid", config: "SamplerConfig") -> "Skim":
+    """The skim model fitted (``wsal sampler-fit``'s defaults) to 1 on the training videos' action snippets, else 0.
+
+    A reference for what the cheap signals allow with a perfect teacher (segment-level labels, which
+    the weakly-supervised localizer never sees).
+    """
+    from wsal.features.sampler import SkimFitConfig, coarse_signals
+    from wsal.features.skim import fit_skim, skim_inputs
+    from wsal.features.synthetic_video import ACTION_KINDS
+
+    inputs, targets = [], []
+    for vid, events in layouts.items():
+        if vid.startswith("train_"):
+            signals = coarse_signals(work / "train" / f"{vid}.mp4", grid, config)
+            inputs.append(skim_inputs(signals))
+            targets.append(np.isin(snippet_kinds(events, len(signals.motion), grid), ACTION_KINDS).astype(np.float32))
+    return fit_skim(inputs, targets, grid, config, SkimFitConfig())
+
+
+def snippet_kinds(events: list, num_snippets: int, grid: "SnippetGrid") -> np.ndarray:
     """(T,) what each snippet shows in most of its frames: an event kind or "still"."""
-    starts = np.arange(num_snippets) * 16
+    starts = np.arange(num_snippets) * grid.stride_frames
     kinds = np.full(num_snippets, "still", dtype=object)
     for event in events:
-        inside = np.minimum(event.end, starts + 16) - np.maximum(event.start, starts)
-        kinds[inside >= 8] = event.kind
+        inside = np.minimum(event.end, starts + grid.clip_len_frames) - np.maximum(event.start, starts)
+        kinds[2 * inside >= grid.clip_len_frames] = event.kind
     return kinds
 
 
-def attention_by_kind(raw: Path, layouts: dict[str, list]) -> str:
+def attention_by_kind(raw: Path, layouts: dict[str, list]) -> dict[str, np.ndarray]:
+    """The teacher's attention values of all snippets, grouped by what the snippet shows."""
     from wsal.raw import RawReader
 
     values: dict[str, list[float]] = {}
     with RawReader(raw) as reader:
         for vid in reader.video_ids:
             attention = reader.read(vid).attention
-            for kind, a in zip(snippet_kinds(layouts[vid], len(attention)), attention):
+            for kind, a in zip(snippet_kinds(layouts[vid], len(attention), reader.header.grid), attention):
                 values.setdefault(str(kind), []).append(float(a))
+    return {kind: np.array(v) for kind, v in sorted(values.items())}
+
+
+def format_attention(by_kind: dict[str, np.ndarray]) -> str:
     return "\n".join(
         f"  {kind:8s} {len(v):5d} snippets  mean {np.mean(v):.3f}  (10% {np.quantile(v, 0.1):.3f}, 90% {np.quantile(v, 0.9):.3f})"
-        for kind, v in sorted(values.items())
+        for kind, v in by_kind.items()
     )
 
 
@@ -296,7 +343,8 @@ def compare(
     skim = load_skim(skim_path)
     config, grid = skim.sampler, skim.grid
     gt = load_ground_truth(work / "GT.json").subset("test")
-    samplers = ["motion", "learned", "uniform"] + (["teacher"] if teacher_raw is not None else [])
+    gt_skim = fit_skim_to_ground_truth(work, layouts, grid, config)
+    samplers = ["motion", "learned", "uniform", "gt-skim"] + (["teacher"] if teacher_raw is not None else [])
     totals = {(s, b): SamplerTotals() for s in samplers for b in args.budgets}
     distractor = {(s, b): [0, 0] for s in samplers for b in args.budgets}  # kept, all distractor snippets
     teacher: dict[str, np.ndarray] = {}
@@ -306,7 +354,7 @@ def compare(
     for vid in gt.video_ids():
         signals = coarse_signals(work / "test" / f"{vid}.mp4", grid, config)
         num = len(signals.motion)
-        scores = {"motion": snippet_scores(signals, config), "learned": skim.scores(signals)}
+        scores = {"motion": snippet_scores(signals, config), "learned": skim.scores(signals), "gt-skim": gt_skim.scores(signals)}
         if teacher_raw is not None:
             scores["teacher"] = attention_targets(teacher[vid], num)
         spans = [(e.start, e.end) for e in layouts[vid] if e.kind in DISTRACTOR_KINDS]
@@ -333,11 +381,15 @@ SAMPLER_NOTES = {
     "motion": "motion (`--sampler motion`)",
     "learned": "learned (`--sampler learned`, distilled)",
     "uniform": "uniform subsampling",
-    "teacher": "teacher's attention (needs the full pass)",
+    "gt-skim": "reference: skim model fitted to the training GT",
+    "teacher": "reference: teacher's attention (needs the full pass)",
 }
 
 
-def format_table(rows: list[dict], args: argparse.Namespace) -> str:
+def format_table(rows: list[dict], args: argparse.Namespace, degenerate: bool) -> str:
+    notes = dict(SAMPLER_NOTES)
+    if degenerate:
+        notes["learned"] += " - DEGENERATE TEACHER, arbitrary"
     lines = [
         f"held-out videos: {args.test_videos} x {args.seconds:g} s; pooled over videos",
         "",
@@ -347,10 +399,17 @@ def format_table(rows: list[dict], args: argparse.Namespace) -> str:
     for row in rows:
         t = row["totals"]
         lines.append(
-            f"| {row['budget']:g} | {SAMPLER_NOTES[row['sampler']]} | {100 * t.kept_share:.1f}% | {100 * t.action_recall:.1f}% | "
+            f"| {row['budget']:g} | {notes[row['sampler']]} | {100 * t.kept_share:.1f}% | {100 * t.action_recall:.1f}% | "
             f"{100 * t.instance_recall:.1f}% ({t.kept_instances}/{t.instances}) | {100 * t.boundary_recall:.1f}% | "
             f"{100 * row['distractor_kept']:.1f}% |"
         )
+    lines.append("")
+    for budget in args.budgets:
+        recall = {r["sampler"]: r["totals"].action_recall for r in rows if r["budget"] == budget}
+        verdict = "tie" if abs(recall["learned"] - recall["motion"]) < 0.005 else (
+            "learned wins" if recall["learned"] > recall["motion"] else "motion wins")  # fmt: skip
+        lines.append(f"budget {budget:g}: {verdict} on action time kept (learned {100 * recall['learned']:.1f}%, "
+                     f"motion {100 * recall['motion']:.1f}%)")  # fmt: skip
     return "\n".join(lines)
 
 
