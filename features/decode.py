@@ -36,7 +36,8 @@ is the last source frame with ``t_j <= k / fps``; for every ``k >= ceil(t_L * fp
 is ``L`` or a later one, all of which are decoded, so those output frames get the same source
 frame, and pixels, as without seeking (a keyframe starts a new, independently decodable group of
 frames). The output frames before it, ``F``'s and the gap's, are not wanted (``t_L <= k_w / fps``),
-and are yielded as placeholders: all-zero frames, never converted. A seek is used only if it lands
+and are yielded as placeholders. :class:`VideoDecoder` gives *every* output frame the plan does not
+want as an all-zero placeholder (decoded or not, it is never converted). A seek is used only if it lands
 on a keyframe with ``t_F < t_L <= k_w / fps``; otherwise (the seek fails, lands after the wanted
 time or finds no keyframe) the file is reopened and decoded through from ``F`` on, without further
 seeks, and if it lands at or before ``F`` the decoder decodes through from there; frames already
@@ -378,7 +379,7 @@ class VideoDecoder:
     def __init__(self, path: str | os.PathLike, config: DecodeConfig, seek: SeekPlan | None = None) -> None:
         self.path = Path(path)
         self.config = config
-        self.seek = seek  # with a plan, unwanted output frames may come as all-zero placeholders
+        self.seek = seek  # with a plan, unwanted output frames come as all-zero placeholders
         self._result: DecodeResult | None = None
         self._placeholder: NDArray[np.uint8] | None = None  # (H, W, 3) zeros
         self._container, self._stream = open_video(self.path, config.threads)
@@ -405,10 +406,18 @@ class VideoDecoder:
         frames = ResampledFrames(self._container, self._stream, cfg.fps, self.path, self.seek)
         buffer: list[NDArray[np.uint8]] = []
         for frame, first_k, count in frames:
-            if frame is None:
-                buffer.extend([self._placeholder_frame(frames, first_k, count)] * count)
-            else:
-                self._emit(frame, count, buffer)
+            if count == 0:
+                continue  # a dropped frame is never converted
+            wanted = self._wanted(first_k, count)  # (count,) bool, None without a plan
+            if frame is None and (wanted is None or wanted.any()):
+                raise RuntimeError(f"{self.path}: output frames {first_k}..{first_k + count - 1} were skipped but are wanted")
+            if frame is None or (wanted is not None and not wanted.any()):
+                buffer.extend([self._placeholder_frame(frames)] * count)  # nothing converted
+            elif wanted is None or wanted.all():
+                buffer.extend([self._convert(frame)] * count)
+            else:  # one source frame for wanted and unwanted output frames (a repeated frame)
+                rgb, zero = self._convert(frame), self._placeholder_frame(frames)
+                buffer.extend(rgb if w else zero for w in wanted)
             if len(buffer) >= cfg.chunk_frames:
                 yield from self._flush(buffer, cfg.chunk_frames)
         yield from self._flush(buffer, cfg.chunk_frames)
@@ -417,9 +426,14 @@ class VideoDecoder:
             buffer.clear()
         self._result = frames.result
 
-    def _emit(self, frame: av.VideoFrame, count: int, buffer: list[NDArray[np.uint8]]) -> None:
-        if count == 0:
-            return  # a dropped frame is never converted
+    def _wanted(self, first_k: int, count: int) -> NDArray[np.bool_] | None:
+        """Which of output frames ``first_k ..`` the plan wants (those past its end: all)."""
+        if self.seek is None:
+            return None
+        span = self.seek.wanted[first_k : first_k + count]
+        return np.concatenate([span, np.ones(count - len(span), bool)]) if len(span) < count else span
+
+    def _convert(self, frame: av.VideoFrame) -> NDArray[np.uint8]:
         try:
             rgb = frame.to_ndarray(format="rgb24")
         except (av.FFmpegError, ValueError) as err:
@@ -427,13 +441,10 @@ class VideoDecoder:
         crop = self.config.crop
         if not self.config.resize_short and crop and min(rgb.shape[:2]) < crop:
             raise DecodeError(f"{self.path}: frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than the {crop}px crop")
-        rgb = resize_and_crop(rgb, self.config.resize_short, crop)
-        buffer.extend([rgb] * count)
+        return resize_and_crop(rgb, self.config.resize_short, crop)
 
-    def _placeholder_frame(self, frames: ResampledFrames, first_k: int, count: int) -> NDArray[np.uint8]:
-        """The all-zero stand-in for output frames ``first_k ..`` that were not decoded (never wanted ones)."""
-        if self.seek is None or self.seek.wanted[first_k : first_k + count].any():
-            raise RuntimeError(f"{self.path}: output frames {first_k}..{first_k + count - 1} were skipped but are wanted")
+    def _placeholder_frame(self, frames: ResampledFrames) -> NDArray[np.uint8]:
+        """The all-zero (H, W, 3) stand-in for output frames the seek plan does not want."""
         if self._placeholder is None:
             assert frames.frame_size is not None  # placeholders come only after the first decoded frame
             width, height = frames.frame_size
