@@ -421,6 +421,7 @@ def test_learned_sampler_fit_report_and_errors(videos, tmp_path, capsys):
     curve = json.loads((tmp_path / "rep" / "sampler_report.json").read_text())["sweep"]["curve"]
     assert curve[0]["learned_action_recall"] == pytest.approx(curve[0]["action_recall"], abs=0.02)
     assert curve[1]["learned_kept_share"] == 1.0
+    assert curve[1]["learned_boundary_recall"] == 1.0 and curve[1]["uniform_boundary_recall"] == 1.0  # everything kept
 
     # errors: one line, exit 2
     assert main(["sampler-fit", str(held), "--raw", str(raw), "--out", str(tmp_path / "x.pt")]) == 2

@@ -267,6 +267,7 @@ def _sweep(
             "uniform_kept_share": uniform[b].kept_share,
             "uniform_action_recall": uniform[b].action_recall,
             "uniform_instance_recall": uniform[b].instance_recall,
+            "uniform_boundary_recall": uniform[b].boundary_recall,
         }
         for b in args.budgets
     ]
@@ -274,7 +275,8 @@ def _sweep(
         for row in curve:
             b = row["budget"]
             row.update(learned_kept_share=learned[b].kept_share, learned_action_recall=learned[b].action_recall,
-                       learned_instance_recall=learned[b].instance_recall)  # fmt: skip
+                       learned_instance_recall=learned[b].instance_recall,
+                       learned_boundary_recall=learned[b].boundary_recall)  # fmt: skip
     minutes = duration_s / 60
     cost = {
         "videos": len(video_ids),
@@ -287,19 +289,19 @@ def _sweep(
 
 def _format_curve(curve: list[dict]) -> str:
     has_learned = "learned_action_recall" in curve[0]
-    lines = ["budget  kept%  action%  instance%  boundary%  | uniform: kept%  action%  instance%"
-             + ("  | learned: kept%  action%  instance%" if has_learned else "")]  # fmt: skip
+    lines = ["budget  kept%  action%  instance%  boundary%  | uniform: kept%  action%  instance%  boundary%"
+             + ("  | learned: kept%  action%  instance%  boundary%" if has_learned else "")]  # fmt: skip
     for row in curve:
         line = (
             f"{row['budget']:6.2f}  {100 * row['kept_share']:5.1f}  {100 * row['action_recall']:7.1f}  "
             f"{100 * row['instance_recall']:9.1f}  {100 * row['boundary_recall']:9.1f}  |          "
             f"{100 * row['uniform_kept_share']:5.1f}  {100 * row['uniform_action_recall']:7.1f}  "
-            f"{100 * row['uniform_instance_recall']:9.1f}"
+            f"{100 * row['uniform_instance_recall']:9.1f}  {100 * row['uniform_boundary_recall']:9.1f}"
         )
         if has_learned:
             line += (
                 f"  |          {100 * row['learned_kept_share']:5.1f}  {100 * row['learned_action_recall']:7.1f}  "
-                f"{100 * row['learned_instance_recall']:9.1f}"
+                f"{100 * row['learned_instance_recall']:9.1f}  {100 * row['learned_boundary_recall']:9.1f}"
             )
         lines.append(line)
     return "\n".join(lines)
