@@ -84,6 +84,22 @@ def test_bad_shapes_are_refused(tmp_path):
             writer.add(v)
 
 
+def test_bad_video_in_a_raw_file_is_found_when_opened(tmp_path):
+    path = tmp_path / "raw.h5"
+    with RawWriter(path, header()) as writer:
+        writer.add(video("a", 1, 2))
+    with h5py.File(path, "a") as f:
+        del f["a"]["attention"]
+        f["a"]["attention"] = np.zeros(3, np.float32)
+    with pytest.raises(WsalError, match=r"video 'a': attention shape \(3,\) is not \(20,\)"):
+        RawReader(path)
+    with h5py.File(path, "a") as f:
+        del f["a"]["attention"]
+        del f["a"].attrs["num_snippets"]
+    with pytest.raises(WsalError, match="video 'a' lacks dataset 'attention', attribute 'num_snippets'"):
+        RawReader(path)
+
+
 def test_not_a_raw_file(tmp_path):
     with pytest.raises(WsalError, match="not found"):
         RawReader(tmp_path / "none.h5")

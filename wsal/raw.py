@@ -146,7 +146,7 @@ class RawReader:
             self.header = self._read_header()
             self.video_ids: list[str] = sorted(unquote(k) for k in self._file.keys())
             for vid in self.video_ids:
-                self.read(vid)
+                self._check_group(vid)
         except WsalError:
             self._file.close()
             raise
@@ -187,43 +187,71 @@ class RawReader:
     def __iter__(self) -> Iterator[RawVideo]:
         return (self.read(vid) for vid in self.video_ids)
 
-    def read(self, video_id: str) -> RawVideo:
+    def _group(self, video_id: str) -> "h5py.Group":
         key = quote(video_id, safe="")
         if key not in self._file:
             raise WsalError(f"{self.path}: video '{video_id}' is not in the raw-output file")
-        group = self._file[key]
-        try:
-            duration = float(group.attrs["duration_s"])
-            video = RawVideo(
-                video_id=video_id,
-                cas_probs=np.asarray(group["cas_probs"][()], dtype=np.float32),
-                attention=np.asarray(group["attention"][()], dtype=np.float32),
-                video_scores=np.asarray(group["video_scores"][()], dtype=np.float32),
-                num_snippets=int(group.attrs["num_snippets"]),
-                duration_s=None if math.isnan(duration) else duration,
-                change_scores=np.asarray(group["change_scores"][()], dtype=np.float32) if "change_scores" in group else None,
-            )
-        except KeyError as err:
-            raise WsalError(f"{self.path}: video '{video_id}' lacks {err}") from None
-        _check_video(video, len(self.header.classes), str(self.path))
-        return video
+        return self._file[key]
+
+    def _check_group(self, video_id: str) -> None:
+        """Shapes and attributes of one video from the file's metadata (no array is read)."""
+        group = self._group(video_id)
+        missing = [f"dataset '{n}'" for n in ("cas_probs", "attention", "video_scores") if n not in group]
+        missing += [f"attribute '{n}'" for n in ("num_snippets", "duration_s") if n not in group.attrs]
+        if missing:
+            raise WsalError(f"{self.path}: video '{video_id}' lacks {', '.join(missing)}")
+        shapes = [group[name].shape for name in ("cas_probs", "attention", "video_scores")]
+        change_shape = group["change_scores"].shape if "change_scores" in group else None
+        num_snippets = int(group.attrs["num_snippets"])
+        _check_shapes(video_id, *shapes, change_shape, num_snippets, len(self.header.classes), str(self.path))
+
+    def read(self, video_id: str) -> RawVideo:
+        """One video's outputs (its shapes were checked when the file was opened)."""
+        group = self._group(video_id)
+        duration = float(group.attrs["duration_s"])
+        return RawVideo(
+            video_id=video_id,
+            cas_probs=np.asarray(group["cas_probs"][()], dtype=np.float32),
+            attention=np.asarray(group["attention"][()], dtype=np.float32),
+            video_scores=np.asarray(group["video_scores"][()], dtype=np.float32),
+            num_snippets=int(group.attrs["num_snippets"]),
+            duration_s=None if math.isnan(duration) else duration,
+            change_scores=np.asarray(group["change_scores"][()], dtype=np.float32) if "change_scores" in group else None,
+        )
 
 
 def _check_video(video: RawVideo, num_classes: int, where: str) -> None:
-    T = video.cas_probs.shape[0] if video.cas_probs.ndim == 2 else -1
+    change_shape = None if video.change_scores is None else video.change_scores.shape
+    _check_shapes(
+        video.video_id, video.cas_probs.shape, video.attention.shape, video.video_scores.shape, change_shape,
+        video.num_snippets, num_classes, where,
+    )  # fmt: skip
+
+
+def _check_shapes(
+    video_id: str,
+    cas_shape: tuple[int, ...],
+    attention_shape: tuple[int, ...],
+    scores_shape: tuple[int, ...],
+    change_shape: tuple[int, ...] | None,
+    num_snippets: int,
+    num_classes: int,
+    where: str,
+) -> None:
+    T = cas_shape[0] if len(cas_shape) == 2 else -1
     problems = []
-    if video.cas_probs.ndim != 2 or video.cas_probs.shape[1] != num_classes:
-        problems.append(f"cas_probs shape {video.cas_probs.shape} is not (T, {num_classes})")
-    if video.attention.shape != (T,):
-        problems.append(f"attention shape {video.attention.shape} is not ({T},)")
-    if video.video_scores.shape != (num_classes,):
-        problems.append(f"video_scores shape {video.video_scores.shape} is not ({num_classes},)")
-    if video.change_scores is not None and (video.change_scores.ndim != 2 or video.change_scores.shape[1] != T):
-        problems.append(f"change_scores shape {video.change_scores.shape} is not (L, {T})")
-    if video.num_snippets < 1:
-        problems.append(f"num_snippets {video.num_snippets} < 1")
+    if len(cas_shape) != 2 or cas_shape[1] != num_classes:
+        problems.append(f"cas_probs shape {cas_shape} is not (T, {num_classes})")
+    if attention_shape != (T,):
+        problems.append(f"attention shape {attention_shape} is not ({T},)")
+    if scores_shape != (num_classes,):
+        problems.append(f"video_scores shape {scores_shape} is not ({num_classes},)")
+    if change_shape is not None and (len(change_shape) != 2 or change_shape[1] != T):
+        problems.append(f"change_scores shape {change_shape} is not (L, {T})")
+    if num_snippets < 1:
+        problems.append(f"num_snippets {num_snippets} < 1")
     if problems:
-        raise WsalError(f"{where}: video '{video.video_id}': {'; '.join(problems)}")
+        raise WsalError(f"{where}: video '{video_id}': {'; '.join(problems)}")
 
 
 def _as_str(value: object) -> str:
