@@ -124,17 +124,25 @@ class VideoFeatures:
         return int(self.features.shape[0])
 
 
+def open_hdf5_read(path: Path, what: str, error: type[WsalError] = WsalError) -> h5py.File:
+    """``path`` opened read-only; ``error`` with a one-line message when it is missing or not HDF5.
+
+    ``what`` names the kind of file in the message ("feature store", "raw-output file").
+    """
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError:
+        raise error(f"{path}: not a readable HDF5 file") from None
+
+
 class FeatureStore:
     """Read-only access to a store; use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise StoreError(f"{self.path}: feature store not found")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError:
-            raise StoreError(f"{self.path}: not a readable HDF5 file") from None
+        self._file = open_hdf5_read(self.path, "feature store", StoreError)
         try:
             self.meta = StoreMeta.from_attrs(dict(self._file.attrs), str(self.path))
             self.video_ids: list[str] = sorted(k for k in self._file.keys() if not k.startswith("_"))

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from wsal.config import ExperimentConfig, config_from_dict, config_to_toml
 from wsal.errors import WsalError
+from wsal.features.store import open_hdf5_read
 from wsal.timeline import SnippetGrid
 
 RAW_KIND = "wsal-raw"
@@ -136,12 +137,7 @@ class RawReader:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise WsalError(f"{self.path}: raw-output file not found")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError:
-            raise WsalError(f"{self.path}: not a readable HDF5 file") from None
+        self._file = open_hdf5_read(self.path, "raw-output file")
         try:
             self.header = self._read_header()
             self.video_ids: list[str] = sorted(unquote(k) for k in self._file.keys())
