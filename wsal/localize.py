@@ -356,9 +356,10 @@ def changepoint_runs(
         cuts = np.flatnonzero(level_scores[1:] > 0.5) + 1  # the video start is never a cut
         edges = np.concatenate(([0], cuts, [T])).astype(np.int64)  # (S+1,) segment i = [edges[i], edges[i+1])
         means = range_means(att, edges[:-1], edges[1:])  # (S,) mean attention per segment
+        cut_scores = level_scores[cuts]  # (S-1,) score of the cut between segment i and i+1
         for threshold, merge in itertools.product(thresholds, merges):
             selected = means > threshold  # (S,)
-            weak = level_scores[cuts] <= merge  # (S-1,) the cut between segment i and i+1 is weak
+            weak = cut_scores <= merge  # (S-1,) the cut between segment i and i+1 is weak
             join = selected[:-1] & selected[1:] & weak  # (S-1,) segment i merges with i+1
             starts = np.flatnonzero(selected & ~np.concatenate(([False], join)))
             ends = np.flatnonzero(selected & ~np.concatenate((join, [False])))
