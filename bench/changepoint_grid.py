@@ -30,11 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wsal.commands.localize import localize_from_raw
-from wsal.eval.detection import detection_map
-from wsal.eval.io import load_ground_truth, load_predictions
+from wsal.eval.io import load_ground_truth
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import SeedResult, format_summary, summarize
+from wsal.multiseed import SeedResult, evaluate_raw, format_summary, summarize
 from wsal.raw import RawReader
 
 SIGNALS = ("both", "cas_x_attention", "cas")
@@ -70,12 +68,10 @@ def candidates(levels: tuple[tuple[int, ...], ...]) -> list[tuple[str, list[str]
 
 
 def evaluate(raw: Path, gt_path: Path, overrides: list[str], seed: int, label: str, tiou: list[float], tmp: Path) -> SeedResult:
+    """mAP of ``raw`` post-processed with ``overrides``, against the GT of the subset it holds."""
     with RawReader(raw) as reader:
         subset = reader.header.subset
-    pred = tmp / f"{seed}_{label}.json"
-    localize_from_raw(raw, pred, overrides)
-    r = detection_map(load_ground_truth(gt_path).subset(subset), load_predictions(pred), tiou)
-    return SeedResult(seed, label, tuple(tiou), r.mAP, r.average_mAP, r.num_predictions)
+    return evaluate_raw(raw, load_ground_truth(gt_path).subset(subset), tmp / f"{seed}_{label}.json", overrides, seed, label, tiou)
 
 
 def main() -> None:

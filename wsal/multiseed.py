@@ -18,11 +18,14 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from wsal.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from wsal.eval.io import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,8 @@ def localize_and_evaluate(
     """Localize ``subset`` once through the network (raw outputs kept in ``raw``), then post-process
     that raw file once per boundary mode and evaluate each; predictions go to ``{pred_prefix}{mode}.json``.
     """
-    from wsal.commands.localize import localize_from_network, localize_from_raw
-    from wsal.eval.detection import detection_map
-    from wsal.eval.io import load_ground_truth, load_predictions
+    from wsal.commands.localize import localize_from_network
+    from wsal.eval.io import load_ground_truth
 
     localize_from_network(
         checkpoint=Path(checkpoint),
@@ -89,13 +91,23 @@ def localize_and_evaluate(
         device=device,
     )
     gt = load_ground_truth(annotations).subset(subset)
-    results = []
-    for mode in modes:
-        pred = Path(f"{pred_prefix}{mode}.json")
-        localize_from_raw(raw, pred, [f"localize.boundaries={mode}"])
-        r = detection_map(gt, load_predictions(pred), tiou)
-        results.append(SeedResult(seed, mode, tuple(float(t) for t in tiou), r.mAP, r.average_mAP, r.num_predictions))
-    return results
+    return [
+        evaluate_raw(raw, gt, Path(f"{pred_prefix}{mode}.json"), [f"localize.boundaries={mode}"], seed, mode, tiou)
+        for mode in modes
+    ]
+
+
+def evaluate_raw(
+    raw: Path, gt: "GroundTruth", pred: Path, overrides: Sequence[str], seed: int, label: str, tiou: Sequence[float]
+) -> SeedResult:
+    """Post-process the raw file ``raw`` with ``overrides`` (localize.* keys) into ``pred``; its mAP on ``gt``."""
+    from wsal.commands.localize import localize_from_raw
+    from wsal.eval.detection import detection_map
+    from wsal.eval.io import load_predictions
+
+    localize_from_raw(raw, pred, list(overrides))
+    r = detection_map(gt, load_predictions(pred), tiou)
+    return SeedResult(seed, label, tuple(float(t) for t in tiou), r.mAP, r.average_mAP, r.num_predictions)
 
 
 @dataclass(frozen=True)
