@@ -18,7 +18,7 @@ also run as separate processes (one ``--seeds S`` and ``--out`` each, ``--thread
 ``bench/changepoint_grid.py`` combines such folders into one table.
 
     python bench/accuracy_synthetic.py [--seeds 0 1 2] [--steps 300] [--modes threshold changepoint]
-                                       [--heldout 20] [--out runs/accuracy_synthetic] [--device cpu]
+                                       [--heldout 100] [--out runs/accuracy_synthetic] [--device cpu]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--feature-dim", type=int, default=SYNTHETIC_FEATURE_DIM)
     parser.add_argument("--modes", nargs="+", default=["threshold"])
-    parser.add_argument("--heldout", type=int, default=20,
+    parser.add_argument("--heldout", type=int, default=100,
                         help="held-out videos per seed, for choosing settings (0: none; the others do not change)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0,

@@ -14,15 +14,19 @@ Three parts (speed and metrics by default; ``--only speed|metrics|joint``):
   changes) and ``thumos`` (wsal.synthetic videos: scenes, actions with context and distractors;
   boundaries = action starts and ends). For every detector level and for kernel CPD (RBF, PELT,
   penalty chosen on the fit set's labels from a small grid, max F1 at margin 2): change points
-  per minute (0.64 s snippets), boundary precision / recall / F1 at margins 1, 2, 4 snippets,
+  per minute (0.64 s snippets), boundary precision / recall / F1 at margins 0.5 (the exact
+  snippet boundary), 1, 2, 4 snippets,
   and the coverage bound at tIoU 0.5 / 0.7 (wsal.eval.changepoints).
 * **joint** - the detector trained *jointly* with the attention MIL (``changepoint.enabled``) by
   ``bench/accuracy_synthetic.py``: ``--joint-runs DIR`` is that script's ``--out`` folder. For each
   seed, the change scores saved for the synthetic THUMOS-timed TEST subset (``seed_S/raw.h5``)
   give each level's change points (score > 0.5); kernel CPD runs on the same test features with
-  its penalty chosen on the TRAINING subset (max pooled F1 at margin 2 over the grid). Same
-  metrics, pooled over seeds. Reporting only: nothing is chosen on the test subset
-  (``--joint-subset train`` scores the training videos instead, for choosing detector settings).
+  its penalty chosen on the TRAINING subset (max pooled F1 at margin 2 over the grid), and, as the
+  boundaries the MIL itself gives, the edges of its foreground attention at 0.5 (where
+  ``attention > 0.5`` switches; threshold mode cuts at such edges of its signals). Same metrics,
+  pooled over seeds. Reporting only: nothing is chosen on the test subset
+  (``--joint-subset heldout`` or ``train`` scores the held-out or training videos instead, for choosing
+  detector settings).
 
     python bench/changepoint.py                      # speed and metrics, defaults
     python bench/changepoint.py --only joint --joint-runs runs/accuracy_synthetic [more folders ...]
@@ -58,7 +62,7 @@ from wsal.model.wsal import WsalModel
 from wsal.piecewise import piecewise_sequence
 from wsal.synthetic import GRID, make_prototypes, random_timeline, render_video
 
-MARGINS = (1, 2, 4)
+MARGINS = (0.5, 1, 2, 4)  # 0.5: on the ground-truth boundary itself (positions are whole snippets)
 PENALTIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -269,7 +273,7 @@ def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     from wsal.features.store import FeatureStore
     from wsal.raw import RawReader
 
-    raw_name = "raw.h5" if subset_kind == "test" else "raw_validation.h5"  # accuracy_synthetic's names
+    raw_name = {"test": "raw.h5", "heldout": "raw_heldout.h5", "train": "raw_validation.h5"}[subset_kind]  # accuracy_synthetic's names
     folders = {}  # seed -> its accuracy_synthetic folder
     for runs_dir in runs_dirs:
         for p in runs_dir.glob("seed_*"):
@@ -281,6 +285,7 @@ def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     test_videos: list[Video] = []
     level_points: list[list[np.ndarray]] = []
     kcpd_points: list[np.ndarray] = []
+    attention_points: list[np.ndarray] = []
     chosen = []
     for seed in seeds:
         runs_dir = folders[seed]
@@ -295,8 +300,9 @@ def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
             pen = _choose_penalty(train_videos, _kcpd_costs(train_videos))
             chosen.append(pen)
             for v, vid in zip(videos, sorted(gt.subset(raw.header.subset).videos)):
-                scores = raw.read(vid).change_scores  # (L, T)
-                level_points.append([np.flatnonzero(level > 0.5) for level in scores])
+                outputs = raw.read(vid)
+                level_points.append([np.flatnonzero(level > 0.5) for level in outputs.change_scores])  # (L, T) scores
+                attention_points.append(np.flatnonzero(np.diff(outputs.attention > 0.5)) + 1)
                 kcpd_points.append(penalized_from_costs(kernel_costs(v.features, min_size=2), pen))
             test_videos += videos
             num_levels = config.changepoint.num_levels
@@ -307,6 +313,7 @@ def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     for level in range(num_levels):
         _report(f"detector level {level}", test_videos, [p[level] for p in level_points])
     _report("kernel CPD", test_videos, kcpd_points)
+    _report("MIL attention > 0.5", test_videos, attention_points)
 
 
 def main() -> None:
@@ -314,8 +321,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("speed", "metrics", "joint"), help="run one part only")
     parser.add_argument("--joint-runs", type=Path, nargs="+", default=None,
                         help="joint: output folder(s) of bench/accuracy_synthetic.py (with --modes ... changepoint)")
-    parser.add_argument("--joint-subset", choices=("test", "train"), default="test",
-                        help="joint: score the test subset (reporting) or the training subset (where choices are made)")
+    parser.add_argument("--joint-subset", choices=("test", "heldout", "train"), default="test",
+                        help="joint: score the test subset (reporting), or the held-out or training subset (where choices are made)")
     parser.add_argument("--batch-size", type=int, default=16, help="speed: batch size (default 16)")
     parser.add_argument("--snippets", type=int, default=750, help="speed: T (default 750)")
     parser.add_argument("--feature-dim", type=int, default=2048, help="speed: D (default 2048)")

@@ -11,7 +11,8 @@ by post-processing the choice-subset raw files (no network) against their GT:
 * changepoint: ``localize.signal`` (the rows proposals are scored on) x ``localize.cp_select``
   ("attention": ``cp_attention`` lists; "signal": the ``act_thresholds`` on the class signals) x
   ``localize.cp_merge`` (single values and lists);
-* both: x ``localize.class_threshold`` (which classes of a video get segments).
+* both: x ``localize.class_threshold`` (which classes of a video get segments) x
+  ``localize.outer_ratio`` (the outer band of the outer-inner contrast score).
 
 Per mode, the setting with the best mean (over seeds) average mAP on the choice subset is chosen,
 and only that setting is then evaluated on the test subset, next to both modes at their defaults
@@ -44,6 +45,7 @@ ACT_THRESHOLDS = (
 ATTENTION = ((0.3,), (0.4,), (0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))
 MERGE = (0.8, 0.9, 1.0, (0.6, 0.8, 1.0))
 CLASS_THRESHOLDS = (0.2, 0.1, 0.05)
+OUTER_RATIOS = (0.25, 0.5)
 CHOICE_FILES = {"heldout": "raw_heldout.h5", "training": "raw_validation.h5"}
 
 
@@ -55,14 +57,15 @@ def _value(v: object) -> str:
 def candidates(levels: tuple[tuple[int, ...], ...]) -> list[tuple[str, list[str]]]:
     """(mode, overrides) for every grid point of both modes."""
     out = [
-        ("threshold", [f"localize.class_threshold={ct}", "localize.boundaries=threshold", f"localize.signal={sig}",
-                       f"localize.act_thresholds={list(act)}"])
-        for ct, sig, act in itertools.product(CLASS_THRESHOLDS, SIGNALS, ACT_THRESHOLDS)
+        ("threshold", [f"localize.class_threshold={ct}", f"localize.outer_ratio={ratio}", "localize.boundaries=threshold",
+                       f"localize.signal={sig}", f"localize.act_thresholds={list(act)}"])
+        for ct, ratio, sig, act in itertools.product(CLASS_THRESHOLDS, OUTER_RATIOS, SIGNALS, ACT_THRESHOLDS)
     ]  # fmt: skip
     selections = [["localize.cp_select=attention", f"localize.cp_attention={list(att)}"] for att in ATTENTION]
     selections += [["localize.cp_select=signal"]]
-    for ct, sig, lv, sel, merge in itertools.product(CLASS_THRESHOLDS, SIGNALS, levels, selections, MERGE):
-        out.append(("changepoint", [f"localize.class_threshold={ct}", "localize.boundaries=changepoint", f"localize.signal={sig}",
+    for ct, ratio, sig, lv, sel, merge in itertools.product(CLASS_THRESHOLDS, OUTER_RATIOS, SIGNALS, levels, selections, MERGE):
+        out.append(("changepoint", [f"localize.class_threshold={ct}", f"localize.outer_ratio={ratio}",
+                                    "localize.boundaries=changepoint", f"localize.signal={sig}",
                                     f"localize.cp_levels={list(lv)}", *sel, f"localize.cp_merge={_value(merge)}"]))  # fmt: skip
     return out
 

@@ -194,7 +194,9 @@ def _two_level_video():
 
 def test_changepoint_mode_two_levels_by_hand():
     cas, att, vs, change = _two_level_video()
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.9, class_threshold=0.2)
+    config = cfg(
+        boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.9, class_threshold=0.2, outer_ratio=0.25
+    )
     segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
     # 3..7: inner 1, outer band ceil(0.25 * 5) = 2 snippets each side (1-2 and 8-9), all 0 -> 1 + 0.2 * 0.5.
     # 3..9: inner 5/7, band 1-2 on the left only (cut at the end) -> 5/7 + 0.1. tIoU 5/7 < 0.9: both kept.

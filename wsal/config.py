@@ -75,9 +75,9 @@ class ChangePointConfig:
     """Hierarchical latent change-point detector (wsal.model.changepoint): sizes, event criterion, losses."""
 
     # Run the detector next to the attention MIL and train both together (needed for
-    # localize.boundaries = "changepoint"). Off by default: change-point mode does not beat
-    # threshold mode on the held-out synthetic videos (README, "Change points"), so by default the
-    # detector would only cost time.
+    # localize.boundaries = "changepoint"). Off by default: change-point mode ties threshold mode on
+    # the held-out synthetic videos, not better at every tIoU (README, "Change points"), so by
+    # default the detector would only cost time.
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
     # What the detector reads: the MIL embedding, detached (the detector's loss does not reach the
@@ -145,13 +145,13 @@ class LocalizeConfig:
     """Post-processing from model outputs to segments in seconds."""
 
     boundaries: Literal["threshold", "changepoint"] = "threshold"  # how proposals are cut (wsal.localize)
-    # class_threshold, act_thresholds and signal (and the cp_* defaults below) were chosen on held-out
+    # class_threshold, act_thresholds, signal, outer_ratio (and the cp_* defaults below) were chosen on held-out
     # synthetic videos, neither trained on nor tested (bench/changepoint_grid.py): on real data,
     # choose them again on held-out videos with `wsal localize --from-raw`.
     class_threshold: float = 0.05  # keep classes whose video score exceeds this (none: the top-1 class)
     act_thresholds: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
     signal: Literal["cas_x_attention", "cas", "both"] = "cas"  # what is thresholded: CAS*attention, CAS, or both
-    outer_ratio: float = 0.25  # outer band width as a fraction of the proposal length (outer-inner contrast)
+    outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
     video_score_weight: float = 0.2  # proposal score = inner - outer + weight * video score of the class
     nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
