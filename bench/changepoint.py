@@ -271,14 +271,11 @@ def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
 def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
+    from wsal.multiseed import seed_folders
     from wsal.raw import RawReader
 
     raw_name = {"test": "raw.h5", "heldout": "raw_heldout.h5", "train": "raw_validation.h5"}[subset_kind]  # accuracy_synthetic's names
-    folders = {}  # seed -> its accuracy_synthetic folder
-    for runs_dir in runs_dirs:
-        for p in runs_dir.glob("seed_*"):
-            if (p / raw_name).is_file():
-                folders[int(p.name.removeprefix("seed_"))] = runs_dir
+    folders = seed_folders(runs_dirs, raw_name)  # seed -> its accuracy_synthetic folder
     seeds = sorted(folders)
     if not seeds:
         raise SystemExit(f"{runs_dirs}: no seed_S/{raw_name} (run bench/accuracy_synthetic.py --modes threshold changepoint)")

@@ -33,7 +33,7 @@ import numpy as np
 
 from wsal.eval.io import load_ground_truth
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import SeedResult, evaluate_raw, format_summary, summarize
+from wsal.multiseed import SeedResult, evaluate_raw, format_summary, seed_folders, summarize
 from wsal.raw import RawReader
 
 SIGNALS = ("both", "cas_x_attention", "cas")
@@ -88,11 +88,7 @@ def main() -> None:
     level_sets = ((),) + tuple(tuple(int(v) for v in text.split(",")) for text in args.levels)
     tiou = list(TIOU_PRESETS["thumos"])
     choice_file = CHOICE_FILES[args.choose_on]
-    folders = {}  # seed -> its accuracy_synthetic folder
-    for folder in args.runs:
-        for p in folder.glob("seed_*"):
-            if (p / choice_file).is_file():
-                folders[int(p.name.removeprefix("seed_"))] = folder
+    folders = seed_folders(args.runs, choice_file)  # seed -> its accuracy_synthetic folder
     seeds = sorted(folders)
     if not seeds:
         raise SystemExit(f"{args.runs}: no seed_S/{choice_file} (run bench/accuracy_synthetic.py with --heldout)")

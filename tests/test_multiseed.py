@@ -6,7 +6,7 @@ import pytest
 from wsal.config import ExperimentConfig, config_from_dict
 from wsal.eval.detection import detection_map
 from wsal.eval.io import load_ground_truth, load_predictions
-from wsal.multiseed import run_seed, summarize
+from wsal.multiseed import run_seed, seed_folders, summarize
 from wsal.synthetic import make_synthetic_dataset
 
 TIOU = (0.3, 0.5)
@@ -41,3 +41,15 @@ def test_each_seed_is_trained_localized_and_evaluated(tiny):
     np.testing.assert_allclose(summary.std, np.abs(results[0].mAP - results[1].mAP) / np.sqrt(2))
     again = run_seed(config, store, gt, out / "again", 0, TIOU, modes=("threshold",), device="cpu")
     np.testing.assert_array_equal(again[0].mAP, results[0].mAP)  # training is deterministic on CPU
+
+
+def test_seed_folders_combine_separate_runs_and_need_the_raw_file(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, seed in ((a, 0), (a, 1), (b, 1), (b, 2)):
+        (folder / f"seed_{seed}").mkdir(parents=True)
+        (folder / f"seed_{seed}" / "raw.h5").write_bytes(b"")
+    (a / "seed_3").mkdir()  # no raw file: not a finished seed
+    (b / "seed_2" / "raw_heldout.h5").write_bytes(b"")
+    assert seed_folders([a, b], "raw.h5") == {0: a, 1: b, 2: b}  # the later folder wins seed 1
+    assert seed_folders([a, b], "raw_heldout.h5") == {2: b}
+    assert seed_folders([a], "raw_missing.h5") == {}

@@ -61,6 +61,19 @@ def run_seed(
     )
 
 
+def seed_folders(runs_dirs: Sequence[str | os.PathLike], raw_name: str) -> dict[int, Path]:
+    """Seed -> the output folder (one of ``runs_dirs``) holding ``seed_S/<raw_name>``; a later folder wins.
+
+    Several folders combine one experiment whose seeds ran as separate processes.
+    """
+    folders: dict[int, Path] = {}
+    for runs_dir in map(Path, runs_dirs):
+        for p in runs_dir.glob("seed_*"):
+            if (p / raw_name).is_file():
+                folders[int(p.name.removeprefix("seed_"))] = runs_dir
+    return folders
+
+
 def localize_and_evaluate(
     checkpoint: str | os.PathLike,
     features: str | os.PathLike,
