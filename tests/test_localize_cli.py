@@ -147,7 +147,8 @@ def test_joint_model_changepoint_mode_direct_equals_from_raw(tmp_path, capsys):
             assert scores.shape == (3, fs.num_snippets(vid)) and ((scores >= 0) & (scores < 1)).all()
     # a checkpoint without the detector cannot serve change-point mode: one clear line, exit 2
     plain = tmp_path / "plain"
-    assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(plain)] + TRAIN_SETTINGS) == 0
+    off = ["--set", "changepoint.enabled=false"]
+    assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(plain)] + TRAIN_SETTINGS + off) == 0
     capsys.readouterr()
     assert localize(plain / "model.pt", store, gt, tmp_path / "x.json", *cp) == 2
     assert "changepoint.enabled" in capsys.readouterr().err

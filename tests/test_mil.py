@@ -139,9 +139,10 @@ def test_bad_inputs_raise(model):
 JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, recon_dim=0, gamma=1.0)
 
 
-def _joint(seed: int = 0, detector_input: str = "embedding") -> WsalModel:
+def _joint(seed: int = 0, detector_input: str = "embedding", pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:
     torch.manual_seed(seed)
-    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), dataclasses.replace(JOINT_CP, input=detector_input))
+    cp = dataclasses.replace(JOINT_CP, input=detector_input, pool_level=pool_level, pool_mix=pool_mix)
+    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), cp)
 
 
 def test_detector_only_when_enabled():
@@ -156,9 +157,9 @@ def test_detector_only_when_enabled():
     assert any(k.startswith("detector.") for k in model.state_dict())
 
 
-@pytest.mark.parametrize("detector_input", ["embedding", "features"])
-def test_joint_padding_with_junk_changes_nothing_valid(detector_input):
-    model = _joint(detector_input=detector_input).eval()
+@pytest.mark.parametrize("detector_input, pool_level", [("embedding", -1), ("features", -1), ("embedding", 0), ("embedding", 1)])
+def test_joint_padding_with_junk_changes_nothing_valid(detector_input, pool_level):
+    model = _joint(detector_input=detector_input, pool_level=pool_level, pool_mix=0.5).eval()
     gen = torch.Generator().manual_seed(2)
     a, b = torch.randn(1, 40, D, generator=gen), torch.randn(1, 23, D, generator=gen)
     batch = 1e3 * torch.randn(2, 45, D, generator=gen)
@@ -180,11 +181,11 @@ def test_joint_padding_with_junk_changes_nothing_valid(detector_input):
         assert not out.change_scores[1, :, 23:].any()
 
 
-@pytest.mark.parametrize("detector_input", ["embedding", "features"])
-def test_joint_gradients_reach_every_parameter(detector_input):
+@pytest.mark.parametrize("detector_input, pool_level", [("embedding", -1), ("features", -1), ("embedding", 0)])
+def test_joint_gradients_reach_every_parameter(detector_input, pool_level):
     from wsal.model.losses import mil_losses
 
-    model = _joint(seed=1, detector_input=detector_input).train()
+    model = _joint(seed=1, detector_input=detector_input, pool_level=pool_level, pool_mix=0.5).train()
     x = torch.randn(3, 60, D)
     x[:, 30:] += 3.0  # a planted change, so every level fires and every transition prior is used
     mask = torch.ones(3, 60, dtype=torch.bool)
@@ -210,3 +211,35 @@ def test_embedding_input_reads_the_detached_mil_embedding():
     # the change-point loss trains the detector only: the MIL embedding and heads get no gradient from it
     assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("detector."))
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n.startswith("detector."))
+
+
+@pytest.mark.parametrize("pool_level", [0, 1])
+def test_segment_pooling_reads_segment_means(pool_level):
+    """With pool_mix 1 the heads see one embedding per segment: CAS and attention are constant
+    between the pooling level's change points; pool_mix 0 is the snippet embedding alone."""
+    x = torch.randn(2, 50, D, generator=torch.Generator().manual_seed(3))
+    x[:, 25:] += 3.0  # a planted change, so the segments are not the whole video
+    mask = torch.ones(2, 50, dtype=torch.bool)
+    with torch.no_grad():
+        pooled = _joint(pool_level=pool_level, pool_mix=1.0).eval()(x, mask)
+        points = pooled.change_scores[:, pool_level] > 0.5  # (B, T)
+        assert points.any()
+        for b in range(2):
+            cuts = [0, *torch.nonzero(points[b]).flatten().tolist(), 50]
+            assert len(cuts) > 2
+            for start, stop in zip(cuts[:-1], cuts[1:]):
+                seg = pooled.cas[b, start:stop]
+                torch.testing.assert_close(seg, seg[:1].expand_as(seg), atol=1e-5, rtol=0)
+        assert not torch.allclose(pooled.cas[0, 0], pooled.cas[0, -1])
+        off = _joint(pool_level=-1).eval()(x, mask)
+        unmixed = _joint(pool_level=pool_level, pool_mix=0.0).eval()(x, mask)
+    torch.testing.assert_close(unmixed.cas, off.cas)
+
+
+def test_pool_settings_are_checked():
+    from wsal.config import ConfigError
+
+    with pytest.raises(ConfigError, match="pool_level"):
+        ChangePointConfig(num_levels=2, pool_level=2)
+    with pytest.raises(ConfigError, match="pool_mix"):
+        ChangePointConfig(pool_mix=1.5)

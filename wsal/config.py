@@ -75,10 +75,10 @@ class ChangePointConfig:
     """Hierarchical latent change-point detector (wsal.model.changepoint): sizes, event criterion, losses."""
 
     # Run the detector next to the attention MIL and train both together (needed for
-    # localize.boundaries = "changepoint"). Off by default: change-point mode ties threshold mode on
-    # the held-out synthetic videos, not better at every tIoU (README, "Change points"), so by
-    # default the detector would only cost time.
-    enabled: bool = False
+    # localize.boundaries = "changepoint" and for segment pooling, pool_level below). On by default:
+    # with segment pooling, threshold-mode average mAP on 600 held-out synthetic videos (6 seeds)
+    # is 97.26 against 95.72 for the MIL alone (README, "Change points"); costs ~1.1x per step.
+    enabled: bool = True
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
     # What the detector reads: the MIL embedding, detached (the detector's loss does not reach the
     # MIL; see wsal.model.wsal), or the input features through its own projection. "embedding"
@@ -102,6 +102,13 @@ class ChangePointConfig:
     # (wsal.model.losses); its weight in "loss/changepoint" (0: off, the MIL trains as without the detector)
     consistency_weight: float = 0.0
     consistency_level: int = 1
+    # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
+    # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
+    # (-1: off, the heads read the snippet embedding alone). Level 0 and 0.2 chosen on held-out
+    # synthetic videos (mix 0.1 / 0.2 / 1.0 tried; uniform 5-snippet windows instead of change
+    # points, the control, gained less).
+    pool_level: int = 0
+    pool_mix: float = 0.2
 
     def __post_init__(self) -> None:
         problems = []
@@ -119,6 +126,10 @@ class ChangePointConfig:
             problems.append("changepoint.logvar_min must be below logvar_max")
         if self.weight < 0 or self.consistency_weight < 0:
             problems.append("changepoint.weight and changepoint.consistency_weight must be >= 0")
+        if not -1 <= self.pool_level < self.num_levels:
+            problems.append(f"changepoint.pool_level must be -1 (off) or a level in 0..{self.num_levels - 1}, got {self.pool_level}")
+        if not 0.0 <= self.pool_mix <= 1.0:
+            problems.append(f"changepoint.pool_mix must be in [0, 1], got {self.pool_mix}")
         if not 0 <= self.consistency_level < self.num_levels:
             problems.append(f"changepoint.consistency_level must be a level in 0..{self.num_levels - 1}, got {self.consistency_level}")
         if problems:

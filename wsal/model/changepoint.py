@@ -130,6 +130,22 @@ def _segment_mean(x: Tensor, weight: Tensor, start: Tensor) -> Tensor:
     return total / count.clamp_min(1.0)
 
 
+def segment_means(x: Tensor, change_points: Tensor, mask: Tensor) -> Tensor:
+    """Mean of x (B, T, E) over each snippet's segment; a change point (B, T) bool starts a segment.
+
+    Padded snippets (mask False) count in no mean (their own rows get their segment's mean).
+
+    >>> x = torch.tensor([[[1.0], [3.0], [5.0], [9.0]]])
+    >>> segment_means(x, torch.tensor([[False, False, True, False]]), torch.tensor([[True, True, True, False]]))[0, :, 0].tolist()
+    [2.0, 2.0, 5.0, 5.0]
+    """
+    weight = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+    segment = torch.cumsum((change_points & mask).long(), dim=1).unsqueeze(-1)  # (B, T, 1) segment id
+    sums = torch.zeros_like(x).scatter_add(1, segment.expand_as(x), x * weight)  # (B, T, E) per segment id
+    counts = torch.zeros_like(weight).scatter_add(1, segment, weight)
+    return sums.gather(1, segment.expand_as(x)) / counts.gather(1, segment).clamp_min(1.0)
+
+
 def changepoint_loss(losses: dict[str, Tensor], config: ChangePointConfig) -> Tensor:
     """The weighted unsupervised loss ``recon_weight * cp_recon + kl_weight * cp_kl``."""
     return config.recon_weight * losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from wsal.config import ChangePointConfig, MILConfig
-from wsal.model.changepoint import changepoint_loss
+from wsal.model.changepoint import changepoint_loss, segment_means
 from wsal.model.mil import attention_topk_pool
 from wsal.model.wsal import ModelOutput
 
@@ -91,11 +91,7 @@ def segment_consistency(values: Tensor, change_points: Tensor, mask: Tensor) -> 
     >>> float(segment_consistency(v, torch.tensor([[False, False, True, False]]), torch.ones(1, 4, dtype=torch.bool)))
     0.5
     """
-    m = mask.to(values.dtype)
-    segment = torch.cumsum((change_points & mask).long(), dim=1)  # (B, T) segment id of each snippet
-    sums = torch.zeros_like(values).scatter_add(1, segment, values * m)  # (B, T) per segment id
-    counts = torch.zeros_like(values).scatter_add(1, segment, m)
-    means = sums.gather(1, segment) / counts.gather(1, segment).clamp_min(1.0)  # (B, T)
+    means = segment_means(values.unsqueeze(-1), change_points, mask).squeeze(-1)  # (B, T)
     return masked_mean((values - means) ** 2, mask)
 
 

@@ -24,10 +24,19 @@ ignore. Reading the detached embedding still lets the detector see what the MIL 
 tell apart, so its changes fall on action boundaries: on the synthetic training subset this made
 change-point mode 79 average mAP instead of 14 with ``"features"`` (the raw input features through
 the detector's own projection; both at gamma 3; on the test subset, reported only, level-0
-boundary F1 at 2 snippets was 0.59 instead of 0.19). The
-MIL part trains exactly as without the detector, and at THUMOS size the joint step costs ~1.1x the
-MIL step (bench/train_speed.py). The two meet at localization, where change points cut the video
-and the attention picks the segments (wsal.localize).
+boundary F1 at 2 snippets was 0.59 instead of 0.19). At THUMOS size the joint step costs ~1.1x
+the MIL step (bench/train_speed.py).
+
+**Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
+heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``, the segments
+cut at that level's change points (detached decisions; the means carry the gradient). This is how
+the detector feeds back into the MIL: averaging within a detected event removes snippet noise
+without blurring across the event's edges. On 600 held-out synthetic videos (6 seeds) it raised
+threshold-mode average mAP from 95.72 to 97.26 at mix 0.2; the same pooling over fixed 5-snippet
+windows gave 96.25, and mix 1.0 (heads see segment means only) 91.3 on 3 seeds: a segment that
+straddles a boundary then spoils both sides (README, "Change points"). With ``pool_level = -1`` the
+MIL trains exactly as without the detector. The two also meet at localization, where change
+points can cut the video and the attention pick the segments (wsal.localize).
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
 
@@ -45,7 +54,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from wsal.config import ChangePointConfig, MILConfig
-from wsal.model.changepoint import ChangePointDetector
+from wsal.model.changepoint import ChangePointDetector, segment_means
 from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool
 
 
@@ -89,16 +98,24 @@ class WsalModel(nn.Module):
         if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
             raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
         embeddings = self.embedding(features, mask)  # (B, T, E)
-        cas, attention_logits = self.heads(embeddings)  # (B, T, C+1), (B, T, 3)
+        cp = None
+        if self.detector is not None:
+            embedded = self.changepoint_config.input == "embedding"  # type: ignore[union-attr]
+            cp = self.detector(embeddings.detach() if embedded else features, mask)
+        head_input = embeddings
+        if cp is not None and self.changepoint_config.pool_level >= 0:  # type: ignore[union-attr]
+            points = cp.change_points[:, self.changepoint_config.pool_level]  # type: ignore[union-attr]
+            pooled = segment_means(embeddings, points, mask)  # (B, T, E)
+            mix = self.changepoint_config.pool_mix  # type: ignore[union-attr]
+            head_input = (1.0 - mix) * embeddings + mix * pooled
+        cas, attention_logits = self.heads(head_input)  # (B, T, C+1), (B, T, 3)
         valid = mask.unsqueeze(-1)
         cas = cas.masked_fill(~valid, 0.0)
         attention_logits = attention_logits.masked_fill(~valid, 0.0)
         attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
         video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
         change_scores, cp_losses = None, None
-        if self.detector is not None:
-            embedded = self.changepoint_config.input == "embedding"  # type: ignore[union-attr]
-            cp = self.detector(embeddings.detach() if embedded else features, mask)
+        if cp is not None:
             change_scores = cp.change_scores.masked_fill(~mask.unsqueeze(1), 0.0)  # (B, L, T)
             cp_losses = cp.losses
         return ModelOutput(
