@@ -11,6 +11,7 @@ background; during a few bursts (given in frames) a bright disc moves across it,
 bursts it is absent. So where something moves is known exactly (frames ``[start, end)`` of each
 burst, :func:`motion_snippets`); optional hard cuts switch to another background (a new "shot").
 :func:`burst_layout` draws a random layout covering a given share of the time.
+:func:`write_example_burst_videos` writes the two fixed burst videos of :data:`EXAMPLE_BURSTS`.
 
 :func:`write_event_video` generalises the burst videos for a localizer to learn from: each
 :class:`Event` (frames ``[start, end)``) is an *action* of one of two classes, ``"disc"`` (the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import av
@@ -276,6 +278,22 @@ def _place(lengths: NDArray[np.int64], num_frames: int, rng: np.random.Generator
         spans.append((start, start + int(length)))
         pos = start + int(length)
     return spans
+
+
+# Two "mostly background" videos that tests share, 96x96 at 25 fps: name -> (frames, bursts in frames).
+EXAMPLE_BURSTS: dict[str, tuple[int, list[tuple[int, int]]]] = {
+    "three_bursts": (750, [(100, 175), (340, 415), (560, 635)]),  # 30 s, 30 % motion
+    "four_bursts": (900, [(40, 100), (260, 330), (500, 560), (780, 850)]),  # 36 s, 29 % motion
+}
+
+
+def write_example_burst_videos(folder: str | os.PathLike) -> dict[str, Path]:
+    """Write :data:`EXAMPLE_BURSTS` into ``folder`` as ``NAME.mp4`` (seed = position in the dict); name -> path."""
+    paths = {}
+    for seed, (name, (frames, bursts)) in enumerate(EXAMPLE_BURSTS.items()):
+        paths[name] = Path(folder) / f"{name}.mp4"
+        write_burst_video(paths[name], frames, bursts, fps=25.0, size=(96, 96), seed=seed)
+    return paths
 
 
 def motion_snippets(bursts: Sequence[tuple[int, int]], starts: NDArray[np.int64], clip_len: int) -> NDArray[np.bool_]:

@@ -32,7 +32,7 @@ from wsal.features.flow import compute_flow, flow_to_i3d_input
 from wsal.features.i3d import InceptionI3d
 from wsal.features.snippets import SnippetAssembler, num_snippets
 from wsal.features.store import FeatureStore, merge_stores
-from wsal.features.synthetic_video import write_video
+from wsal.features.synthetic_video import EXAMPLE_BURSTS, write_example_burst_videos, write_video
 
 SMALL = dict(resize_short=40, crop=32, flow="farneback", batch_size=2)
 CLI_SMALL = ["--resize", "40", "--crop", "32", "--device", "cpu", "--batch-size", "4"]
@@ -367,20 +367,11 @@ def test_motion_sampler_skips_flow_of_unkept_snippets(burst_video, tmp_path, sco
             np.testing.assert_array_equal(rgb[i], rgb[nearest])
 
 
-# Two "mostly background" videos, 96x96 at 25 fps: a disc moves during the bursts (frames), about 30 % of the time.
-SAMPLER_VIDEOS = {
-    "three_bursts": (750, [(100, 175), (340, 415), (560, 635)]),  # 30 s, 30 % motion
-    "four_bursts": (900, [(40, 100), (260, 330), (500, 560), (780, 850)]),  # 36 s, 29 % motion
-}
-
-
 @pytest.fixture(scope="module")
 def sampler_videos(tmp_path_factory):
-    from wsal.features.synthetic_video import write_burst_video
-
+    """A folder with the two burst videos of EXAMPLE_BURSTS (96x96, 25 fps, about 30 % motion)."""
     root = tmp_path_factory.mktemp("sampler_videos")
-    for seed, (name, (frames, bursts)) in enumerate(SAMPLER_VIDEOS.items()):
-        write_burst_video(root / f"{name}.mp4", frames, bursts, size=(96, 96), seed=seed)
+    write_example_burst_videos(root)
     return root
 
 
@@ -394,9 +385,9 @@ def test_sampled_store_keeps_the_motion_snippets_within_budget(sampler_videos, t
     out = tmp_path / "sampled.h5"
     extract_store(find_videos([sampler_videos]), out, config, stand_in_models(), "cpu", "test")
     videos, failures, meta = read_all(out)
-    assert sorted(videos) == sorted(SAMPLER_VIDEOS) and not failures
+    assert sorted(videos) == sorted(EXAMPLE_BURSTS) and not failures
     moving_total = moving_kept = 0
-    for name, (frames, bursts) in SAMPLER_VIDEOS.items():
+    for name, (frames, bursts) in EXAMPLE_BURSTS.items():
         kept = videos[name].kept
         assert kept.shape == (num_snippets(frames, config.grid()),)
         assert kept.sum() <= max_kept(len(kept), 0.5)  # the budget holds per video
@@ -464,7 +455,7 @@ def test_learned_sampler_in_extract(sampler_videos, tmp_path):
 
     grid = ExtractConfig().grid()
     inputs, targets, moving = [], [], {}
-    for name, (frames, bursts) in SAMPLER_VIDEOS.items():  # teacher: attention 1 where the disc moves
+    for name, (frames, bursts) in EXAMPLE_BURSTS.items():  # teacher: attention 1 where the disc moves
         signals = coarse_signals(sampler_videos / f"{name}.mp4", grid)
         moving[name] = motion_snippets(bursts, np.arange(len(signals.motion)) * grid.stride_frames, grid.clip_len_frames)
         inputs.append(skim_inputs(signals))
@@ -477,7 +468,7 @@ def test_learned_sampler_in_extract(sampler_videos, tmp_path):
     out = tmp_path / "learned.h5"
     extract_store(find_videos([sampler_videos]), out, config, stand_in_models(), "cpu", "test")
     videos = read_all(out)[0]
-    for name in SAMPLER_VIDEOS:
+    for name in EXAMPLE_BURSTS:
         kept = videos[name].kept
         expected = plan_video(sampler_videos / f"{name}.mp4", grid, dataclasses.replace(skim.sampler, budget=0.5), skim.scores)
         np.testing.assert_array_equal(kept, expected.kept)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wsal.cli import main
-from wsal.features.synthetic_video import motion_snippets, write_burst_video
+from wsal.features.synthetic_video import EXAMPLE_BURSTS, motion_snippets, write_burst_video, write_example_burst_videos
 from wsal.features.decode import DecodeConfig, DecodeError, decode_video
 from wsal.features.sampler import (
     FieldMaskedFlow,
@@ -28,21 +28,12 @@ from wsal.timeline import SnippetGrid
 
 GRID = SnippetGrid(25.0, 16, 16)
 
-# Two test videos, 96x96 at 25 fps, static textured background, a disc moving in bursts (frames).
-VIDEOS = {
-    "three_bursts": (750, [(100, 175), (340, 415), (560, 635)]),  # 30 s, 30 % motion
-    "four_bursts": (900, [(40, 100), (260, 330), (500, 560), (780, 850)]),  # 36 s, 29 % motion
-}
+VIDEOS = EXAMPLE_BURSTS  # two 96x96 videos at 25 fps, a disc moving in bursts: name -> (frames, bursts)
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sampler_videos")
-    paths = {}
-    for seed, (name, (frames, bursts)) in enumerate(VIDEOS.items()):
-        paths[name] = folder / f"{name}.mp4"
-        write_burst_video(paths[name], frames, bursts, fps=25.0, size=(96, 96), seed=seed)
-    return paths
+    return write_example_burst_videos(tmp_path_factory.mktemp("sampler_videos"))
 
 
 # ---- coarse pass on generated videos ----------------------------------------------------------
