@@ -98,16 +98,13 @@ class WsalModel(nn.Module):
         if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
             raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
         embeddings = self.embedding(features, mask)  # (B, T, E)
-        cp = None
-        if self.detector is not None:
-            embedded = self.changepoint_config.input == "embedding"  # type: ignore[union-attr]
-            cp = self.detector(embeddings.detach() if embedded else features, mask)
+        cp, cp_cfg = None, self.changepoint_config
         head_input = embeddings
-        if cp is not None and self.changepoint_config.pool_level >= 0:  # type: ignore[union-attr]
-            points = cp.change_points[:, self.changepoint_config.pool_level]  # type: ignore[union-attr]
-            pooled = segment_means(embeddings, points, mask)  # (B, T, E)
-            mix = self.changepoint_config.pool_mix  # type: ignore[union-attr]
-            head_input = (1.0 - mix) * embeddings + mix * pooled
+        if self.detector is not None and cp_cfg is not None:
+            cp = self.detector(embeddings.detach() if cp_cfg.input == "embedding" else features, mask)
+            if cp_cfg.pool_level >= 0:
+                pooled = segment_means(embeddings, cp.change_points[:, cp_cfg.pool_level], mask)  # (B, T, E)
+                head_input = (1.0 - cp_cfg.pool_mix) * embeddings + cp_cfg.pool_mix * pooled
         cas, attention_logits = self.heads(head_input)  # (B, T, C+1), (B, T, 3)
         valid = mask.unsqueeze(-1)
         cas = cas.masked_fill(~valid, 0.0)
