@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth, write_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.synthetic import GRID, Instance, make_prototypes, random_timeline, render_video
@@ -102,6 +103,53 @@ def test_rendered_structure_without_noise():
     np.testing.assert_allclose(rgb[16], scene, atol=1e-6)
     np.testing.assert_allclose(rgb[33], scene, atol=1e-6)
     assert video.action[:, 1].sum() == 10 and video.context[:, 1].sum() == 6
+
+
+def test_core_fraction_moves_class_motion_to_the_centre():
+    rng = np.random.default_rng(0)
+    protos = make_prototypes(rng, num_classes=2, rgb_dim=5, flow_dim=3, scale=1.0)
+    generic = np.array([2.0, -1.0, 0.5], dtype=np.float32)
+    video = render_video(
+        rng, protos, 60, [Instance(1, 20, 29)], noise=0.0, boundary_sigma=0.0, context_snippets=(3, 3),
+        distractor_rate=0.0, core_fraction=0.4, generic_motion=generic,
+    )  # fmt: skip
+    rgb, flow = video.features[:, :5], video.features[:, 5:]
+    scene = rgb[0]
+    # 10 snippets, core of 4 in the middle (23..26): class motion; 20..22 and 27..29: generic motion
+    for t in range(23, 27):
+        np.testing.assert_allclose(flow[t], protos.motion[1], atol=1e-5)
+    for t in (20, 21, 22, 27, 28, 29):
+        np.testing.assert_allclose(flow[t], generic, atol=1e-5)
+    for t in range(20, 30):  # appearance of the class over the whole instance, which stays the ground truth
+        np.testing.assert_allclose(rgb[t], scene + protos.appearance[1], atol=1e-5)
+    assert video.action[:, 1].sum() == 10
+    np.testing.assert_allclose(flow[19], 0.0, atol=1e-6)  # context: no motion
+
+
+def test_core_fraction_one_and_bad_values(tmp_path):
+    rng = np.random.default_rng(0)
+    protos = make_prototypes(rng, num_classes=1, rgb_dim=4, flow_dim=4, scale=1.0)
+    plain = render_video(np.random.default_rng(3), protos, 80, [Instance(0, 10, 29)])
+    same = render_video(np.random.default_rng(3), protos, 80, [Instance(0, 10, 29)], core_fraction=1.0,
+                        generic_motion=np.ones(4, dtype=np.float32))
+    np.testing.assert_array_equal(plain.features, same.features)
+    with pytest.raises(WsalError, match="core_fraction"):
+        render_video(rng, protos, 80, [Instance(0, 10, 29)], core_fraction=0.5)  # no generic motion
+    with pytest.raises(WsalError, match="core_fraction"):
+        make_synthetic_dataset(tmp_path, num_train_videos=2, num_test_videos=1, feature_dim=8, core_fraction=0.0)
+
+
+def test_core_fraction_dataset_keeps_timeline_and_changes_motion(tmp_path):
+    kwargs = dict(seed=4, num_train_videos=3, num_test_videos=2, feature_dim=16)
+    store_a, gt_a = make_synthetic_dataset(tmp_path / "a", **kwargs)
+    store_b, gt_b = make_synthetic_dataset(tmp_path / "b", core_fraction=0.5, **kwargs)
+    assert gt_a.read_text() == gt_b.read_text()  # same videos, same ground truth
+    with FeatureStore(store_a) as fa, FeatureStore(store_b) as fb:
+        assert "core_fraction=0.5" in fb.meta.backbone and "core_fraction" not in fa.meta.backbone
+        vid = fa.video_ids[0]
+        a, b = fa.read(vid).features, fb.read(vid).features
+        np.testing.assert_array_equal(a[:, :8], b[:, :8])  # appearance columns untouched
+        assert not np.array_equal(a[:, 8:], b[:, 8:])  # motion columns differ inside actions
 
 
 def test_blurred_boundaries_and_distractors():

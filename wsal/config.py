@@ -77,7 +77,7 @@ class ChangePointConfig:
     # Run the detector next to the attention MIL and train both together (needed for
     # localize.boundaries = "changepoint" and for segment pooling, pool_level below). On by default:
     # with segment pooling, threshold-mode average mAP on 600 held-out synthetic videos (6 seeds)
-    # is 97.26 against 95.72 for the MIL alone (README, "Change points"); costs ~1.1x per step.
+    # is 97.26 against 95.72 for the MIL alone (README, "Change points"); costs ~1.3x per step.
     enabled: bool = True
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
     # What the detector reads: the MIL embedding, detached (the detector's loss does not reach the

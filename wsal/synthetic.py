@@ -15,6 +15,13 @@ Each snippet's feature row is ``[rgb | flow]`` (half the columns each, as I3D tw
   ``boundary_sigma`` snippets, so strength ramps over about two snippets) and Gaussian noise of
   std ``noise`` is added to every value.
 
+Variant, ``core_fraction`` < 1 (default 1: off): the class motion ``M_c`` covers only the central
+``core_fraction`` of each action instance (at least one snippet); the rest of the instance moves
+with one *generic* motion prototype ``G`` shared by all classes (a run-up looks alike in every
+sport), appearance ``A_c`` throughout. The ground truth is the whole instance. A classifier
+trained from video labels then finds class evidence mostly in the core: the incomplete
+activation that weakly-supervised localization meets on real video.
+
 Timing: either a built-in seeded random timeline (default: 40 "validation" + 20 "test" videos,
 5 classes, 100-300 snippets each, actions of 4-25 snippets, i.e. 2.6-16 s; video i's main class
 is i mod num_classes, so every class occurs in a subset with at least num_classes videos) or the videos,
@@ -126,15 +133,30 @@ def render_video(
     boundary_sigma: float = 0.8,
     context_snippets: tuple[int, int] = (2, 6),
     distractor_rate: float = 1 / 40,
+    core_fraction: float = 1.0,
+    generic_motion: NDArray[np.float32] | None = None,
 ) -> RenderedVideo:
-    """Features (T, D) of one video with the given action instances (module docstring)."""
+    """Features (T, D) of one video with the given action instances (module docstring).
+
+    ``core_fraction`` < 1 needs ``generic_motion`` (D_flow,), the motion of the non-core part of
+    every instance. No random draw depends on ``core_fraction``.
+    """
+    if not 0.0 < core_fraction <= 1.0:
+        raise WsalError(f"synthetic core_fraction must be in (0, 1], got {core_fraction}")
+    if core_fraction < 1.0 and generic_motion is None:
+        raise WsalError("synthetic core_fraction < 1 needs a generic motion prototype")
     t_count = num_snippets
     num_classes, rgb_dim = prototypes.appearance.shape
     flow_dim = prototypes.motion.shape[1]
     action = np.zeros((t_count, num_classes))
+    core = np.zeros((t_count, num_classes))  # where the class motion is (all of each instance at core_fraction 1)
     context = np.zeros((t_count, num_classes))
     for inst in instances:
         action[inst.first : inst.last + 1, inst.label_index] = 1.0
+        length = inst.last - inst.first + 1
+        core_length = max(1, int(round(core_fraction * length)))
+        core_first = inst.first + (length - core_length) // 2
+        core[core_first : core_first + core_length, inst.label_index] = 1.0
     for inst in instances:
         before = int(rng.integers(context_snippets[0], context_snippets[1] + 1))
         after = int(rng.integers(context_snippets[0], context_snippets[1] + 1))
@@ -153,12 +175,16 @@ def render_video(
         distractor_id[span] = which
     distractor[any_action] = 0.0
     action_s = blur(action, boundary_sigma)  # (T, C)
+    core_s = action_s if core_fraction == 1.0 else blur(core, boundary_sigma)  # (T, C)
     context_s = blur(context, boundary_sigma) * (1.0 - action_s.max(axis=1, keepdims=True))  # (T, C)
     distractor_s = blur(distractor, boundary_sigma) * (1.0 - action_s.max(axis=1))  # (T,)
     scene_id = int(rng.integers(0, prototypes.scenes.shape[0]))
     scene = prototypes.scenes[scene_id] + scene_jitter * rng.standard_normal(rgb_dim)  # (D_rgb,)
     rgb = scene[None, :] + (action_s + context_s) @ prototypes.appearance  # (T, D_rgb)
-    flow = action_s @ prototypes.motion + distractor_s[:, None] * prototypes.distractor[distractor_id]  # (T, D_flow)
+    flow = core_s @ prototypes.motion + distractor_s[:, None] * prototypes.distractor[distractor_id]  # (T, D_flow)
+    if generic_motion is not None and core_fraction < 1.0:
+        outside_core = np.clip(action_s - core_s, 0.0, None).max(axis=1)  # (T,) instance but not core
+        flow = flow + outside_core[:, None] * generic_motion[None, :]
     features = np.concatenate([rgb, flow], axis=1) + noise * rng.standard_normal((t_count, rgb_dim + flow_dim))
     return RenderedVideo(
         features=features.astype(np.float32),
@@ -230,6 +256,7 @@ def make_synthetic_dataset(
     timeline_gt: str | os.PathLike | None = None,
     prototype_scale: float = 0.5,
     noise: float = 1.0,
+    core_fraction: float = 1.0,
     store_name: str = "features.h5",
     gt_name: str = "gt.json",
     show_progress: bool = False,
@@ -238,10 +265,14 @@ def make_synthetic_dataset(
 
     With ``timeline_gt`` the videos and segments of that GT file are used (``num_*_videos``,
     ``num_classes`` and ``snippets`` are then ignored). Existing output files are replaced.
-    ``num_heldout_videos`` adds the subset "heldout" (module docstring).
+    ``num_heldout_videos`` adds the subset "heldout"; ``core_fraction`` < 1 the incomplete-motion
+    variant (module docstring; its generic prototype comes from a generator seeded ``(seed, 2)``,
+    so every other draw is what it is at ``core_fraction`` 1).
     """
     if feature_dim < 2:
         raise WsalError(f"synthetic feature_dim must be >= 2, got {feature_dim}")
+    if not 0.0 < core_fraction <= 1.0:
+        raise WsalError(f"synthetic core_fraction must be in (0, 1], got {core_fraction}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store_path, gt_path = out / store_name, out / gt_name
@@ -277,6 +308,7 @@ def make_synthetic_dataset(
             plan += _random_plan(rng, subset, count, classes, snippets)
 
     prototypes = make_prototypes(rng, len(classes), rgb_dim, flow_dim, prototype_scale)
+    generic_motion = (prototype_scale * np.random.default_rng([seed, 2]).standard_normal(flow_dim)).astype(np.float32)
     heldout_rng = np.random.default_rng([seed, 1])
     heldout = [] if timeline_gt is not None else _random_plan(heldout_rng, "heldout", num_heldout_videos, classes, snippets)
     meta = StoreMeta(
@@ -285,7 +317,7 @@ def make_synthetic_dataset(
         stride_frames=GRID.stride_frames,
         streams=("rgb", "flow"),
         stream_dims=(rgb_dim, flow_dim),
-        backbone=f"synthetic(seed={seed})",
+        backbone=f"synthetic(seed={seed})" if core_fraction == 1.0 else f"synthetic(seed={seed}, core_fraction={core_fraction})",
     )
     store_path.unlink(missing_ok=True)
     shutil.rmtree(Path(str(store_path) + ".parts"), ignore_errors=True)
@@ -298,7 +330,9 @@ def make_synthetic_dataset(
         for (vid, _subset, t_count, instances, entry), video_rng in itertools.chain(
             zip(items, itertools.repeat(rng)), zip(heldout, itertools.repeat(heldout_rng))
         ):
-            video = render_video(video_rng, prototypes, t_count, instances, noise=noise)
+            video = render_video(
+                video_rng, prototypes, t_count, instances, noise=noise, core_fraction=core_fraction, generic_motion=generic_motion
+            )
             writer.add(
                 vid,
                 video.features,
