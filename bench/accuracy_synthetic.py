@@ -34,6 +34,7 @@ import torch
 
 from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
+from wsal.errors import WsalError
 from wsal.eval.report import TIOU_PRESETS
 from wsal.multiseed import format_per_seed, format_summary, localize_and_evaluate, run_seed, summarize
 from wsal.synthetic import make_synthetic_dataset
@@ -73,10 +74,13 @@ def main() -> None:
     other_results: dict[str, list] = {subset: [] for subset in other_subsets}
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for seed in args.seeds:
-        store, gt = make_synthetic_dataset(
-            out / f"data_{seed}", seed=seed, feature_dim=args.feature_dim, num_heldout_videos=args.heldout,
-            core_fraction=args.core_fraction,
-        )
+        try:
+            store, gt = make_synthetic_dataset(
+                out / f"data_{seed}", seed=seed, feature_dim=args.feature_dim, num_heldout_videos=args.heldout,
+                core_fraction=args.core_fraction,
+            )
+        except WsalError as err:  # bad --feature-dim / --heldout / --core-fraction: one line, nothing written yet
+            raise SystemExit(f"accuracy_synthetic: {err}") from None
         results += run_seed(config, store, gt, out, seed, tiou, args.modes, "test", args.device)
         print(format_per_seed(results[-len(args.modes):]), flush=True)
         run_dir = out / f"seed_{seed}"

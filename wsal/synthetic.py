@@ -308,7 +308,9 @@ def make_synthetic_dataset(
             plan += _random_plan(rng, subset, count, classes, snippets)
 
     prototypes = make_prototypes(rng, len(classes), rgb_dim, flow_dim, prototype_scale)
-    generic_motion = (prototype_scale * np.random.default_rng([seed, 2]).standard_normal(flow_dim)).astype(np.float32)
+    generic_motion = None  # the variant's shared motion; drawn only for it, from its own generator
+    if core_fraction < 1.0:
+        generic_motion = (prototype_scale * np.random.default_rng([seed, 2]).standard_normal(flow_dim)).astype(np.float32)
     heldout_rng = np.random.default_rng([seed, 1])
     heldout = [] if timeline_gt is not None else _random_plan(heldout_rng, "heldout", num_heldout_videos, classes, snippets)
     meta = StoreMeta(
