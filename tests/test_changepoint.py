@@ -8,7 +8,8 @@ import torch
 
 from wsal.config import ChangePointConfig
 from wsal.eval.changepoints import BoundaryCounts, boundary_counts, points_from_mask
-from wsal.model.changepoint import ChangePointDetector, _scan_decisions, _segment_mean, changepoint_loss, hold_index
+from wsal.model.changepoint import ChangePointDetector, _segment_mean, changepoint_loss, hold_index
+from wsal.model.decision_scan import scan_decisions_numpy
 from wsal.piecewise import piecewise_sequence
 
 SMALL = ChangePointConfig(hidden_dim=64, latent_dim=16, gamma=3.0)  # the measured figures below are for gamma 3
@@ -158,14 +159,14 @@ def test_hold_index_and_scan_by_hand():
     logvar = np.zeros_like(mu)
     cand = np.ones((1, 7), dtype=bool)
     cand[0, 0] = False
-    change, score = _scan_decisions(mu, logvar, np.full((1, 7), 1e9), cand, gamma=3.0, momentum=0.9, use_change_prior=False)
+    change, score = scan_decisions_numpy(mu, logvar, np.full((1, 7), 1e9), cand, gamma=3.0, momentum=0.9, use_change_prior=False)
     # Adjacent KLs are 0 0 0 8 0 8 -> median 0: the running average is 0, any surprise fires;
     # snippet 4 jumps (KL 8), 5 matches the new state (0), 6 jumps back (8).
     assert np.flatnonzero(change[0]).tolist() == [4, 6]
     assert score[0, 4] == pytest.approx(1.0) and score[0, 5] == 0.0
     # Blocked snippets (not candidates) never change and score 0.
     cand[0, 4] = False
-    change, score = _scan_decisions(mu, logvar, np.full((1, 7), 1e9), cand, gamma=3.0, momentum=0.9, use_change_prior=False)
+    change, score = scan_decisions_numpy(mu, logvar, np.full((1, 7), 1e9), cand, gamma=3.0, momentum=0.9, use_change_prior=False)
     # Snippet 5 then meets the held state 0 (KL 8) and 6 meets the held state 4 (KL 8).
     assert np.flatnonzero(change[0]).tolist() == [5, 6] and score[0, 4] == 0.0
 
@@ -181,21 +182,21 @@ def test_scan_running_average_and_change_prior():
     # -> the average starts at their median, 2.
     # momentum 0: the average becomes the last quiet surprise, 0.5; 4.5 > 3 * 0.5 fires (r = 4.5 / 6);
     # then snippet 6 meets the held state 3: KL 0.125, quiet.
-    change, score = _scan_decisions(mu, logvar, far, cand, gamma=3.0, momentum=0.0, use_change_prior=False)
+    change, score = scan_decisions_numpy(mu, logvar, far, cand, gamma=3.0, momentum=0.0, use_change_prior=False)
     assert np.flatnonzero(change[0]).tolist() == [5]
     assert score[0, 5] == pytest.approx(4.5 / 6.0) and score[0, 1] == pytest.approx(0.5 / 6.5)
     # momentum 0.999: the average stays near 2 (1.9965 after snippet 5), so 4.5 < 3 * 2 does not
     # fire; snippet 6 is still compared with the held state 0: KL 6.125 > 3 * 1.9965 fires.
-    change, _ = _scan_decisions(mu, logvar, far, cand, gamma=3.0, momentum=0.999, use_change_prior=False)
+    change, _ = scan_decisions_numpy(mu, logvar, far, cand, gamma=3.0, momentum=0.999, use_change_prior=False)
     assert np.flatnonzero(change[0]).tolist() == [6]
     # ... unless the change prior explains snippet 5 better than the static prior (KL 4.0 < 4.5);
     # then snippet 6 meets the new held state 3 (KL 0.125) and stays quiet.
     near = far.copy()
     near[0, 5] = 4.0
-    change, score = _scan_decisions(mu, logvar, near, cand, gamma=3.0, momentum=0.999, use_change_prior=True)
+    change, score = scan_decisions_numpy(mu, logvar, near, cand, gamma=3.0, momentum=0.999, use_change_prior=True)
     assert np.flatnonzero(change[0]).tolist() == [5] and score[0, 5] == pytest.approx(4.5 / 8.5)
     near[0, 5] = 5.0  # a worse change prior: back to the CE-only decisions
-    change, _ = _scan_decisions(mu, logvar, near, cand, gamma=3.0, momentum=0.999, use_change_prior=True)
+    change, _ = scan_decisions_numpy(mu, logvar, near, cand, gamma=3.0, momentum=0.999, use_change_prior=True)
     assert np.flatnonzero(change[0]).tolist() == [6]
 
 
@@ -207,11 +208,11 @@ def test_scan_segment_mean_state():
     far = np.full((1, 5), 1e9)
     # Last-change state (0): surprises 2 (quiet, avg 2), 0 (quiet, avg 0), then 2 > 3 * 0 fires at
     # 3; snippet 4 meets the new state 2: KL 32 fires.
-    change, _ = _scan_decisions(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=False)
+    change, _ = scan_decisions_numpy(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=False)
     assert np.flatnonzero(change[0]).tolist() == [3, 4]
     # Segment-mean state: snippet 1 vs mean 0: 2 (quiet, avg 2, mean 1); 2 vs 1: 0.5 (quiet, avg
     # 0.5, mean 2/3); 3 vs 2/3: 8/9 < 1.5 (quiet, avg 8/9, mean 1); 4 vs 1: 40.5 fires.
-    change, score = _scan_decisions(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=True)
+    change, score = scan_decisions_numpy(mu, logvar, far, cand, 3.0, 0.0, False, segment_mean=True)
     assert np.flatnonzero(change[0]).tolist() == [4]
     assert score[0, 3] == pytest.approx((8 / 9) / (8 / 9 + 1.5))
     assert score[0, 4] == pytest.approx(40.5 / (40.5 + 3 * 8 / 9))

@@ -35,10 +35,10 @@ The video start is never a change point. ``change_scores`` are ``r`` (0 at block
 snippets); they carry no gradient.
 
 Speed: posteriors, priors and all KL terms are computed for every snippet at once; only the
-decisions (the held state and the running average) are a sequential scan over T, run on detached
-CPU numpy arrays vectorized over the batch (a few small array ops per snippet and level). The
-states are then gathered with a cumulative maximum of change indices, and the segment means read
-from cumulative sums, both differentiable.
+decisions (the held state and the running average) are a sequential scan over T
+(wsal.model.decision_scan: a Triton kernel on CUDA, no host synchronisation; numpy on the host
+elsewhere). The states are then gathered with a cumulative maximum of change indices, and the
+segment means read from cumulative sums, both differentiable.
 
 Unsupervised loss (``losses``; combine with :func:`changepoint_loss`):
 
@@ -62,15 +62,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsal.config import ChangePointConfig
-
-_EPS = 1e-8
-
+from wsal.model.decision_scan import scan_decisions
 
 @dataclass
 class ChangePointOutput:
@@ -191,68 +188,6 @@ class _Prior(nn.Module):
         return self.head(F.gelu(self.hidden(z)))
 
 
-def _scan_decisions(
-    mu: np.ndarray,
-    logvar: np.ndarray,
-    kl_change: np.ndarray,
-    candidates: np.ndarray,
-    gamma: float,
-    momentum: float,
-    use_change_prior: bool,
-    segment_mean: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The sequential part: which candidate snippets are change points, and their scores.
-
-    mu, logvar (B, T, Z) posteriors; kl_change (B, T) KL to the change prior; candidates (B, T)
-    bool, snippets where this level may change (valid, t >= 1, lower level changed). The held
-    state is the posterior at the last change point, or with ``segment_mean`` the mean of the
-    posterior parameters over that change point and the quiet candidates since. Returns
-    (change (B, T) bool, score (B, T) float64, 0 off candidates).
-    """
-    b_size, t_size, _ = mu.shape
-    var = np.exp(logvar)
-    change = np.zeros((b_size, t_size), dtype=bool)
-    score = np.zeros((b_size, t_size))
-    if t_size < 2 or not candidates.any():
-        return change, score
-    # Running average starts at the median adjacent-snippet KL over this level's candidates.
-    adjacent = 0.5 * (
-        logvar[:, :-1] - logvar[:, 1:] + (var[:, 1:] + (mu[:, 1:] - mu[:, :-1]) ** 2) / var[:, :-1] - 1.0
-    ).sum(-1)  # (B, T-1): KL(q(t) || q(t-1)) for t >= 1
-    masked = np.where(candidates[:, 1:], adjacent, np.nan)
-    has_any = candidates[:, 1:].any(axis=1)
-    avg = np.zeros(b_size)
-    if has_any.any():
-        avg[has_any] = np.nanmedian(masked[has_any], axis=1)
-    held_mu = mu[:, 0].copy()
-    held_logvar = logvar[:, 0].copy()
-    held_inv_var = 1.0 / var[:, 0]
-    sum_mu, sum_logvar, count = held_mu.copy(), held_logvar.copy(), np.ones(b_size)
-    for t in np.flatnonzero(candidates.any(axis=0)):
-        cand = candidates[:, t]
-        surprise = 0.5 * (held_logvar - logvar[:, t] + (var[:, t] + (mu[:, t] - held_mu) ** 2) * held_inv_var - 1.0).sum(-1)
-        r = surprise / (surprise + gamma * avg + _EPS)
-        if use_change_prior:
-            r = np.maximum(r, surprise / (surprise + kl_change[:, t] + _EPS))
-        fire = cand & (r > 0.5)
-        score[:, t] = np.where(cand, r, 0.0)
-        change[:, t] = fire
-        quiet = cand & ~fire
-        if segment_mean:
-            sum_mu = np.where(fire[:, None], mu[:, t], sum_mu + quiet[:, None] * mu[:, t])
-            sum_logvar = np.where(fire[:, None], logvar[:, t], sum_logvar + quiet[:, None] * logvar[:, t])
-            count = np.where(fire, 1.0, count + quiet)
-            held_mu = sum_mu / count[:, None]
-            held_logvar = sum_logvar / count[:, None]
-            held_inv_var = np.exp(-held_logvar)
-        elif fire.any():
-            held_mu[fire] = mu[fire, t]
-            held_logvar[fire] = logvar[fire, t]
-            held_inv_var[fire] = 1.0 / var[fire, t]
-        avg = np.where(quiet, momentum * avg + (1.0 - momentum) * surprise, avg)
-    return change, score
-
-
 class ChangePointDetector(nn.Module):
     """L levels of Gaussian latents that change only at detected event boundaries (module docstring)."""
 
@@ -281,7 +216,9 @@ class ChangePointDetector(nn.Module):
         if features.dim() != 3 or mask.shape != features.shape[:2]:
             raise ValueError(f"expected features (B, T, D) and mask (B, T), got {tuple(features.shape)} and {tuple(mask.shape)}")
         mask = mask.bool()
-        if bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        # Checked where it costs nothing; on an accelerator the check would wait for the device
+        # every step (wsal.data builds prefix masks by construction).
+        if mask.device.type == "cpu" and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
             raise ValueError("mask must mark a prefix of valid snippets (padding only at the end)")
         cfg = self.config
         valid = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
@@ -299,17 +236,16 @@ class ChangePointDetector(nn.Module):
             mu, logvar = self.posteriors[level](u)  # (B, T, Z) each
             mu_ch, logvar_ch = self.transitions[level](_shift_right(mu))  # change prior p(t) from q(t-1)
             kl_change = gaussian_kl(mu, logvar, mu_ch, logvar_ch)  # (B, T)
-            change_np, score_np = _scan_decisions(
-                mu.detach().cpu().double().numpy(),
-                logvar.detach().cpu().double().numpy(),
-                kl_change.detach().cpu().double().numpy(),
-                candidates.cpu().numpy(),
+            change, score = scan_decisions(
+                mu,
+                logvar,
+                kl_change,
+                candidates,
                 cfg.gamma,
                 cfg.avg_momentum,
                 cfg.change_prior_criterion and level >= cfg.change_prior_min_level,
                 cfg.state == "mean",
             )
-            change = torch.from_numpy(change_np).to(features.device)
             hold = hold_index(change)  # (B, T)
             prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
             if cfg.state == "mean":
@@ -330,7 +266,7 @@ class ChangePointDetector(nn.Module):
             holds.append(hold)
             states.append(state)
             changes.append(change)
-            scores.append(torch.from_numpy(score_np).to(device=features.device, dtype=features.dtype))
+            scores.append(score.to(features.dtype))
             u = state
             candidates = change
 
