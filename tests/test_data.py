@@ -11,10 +11,12 @@ from torch.utils.data import DataLoader
 
 from wsal.config import MILConfig
 from wsal.data import (
+    ResidentVideos,
     StepBatchSampler,
     WeakVideoDataset,
     batch_plan,
     collate_batch,
+    epoch_order,
     interpolate_sequence,
     sample_indices,
     shape_sequence,
@@ -242,3 +244,113 @@ def test_a_store_with_kept_masks_trains(kept_store, tmp_path):
     code = main(["train", "--config", str(config), "--features", str(store), "--annotations", str(gt_path),
                  "--out", str(run), "--device", "cpu"])  # fmt: skip
     assert code == 0 and (run / "model.pt").is_file()
+
+
+# ---- batches of similar length, crop, preloading -----------------------------------------------
+
+
+def test_epoch_order_without_grouping_is_todays_permutation():
+    for epoch in range(3):
+        want = np.random.default_rng([5, epoch]).permutation(11)
+        np.testing.assert_array_equal(epoch_order(11, 4, 5, epoch), want)
+        np.testing.assert_array_equal(epoch_order(11, 4, 5, epoch, np.arange(11), group_batches=1), want)
+    assert [batch_plan(11, 4, 5, s) for s in range(6)] == [batch_plan(11, 4, 5, s, None, 0) for s in range(6)]
+
+
+def test_grouped_epochs_serve_every_video_once_in_batches_of_similar_length():
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(5, 750, size=200)
+    spans_grouped, spans_random = [], []
+    for epoch in range(4):  # 200 videos in batches of 16: epochs start on and off the batch grid
+        order = epoch_order(200, 16, 0, epoch, lengths, 8)
+        assert sorted(order.tolist()) == list(range(200))
+        np.testing.assert_array_equal(order, epoch_order(200, 16, 0, epoch, lengths, 8))  # deterministic
+    plans = [batch_plan(200, 16, 0, s, lengths, 8) for s in range(50)]
+    flat = [i for p in plans for i in p]
+    for e in range(4):  # position p belongs to epoch p // 200: each epoch still every video once
+        assert sorted(flat[200 * e : 200 * (e + 1)]) == list(range(200))
+    for s, plan in enumerate(plans):
+        spans_grouped.append(np.ptp(lengths[plan]))
+        spans_random.append(np.ptp(lengths[batch_plan(200, 16, 0, s)]))
+    assert np.median(spans_grouped) < 0.35 * np.median(spans_random)
+    assert [batch_plan(200, 16, 0, s, lengths, 8) for s in range(50)] == plans
+    assert [batch_plan(200, 16, 1, s, lengths, 8) for s in range(50)] != plans  # the seed matters
+    # the sampler yields the plan, also when resumed mid-way
+    sampler = list(StepBatchSampler(200, 16, 0, 0, 50, lengths, 8))
+    assert [[k[0] for k in keys] for keys in sampler] == plans
+    assert list(StepBatchSampler(200, 16, 0, 30, 50, lengths, 8)) == sampler[30:]
+
+
+def test_collate_crops_the_padding_every_item_shares(store_and_gt):
+    store, gt_path = store_and_gt
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 40, "random")
+    np.testing.assert_array_equal(ds.lengths, [30, 12, 40, 8])  # min(T, num_snippets)
+    short = collate_batch([ds[(1, 0, 0, 0)], ds[(3, 0, 0, 1)]])  # T = 12 and 8
+    assert short.features.shape == (2, 12, 12) and short.mask.sum(1).tolist() == [12, 8]
+    full = collate_batch([ds[(1, 0, 0, 0)], ds[(2, 0, 0, 1)]])  # 12 and 50 -> 40
+    assert full.features.shape == (2, 40, 12)
+    torch.testing.assert_close(full.features[0, :12], short.features[0], rtol=0, atol=0)
+    ds.close()
+
+
+def test_cropped_padding_changes_no_loss(store_and_gt):
+    """The crop is free: the same items padded to num_snippets give the same model outputs and losses."""
+    store, gt_path = store_and_gt
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 40, "random")
+    items = [ds[(1, 0, 0, 0)], ds[(3, 0, 0, 1)], ds[(0, 0, 0, 2)]]
+    cropped = collate_batch(items)
+    padded_features = torch.stack([it["features"] for it in items])
+    padded_mask = torch.stack([it["mask"] for it in items])
+    assert cropped.features.shape[1] == 30 < padded_features.shape[1]
+    torch.manual_seed(0)
+    from wsal.config import ChangePointConfig
+
+    cp = ChangePointConfig(hidden_dim=16, latent_dim=4)
+    model = WsalModel(12, 3, MILConfig(embed_dim=8, dropout=0.0), cp).eval()
+    with torch.no_grad():
+        a = mil_losses(model(cropped.features, cropped.mask), cropped.labels, cropped.mask, model.config, cp)
+        b = mil_losses(model(padded_features, padded_mask), cropped.labels, padded_mask, model.config, cp)
+    for key in a:
+        assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-6), key
+    ds.close()
+
+
+@pytest.mark.parametrize("sampling", ["random", "uniform", "interpolate"])
+def test_preloaded_batches_equal_the_store_reads(kept_store, sampling):
+    store, gt_path = kept_store
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 16, sampling)
+    resident = ResidentVideos(ds, "cpu")
+    steps = list(StepBatchSampler(len(ds), 3, 4, 0, 6, ds.lengths, 2))
+    for keys in steps:
+        want = collate_batch([ds[k] for k in keys])
+        got = resident.batch(keys)
+        for name in ("features", "mask", "labels", "video_index", "kept"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), (name, keys)
+    ds.close()
+
+
+def test_preloaded_single_row_video_interpolates_like_the_store(tmp_path, small_meta, rng):
+    store = tmp_path / "one.h5"
+    with StoreWriter(store, small_meta) as writer:
+        writer.add("v_a", rng.standard_normal((1, 12)).astype(np.float32), num_frames=16, duration_s=0.64, source="t")
+    gt = tmp_path / "gt.json"
+    write_ground_truth({"v_a": {"subset": "validation", "annotations": [{"segment": [0, 0.5], "label": "Jump"}]}}, gt)
+    ds = WeakVideoDataset(store, load_ground_truth(gt), "validation", 5, "interpolate")
+    keys = [(0, 0, 0, 0)]
+    assert torch.equal(ResidentVideos(ds, "cpu").batch(keys).features, collate_batch([ds[k] for k in keys]).features)
+    ds.close()
+
+
+def test_preload_only_when_it_fits(store_and_gt, monkeypatch):
+    store, gt_path = store_and_gt
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 16, "random")
+    size = ResidentVideos.size_bytes(ds)
+    assert size == (30 + 12 + 50 + 8 + 1) * 12 * 4
+    monkeypatch.setattr("wsal.data.available_memory_bytes", lambda device: 2 * size)
+    assert ResidentVideos.load_if_fits(ds, torch.device("cpu")) is not None
+    monkeypatch.setattr("wsal.data.available_memory_bytes", lambda device: 2 * size - 1)
+    assert ResidentVideos.load_if_fits(ds, torch.device("cpu")) is None
+    monkeypatch.setattr("wsal.data.available_memory_bytes", lambda device: None)
+    assert ResidentVideos.load_if_fits(ds, torch.device("cpu")) is None
+    ds.close()

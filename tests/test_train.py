@@ -132,6 +132,32 @@ def test_resume_continues_exactly(tmp_path, config_file, tiny_data):
     assert [r["step"] for r in _log_rows(killed)] == ["2", "4", "6", "8"]
 
 
+def test_preloaded_and_store_read_training_give_the_same_weights(tmp_path, config_file, tiny_data, capsys):
+    runs = {}
+    for preload in ("auto", "never"):
+        run = tmp_path / preload
+        assert _train_cli(config_file, tiny_data, run, "--set", f"data.preload={preload}") == 0
+        runs[preload] = torch.load(run / "model.pt", weights_only=True)["model"]
+        err = capsys.readouterr().err
+        assert ("preloaded to cpu" in err) == (preload == "auto")
+    for key, tensor in runs["never"].items():
+        torch.testing.assert_close(runs["auto"][key], tensor, atol=1e-6, rtol=0)
+
+
+def test_group_batches_changes_the_plan_only(tmp_path, config_file, tiny_data, capsys):
+    """Grouping by length is another batch order (other weights), and a bad value is one line."""
+    a, b = tmp_path / "grouped", tmp_path / "random"
+    longer = ("--set", "data.num_snippets=64")  # videos of 30-60 snippets: lengths differ
+    assert _train_cli(config_file, tiny_data, a, "--set", "data.group_batches=3", *longer) == 0
+    assert _train_cli(config_file, tiny_data, b, "--set", "data.group_batches=0", *longer) == 0
+    wa = torch.load(a / "model.pt", weights_only=True)["model"]
+    wb = torch.load(b / "model.pt", weights_only=True)["model"]
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)
+    capsys.readouterr()
+    assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", "data.group_batches=-1") == 2
+    assert capsys.readouterr().err.strip() == "wsal train: error: data.group_batches must be >= 0, got -1"
+
+
 def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):
     run = tmp_path / "run"
     assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=2") == 0

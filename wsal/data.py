@@ -30,7 +30,21 @@ stand-ins; a store without masks gives all True (every snippet had the full pass
 Randomness is a pure function of (seed, step, slot): :class:`StepBatchSampler` yields, for each
 optimisation step, the videos of that step (an epoch-wise permutation seeded by (seed, epoch)) and
 the seed of each item's sampling. The batch of step s is thus the same whatever the number of
-workers and whether training was resumed.
+workers, whether the store is preloaded, and whether training was resumed.
+
+**Batches of similar length** (``DataConfig.group_batches`` = G > 1): each epoch's permutation is
+cut, on the grid of batch boundaries, into pools of G batches; a pool is sorted by video length
+(min(T, N)) and its batches are served in a seeded random order (:func:`epoch_order`). Every video
+still comes once per epoch; a batch then holds videos of similar length, and :func:`collate_batch`
+crops the padding that all its videos share, so a batch of short videos costs a short step. The
+crop changes no output: the model gives padded snippets no influence on valid ones
+(wsal.model.mil, wsal.model.changepoint), and every loss is masked.
+
+**Preloading** (:class:`ResidentVideos`): when the training videos fit in the training device's
+memory, they are read once into one tensor there and each batch is gathered on the device from
+indices drawn on the host with the same generators as :meth:`WeakVideoDataset.__getitem__`: the
+same batches as reading the store, without an HDF5 read or a host-to-device copy of features per
+step.
 
 GT training videos missing from the store are a :class:`WsalError` (count and an example),
 unless ``skip_missing`` is set, in which case they are listed in ``WeakVideoDataset.skipped``
@@ -45,7 +59,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -198,12 +212,15 @@ class Batch:
 
 
 def collate_batch(items: list[dict]) -> Batch:
+    """Stack items into a :class:`Batch`, cropped to its longest video (padding all items share goes)."""
+    width = max(int(it["mask"].sum()) for it in items)
+    width = max(width, 1)
     return Batch(
-        features=torch.stack([it["features"] for it in items]),
-        mask=torch.stack([it["mask"] for it in items]),
+        features=torch.stack([it["features"][:width] for it in items]),
+        mask=torch.stack([it["mask"][:width] for it in items]),
         labels=torch.stack([it["labels"] for it in items]),
         video_index=torch.tensor([it["video_index"] for it in items], dtype=torch.int64),
-        kept=torch.stack([it["kept"] for it in items]),
+        kept=torch.stack([it["kept"][:width] for it in items]),
     )
 
 
@@ -236,6 +253,7 @@ class WeakVideoDataset(Dataset):
         with FeatureStore(self.store_path) as store:
             self.meta: StoreMeta = store.meta
             stored = set(store.video_ids)
+            snippets = {vid: store.num_snippets(vid) for vid in train_gt.video_ids() if vid in stored}
         wanted = train_gt.video_ids()
         if not wanted:
             raise WsalError(f"{ground_truth.path}: subset {subset!r} has no videos")
@@ -249,6 +267,9 @@ class WeakVideoDataset(Dataset):
         if not self.video_ids:
             raise WsalError(f"{self.store_path}: none of the {len(wanted)} {subset!r} videos of {ground_truth.path} is in the store")
         self.labels = np.stack([multi_hot(train_gt.videos[vid].labels, self.classes) for vid in self.video_ids])  # (V, C)
+        self.num_rows = np.array([snippets[vid] for vid in self.video_ids], dtype=np.int64)  # (V,) T in the store
+        # (V,) valid rows of a shaped item: what a batch of similar length is sorted by
+        self.lengths = np.full(len(self.video_ids), num_snippets) if sampling == "interpolate" else np.minimum(self.num_rows, num_snippets)
         self._store: FeatureStore | None = None
 
     def __len__(self) -> int:
@@ -284,41 +305,218 @@ class WeakVideoDataset(Dataset):
         }
 
 
-def batch_plan(num_videos: int, batch_size: int, seed: int, step: int) -> list[int]:
-    """Video indices of 0-based optimisation step ``step``: epochs are seeded permutations.
+def available_memory_bytes(device: torch.device) -> int | None:
+    """Free memory of ``device`` in bytes (CUDA: the driver's figure; CPU: available RAM), None if unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    return None
+
+
+class ResidentVideos:
+    """The training videos of a :class:`WeakVideoDataset` in one tensor on a device (module docstring).
+
+    ``features`` (R + 1, D) float32 holds every video's rows one after another and a final zero
+    row that padding reads; :meth:`batch` shapes items exactly as the dataset does (the same
+    indices from the same generators, the same float32 interpolation arithmetic) and gathers them
+    on the device. The only host-to-device traffic per step is the index arrays.
+    """
+
+    def __init__(self, dataset: WeakVideoDataset, device: torch.device | str) -> None:
+        self.dataset = dataset
+        self.device = torch.device(device)
+        rows = dataset.num_rows
+        self.offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)  # (V,) first row of each video
+        self.pad_row = int(rows.sum())
+        self.features = torch.zeros((self.pad_row + 1, dataset.meta.feature_dim), dtype=torch.float32, device=self.device)
+        self.kept_host = np.zeros(self.pad_row + 1, dtype=bool)  # (R + 1,) False on the padding row
+        with FeatureStore(dataset.store_path) as store:
+            for vid, offset, count in zip(dataset.video_ids, self.offsets, rows):
+                video = store.read(vid)
+                self.features[offset : offset + count] = torch.from_numpy(video.features).to(self.device)
+                self.kept_host[offset : offset + count] = True if video.kept is None else video.kept
+        self.kept = torch.from_numpy(self.kept_host).to(self.device)
+        self.labels = torch.from_numpy(dataset.labels).to(self.device)  # (V, C)
+
+    @staticmethod
+    def size_bytes(dataset: WeakVideoDataset) -> int:
+        return (int(dataset.num_rows.sum()) + 1) * dataset.meta.feature_dim * 4
+
+    @classmethod
+    def load_if_fits(cls, dataset: WeakVideoDataset, device: torch.device, share: float = 0.5) -> "ResidentVideos | None":
+        """Preload when the videos take at most ``share`` of the device's free memory, else None."""
+        free = available_memory_bytes(device)
+        if free is None or cls.size_bytes(dataset) > share * free:
+            return None
+        return cls(dataset, device)
+
+    def _to_device(self, array: NDArray) -> torch.Tensor:
+        # From pageable memory with non_blocking: staged at once, so the host never waits for the device.
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    def batch(self, keys: list[ItemKey]) -> Batch:
+        """The batch of these item keys: equal to ``collate_batch([dataset[k] for k in keys])``."""
+        ds = self.dataset
+        indices = np.array([k[0] for k in keys], dtype=np.int64)  # (B,)
+        video_index = self._to_device(indices)
+        if ds.sampling == "interpolate":
+            n = ds.num_snippets
+            left = np.zeros((len(keys), n), dtype=np.int64)
+            right = np.zeros((len(keys), n), dtype=np.int64)
+            frac = np.zeros((len(keys), n, 1), dtype=np.float32)
+            kept = np.zeros((len(keys), n), dtype=bool)
+            for b, index in enumerate(indices):
+                count, offset = int(ds.num_rows[index]), int(self.offsets[index])
+                kept[b] = interpolate_kept(self.kept_host[offset : offset + count], n)
+                if count == 1:  # interpolate_sequence repeats the row: weight 1 on it, 0 on itself
+                    left[b] = right[b] = offset
+                    continue
+                positions = np.linspace(0.0, count - 1, n)  # the arithmetic of interpolate_sequence
+                lo = np.minimum(np.floor(positions).astype(np.int64), count - 2)
+                frac[b] = (positions - lo).astype(np.float32)[:, None]
+                left[b], right[b] = offset + lo, offset + lo + 1
+            weight = self._to_device(frac)  # (B, N, 1)
+            features = self.features[self._to_device(left)] * (1.0 - weight) + self.features[self._to_device(right)] * weight
+            return Batch(
+                features=features,
+                mask=torch.ones((len(keys), n), dtype=torch.bool, device=self.device),
+                labels=self.labels[video_index],
+                video_index=video_index,
+                kept=self._to_device(kept),
+            )
+        picks = []
+        for index, seed, step, slot in keys:
+            rng = np.random.default_rng([seed, step, slot]) if ds.sampling == "random" else None
+            picks.append(self.offsets[index] + sample_indices(int(ds.num_rows[index]), ds.num_snippets, ds.sampling, rng))
+        width = max(len(p) for p in picks)
+        rows = np.full((len(keys), width), self.pad_row, dtype=np.int64)  # (B, W): padding reads the zero row
+        for b, pick in enumerate(picks):
+            rows[b, : len(pick)] = pick
+        mask = rows != self.pad_row
+        rows_dev = self._to_device(rows)
+        return Batch(
+            features=self.features[rows_dev],
+            mask=self._to_device(mask),
+            labels=self.labels[video_index],
+            video_index=video_index,
+            kept=self.kept[rows_dev],
+        )
+
+
+def epoch_order(
+    num_videos: int, batch_size: int, seed: int, epoch: int, lengths: NDArray[np.int64] | None = None, group_batches: int = 0
+) -> NDArray[np.int64]:
+    """The video indices of one epoch in serving order (module docstring, batches of similar length).
+
+    Without grouping (``lengths`` None or ``group_batches`` <= 1) the seeded permutation of
+    (seed, epoch). With it, the same permutation is cut at the stream positions that are multiples
+    of ``batch_size`` into pools of ``group_batches`` batches (the epoch's first and last pools
+    may be shorter); each pool is sorted by length (stable) and its batch-sized blocks are put in
+    a random order seeded by (seed, epoch, pool).
+
+    >>> epoch_order(6, 2, 0, 0).tolist() == np.random.default_rng([0, 0]).permutation(6).tolist()
+    True
+    >>> sorted(epoch_order(6, 2, 0, 0, np.array([5, 1, 4, 2, 6, 3]), 3).tolist())
+    [0, 1, 2, 3, 4, 5]
+    """
+    perm = np.random.default_rng([seed, epoch]).permutation(num_videos)
+    if lengths is None or group_batches <= 1:
+        return perm
+    first = epoch * num_videos  # stream position of the epoch's first video
+    cuts = [0]  # pool edges in epoch positions, on the stream's batch grid
+    edge = (-first) % batch_size
+    if edge:
+        cuts.append(min(edge, num_videos))
+    while cuts[-1] < num_videos:
+        cuts.append(min(cuts[-1] + group_batches * batch_size, num_videos))
+    out = np.empty_like(perm)
+    for pool, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+        members = perm[lo:hi][np.argsort(lengths[perm[lo:hi]], kind="stable")]
+        blocks = [members[i : i + batch_size] for i in range(0, hi - lo, batch_size)]
+        order = np.random.default_rng([seed, epoch, pool]).permutation(len(blocks))
+        full = [i for i in order if len(blocks[i]) == batch_size]
+        partial = [i for i in order if len(blocks[i]) < batch_size]  # the epoch's tail stays at the end
+        out[lo:hi] = np.concatenate([blocks[i] for i in full + partial])
+    return out
+
+
+def batch_plan(
+    num_videos: int,
+    batch_size: int,
+    seed: int,
+    step: int,
+    lengths: NDArray[np.int64] | None = None,
+    group_batches: int = 0,
+) -> list[int]:
+    """Video indices of 0-based optimisation step ``step``: epochs in :func:`epoch_order`.
 
     Position p = step * batch_size + j falls in epoch p // num_videos; batches may straddle epochs.
 
     >>> sorted(batch_plan(4, 2, 0, 0) + batch_plan(4, 2, 0, 1))  # one epoch = every video once
     [0, 1, 2, 3]
     """
+    orders: dict[int, NDArray[np.int64]] = {}
+
+    def order_of(epoch: int) -> NDArray[np.int64]:
+        if epoch not in orders:
+            orders[epoch] = epoch_order(num_videos, batch_size, seed, epoch, lengths, group_batches)
+        return orders[epoch]
+
+    return _step_videos(step, batch_size, num_videos, order_of)
+
+
+def _step_videos(step: int, batch_size: int, num_videos: int, order_of: Callable[[int], NDArray[np.int64]]) -> list[int]:
+    """Video indices at stream positions step * batch_size + j, from each epoch's serving order."""
     out = []
-    perms: dict[int, NDArray[np.int64]] = {}
     for j in range(batch_size):
         position = step * batch_size + j
-        epoch = position // num_videos
-        if epoch not in perms:
-            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(num_videos)
-        out.append(int(perms[epoch][position % num_videos]))
+        out.append(int(order_of(position // num_videos)[position % num_videos]))
     return out
 
 
 class StepBatchSampler(Sampler):
-    """Yields the item keys of steps ``start_step .. stop_step - 1`` (0-based), one list per step."""
+    """Yields the item keys of steps ``start_step .. stop_step - 1`` (0-based), one list per step.
 
-    def __init__(self, num_videos: int, batch_size: int, seed: int, start_step: int, stop_step: int) -> None:
+    ``lengths`` (V,) and ``group_batches`` > 1 serve batches of similar length (:func:`epoch_order`).
+    """
+
+    def __init__(
+        self,
+        num_videos: int,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        stop_step: int,
+        lengths: NDArray[np.int64] | None = None,
+        group_batches: int = 0,
+    ) -> None:
         if num_videos < 1 or batch_size < 1:
             raise ValueError(f"num_videos and batch_size must be >= 1, got {num_videos}, {batch_size}")
+        if lengths is not None and len(lengths) != num_videos:
+            raise ValueError(f"lengths must have num_videos = {num_videos} entries, got {len(lengths)}")
         self.num_videos = num_videos
         self.batch_size = batch_size
         self.seed = seed
         self.start_step = start_step
         self.stop_step = stop_step
+        self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+        self.group_batches = group_batches
 
     def __len__(self) -> int:
         return max(0, self.stop_step - self.start_step)
 
     def __iter__(self) -> Iterator[list[ItemKey]]:
+        orders: dict[int, NDArray[np.int64]] = {}  # the epochs in use (at most two at a time)
+
+        def order_of(epoch: int) -> NDArray[np.int64]:
+            if epoch not in orders:
+                for old in [e for e in orders if e < epoch - 1]:
+                    del orders[old]
+                orders[epoch] = epoch_order(self.num_videos, self.batch_size, self.seed, epoch, self.lengths, self.group_batches)
+            return orders[epoch]
+
         for step in range(self.start_step, self.stop_step):
-            plan = batch_plan(self.num_videos, self.batch_size, self.seed, step)
+            plan = _step_videos(step, self.batch_size, self.num_videos, order_of)
             yield [(index, self.seed, step, slot) for slot, index in enumerate(plan)]

@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from wsal.config import ExperimentConfig, config_from_dict, config_to_dict, save_config
-from wsal.data import StepBatchSampler, WeakVideoDataset, collate_batch
+from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth
 from wsal.features.store import StoreMeta
@@ -60,6 +60,7 @@ _RESUME_FREE_KEYS: frozenset[str] = frozenset(
         "data.features",
         "data.annotations",
         "data.num_workers",
+        "data.preload",
         "train.max_steps",
         "train.device",
         "train.checkpoint_every",
@@ -215,6 +216,8 @@ def train(
     tc = config.train
     if tc.max_steps < 1 or tc.batch_size < 1 or tc.checkpoint_every < 1 or tc.log_every < 1:
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
+    if config.data.group_batches < 0:
+        raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
     final_path = run / "model.pt"
     log_path = run / "log.csv"
@@ -283,22 +286,34 @@ def train(
             },
         }
 
-    loader = DataLoader(
-        dataset,
-        batch_sampler=StepBatchSampler(len(dataset), tc.batch_size, tc.seed, start_step, tc.max_steps),
-        collate_fn=collate_batch,
-        num_workers=config.data.num_workers,
-        pin_memory=dev.type == "cuda",
-        generator=torch.Generator().manual_seed(tc.seed),
+    sampler = StepBatchSampler(
+        len(dataset), tc.batch_size, tc.seed, start_step, tc.max_steps, dataset.lengths, config.data.group_batches
     )
+    resident = ResidentVideos.load_if_fits(dataset, dev) if config.data.preload == "auto" else None
+    if resident is not None:
+        print(
+            f"wsal train: {len(dataset)} training videos preloaded to {dev} "
+            f"({ResidentVideos.size_bytes(dataset) / 2**30:.2f} GiB)",
+            file=sys.stderr,
+        )
+        loader: Any = (resident.batch(keys) for keys in sampler)
+    else:
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_batch,
+            num_workers=config.data.num_workers,
+            pin_memory=dev.type == "cuda",
+            generator=torch.Generator().manual_seed(tc.seed),
+        )
     header = ["step", *LOSS_KEYS, "lr", "steps_per_s"]
     new_log = not log_path.is_file()
-    sums = {k: 0.0 for k in LOSS_KEYS}
+    # Loss sums stay on the device between log rows: reading a value every step would make the
+    # host wait for the device each step.
+    sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=dev)
     count = 0
     last_time = time.perf_counter()
     model.train()
-    # the progress bar shows the change-point terms only when the detector runs (log.csv has every key)
-    shown = [k for k in LOSS_KEYS if config.changepoint.enabled or not k.startswith(("loss/cp_", "loss/changepoint"))]
     with log_path.open("a", newline="") as log_fh, tqdm(
         total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
     ) as bar:
@@ -314,18 +329,17 @@ def train(
             scaler.scale(losses["loss/total"]).backward()
             scaler.step(optimizer)
             scaler.update()
-            values = {k: float(v.detach()) for k, v in losses.items()}
-            for k in LOSS_KEYS:
-                sums[k] += values[k]
+            sums += torch.stack([losses[k].detach().double() for k in LOSS_KEYS])
             count += 1
             bar.update(1)
-            bar.set_postfix({k.removeprefix("loss/"): f"{values[k]:.3f}" for k in shown}, refresh=False)
             if step % tc.log_every == 0 or step == tc.max_steps:
+                means = (sums / count).tolist()  # the one host synchronisation per log row
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
-                writer.writerow([step, *(f"{sums[k] / count:.6g}" for k in LOSS_KEYS), f"{tc.lr:.6g}", f"{rate:.4g}"])
+                writer.writerow([step, *(f"{m:.6g}" for m in means), f"{tc.lr:.6g}", f"{rate:.4g}"])
                 log_fh.flush()
-                sums = {k: 0.0 for k in LOSS_KEYS}
+                bar.set_postfix({"loss": f"{means[LOSS_KEYS.index('loss/total')]:.4f}"}, refresh=False)
+                sums.zero_()
                 count = 0
                 last_time = now
             if step % tc.checkpoint_every == 0 and step != tc.max_steps:

@@ -86,7 +86,7 @@ def topk_pool(values: Tensor, mask: Tensor, ratio: int) -> Tensor:
     """
     counts = topk_counts(mask, ratio)  # (B,)
     filled = values.float().masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, T, K)
-    k_max = int(counts.max())
+    k_max = max(1, mask.shape[1] // ratio)  # >= every count, known without reading the device
     top = filled.topk(k_max, dim=1).values  # (B, k_max, K), descending
     rank = torch.arange(k_max, device=values.device).view(1, k_max, 1)
     taken = torch.where(rank < counts.view(-1, 1, 1), top, torch.zeros_like(top))
@@ -113,7 +113,7 @@ def attention_topk_pool(cas: Tensor, attention: Tensor, mask: Tensor, ratio: int
     values = cas.float()
     weights = attention.float().unsqueeze(-1).expand_as(values)  # (B, T, K)
     score = (values * weights).masked_fill(~mask.unsqueeze(-1), float("-inf"))
-    k_max = int(counts.max())
+    k_max = max(1, mask.shape[1] // ratio)  # >= every count, known without reading the device
     index = score.topk(k_max, dim=1).indices  # (B, k_max, K)
     rank = torch.arange(k_max, device=cas.device).view(1, k_max, 1)
     taken = (rank < counts.view(-1, 1, 1)).to(values.dtype)  # (B, k_max, 1)
