@@ -10,8 +10,9 @@ since it sets no config key that wsal did not always have, unless ``--set`` does
 
 Two training runs through ``wsal.train.train`` exactly as ``wsal train`` does (data loading
 included): the attention MIL alone (``changepoint.enabled = false``) and the default model (MIL +
-change-point detector). For each: steps/s (median over the log rows after the first, each row
-``--log-every`` steps; the first includes warm-up), the wall time of the call, peak CUDA memory,
+change-point detector). For each: steps/s over the log rows after the first (each row
+``--log-every`` steps; the first includes warm-up; the rows' total steps over their total time, as
+batch widths vary from step to step), the wall time of the call, peak CUDA memory,
 and the projected time of ``--recipe-steps`` steps (experiments/thumos14.toml: 5000). Then, with
 ``--loading``, the data path alone: the one-time preload and the per-step batch time when
 preloaded and when read from the store (median of 20 batches, synchronised).
@@ -149,7 +150,8 @@ def main() -> None:
             train_s = time.perf_counter() - start
             with (run_dir / "log.csv").open(newline="") as fh:
                 rates = [float(row["steps_per_s"]) for row in csv.DictReader(fh)]
-            rate = statistics.median(rates[1:] if len(rates) > 1 else rates)
+            timed = rates[1:] if len(rates) > 1 else rates
+            rate = len(timed) / sum(1.0 / r for r in timed)  # steps / time over those rows (batch widths vary)
             peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             # the call's time outside the timed steps (start-up, preload, first row's warm-up) plus the recipe's steps
             overhead_s = max(0.0, train_s - (args.steps - args.log_every) / rate)
@@ -165,7 +167,7 @@ def main() -> None:
               f"embed_dim {config.mil.embed_dim}, mixed_precision {config.train.mixed_precision}, overrides {args.overrides}")
         labels = {"mil": "MIL only", "joint": "MIL + detector"}
         for name, (rate, first, train_s, peak_cuda, recipe_s) in runs.items():
-            print(f"{labels[name]:<18} {rate:.3f} steps/s = {1000 / rate:.1f} ms/step (median of rows 2..; first row "
+            print(f"{labels[name]:<18} {rate:.3f} steps/s = {1000 / rate:.1f} ms/step (rows 2..; first row "
                   f"{first:.3f} steps/s); train() wall {train_s:.1f} s"
                   + (f"; peak CUDA {peak_cuda:.0f} MiB" if peak_cuda is not None else "")
                   + f"; {args.recipe_steps} steps projected {recipe_s / 60:.1f} min")

@@ -152,3 +152,33 @@ def test_joint_model_changepoint_mode_direct_equals_from_raw(tmp_path, capsys):
     capsys.readouterr()
     assert localize(plain / "model.pt", store, gt, tmp_path / "x.json", *cp) == 2
     assert "changepoint.enabled" in capsys.readouterr().err
+
+
+def test_batched_network_calls_give_each_videos_own_outputs(tiny_run):
+    """Videos run padded together give what each gives alone (the model's padding contract)."""
+    from wsal.commands.localize import BATCH_SNIPPETS, network_batches, run_network_batch
+    from wsal.config import ExperimentConfig
+    from wsal.train import load_checkpoint
+
+    _, store, _, ckpt = tiny_run
+    loaded = load_checkpoint(ckpt)
+    config: ExperimentConfig = loaded.config
+    with FeatureStore(store) as fs:
+        ids = fs.video_ids
+        feats = [fs.read(v).features for v in ids]
+    together = run_network_batch(loaded.model, feats, config, "cpu", ids, [None] * len(ids))
+    assert len({f.shape[0] for f in feats}) > 1  # lengths differ, so padding is exercised
+    for vid, f, video in zip(ids, feats, together):
+        alone = run_network_batch(loaded.model, [f], config, "cpu", [vid], [None])[0]
+        assert video.video_id == vid and video.cas_probs.shape == alone.cas_probs.shape == (f.shape[0], 2)
+        np.testing.assert_allclose(video.cas_probs, alone.cas_probs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(video.attention, alone.attention, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(video.video_scores, alone.video_scores, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(video.change_scores, alone.change_scores, rtol=1e-5, atol=1e-6)
+    # calls: sorted by length, padded size within the budget, a video longer than the budget alone
+    lengths = {"a": 700, "b": 20, "c": 900, "d": 30, "e": BATCH_SNIPPETS + 5}
+    calls = network_batches(list(lengths), lengths, config)
+    assert calls[0] == ["b", "d", "a", "c"][: len(calls[0])] and calls[-1] == ["e"]
+    assert [v for call in calls for v in call] == sorted(lengths, key=lengths.get)
+    for call in calls[:-1]:
+        assert max(lengths[v] for v in call) * len(call) <= BATCH_SNIPPETS

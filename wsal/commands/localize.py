@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,9 +123,15 @@ class LocalizeSummary:
     num_segments: int
     skipped: list[str]
     raw: Path | None = None
+    network_s: float | None = None  # wall time of reading features and running the network
+    post_s: float | None = None  # wall time of post-processing
 
     def line(self) -> str:
         text = f"wrote {self.out}: {self.num_segments} segments in {self.num_videos} videos"
+        if self.network_s is not None and self.post_s is not None:
+            text += f" in {self.network_s + self.post_s:.1f} s (network {self.network_s:.1f} s, post-processing {self.post_s:.1f} s)"
+        elif self.post_s is not None:
+            text += f" in {self.post_s:.1f} s"
         if self.skipped:
             text += f" ({len(self.skipped)} skipped without features)"
         if self.raw is not None:
@@ -149,6 +156,7 @@ def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> Locali
     from wsal.localize import check_config
     from wsal.raw import RawReader
 
+    start = time.perf_counter()
     with RawReader(raw_path) as reader:
         config = with_localize_overrides(reader.header.config, overrides, f"{raw_path}: config")
         check_config(config.localize)
@@ -156,7 +164,7 @@ def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> Locali
         for video in tqdm(reader, total=len(reader), desc="localize", unit="video"):
             results[video.video_id] = post_process(video, reader.header.grid, reader.header.classes, config.localize)
     write_predictions(results, out)
-    return LocalizeSummary(out, len(results), sum(map(len, results.values())), [])
+    return LocalizeSummary(out, len(results), sum(map(len, results.values())), [], post_s=time.perf_counter() - start)
 
 
 def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
@@ -243,22 +251,40 @@ def localize_from_network(
         )
         writer = RawWriter(save_raw, header) if save_raw is not None else None
         results: dict[str, list[dict]] = {}
+        network_s = post_s = 0.0
+        lengths = {vid: store.num_snippets(vid) for vid in todo}
         try:
-            for vid in tqdm(todo, desc="localize", unit="video"):
-                entry = store.read(vid)
-                duration_s = gt.videos[vid].duration_s or entry.duration_s
-                video = run_network(loaded.model, entry.features, config, torch_device, vid, duration_s)
-                if writer is not None:
-                    writer.add(video)
-                results[vid] = post_process(video, grid, header.classes, config.localize)
+            with tqdm(total=len(todo), desc="localize", unit="video") as bar:
+                for chunk in network_batches(todo, lengths, config):
+                    start = time.perf_counter()
+                    entries = [store.read(vid) for vid in chunk]
+                    videos = run_network_batch(
+                        loaded.model,
+                        [e.features for e in entries],
+                        config,
+                        torch_device,
+                        chunk,
+                        [gt.videos[vid].duration_s or e.duration_s for vid, e in zip(chunk, entries)],
+                    )
+                    network_s += time.perf_counter() - start
+                    start = time.perf_counter()
+                    for video in videos:
+                        if writer is not None:
+                            writer.add(video)
+                        results[video.video_id] = post_process(video, grid, header.classes, config.localize)
+                    post_s += time.perf_counter() - start
+                    bar.update(len(chunk))
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
         if writer is not None:
             writer.commit()
+    results = {vid: results[vid] for vid in todo}  # the subset's order, whatever the batching
     write_predictions(results, out)
-    return LocalizeSummary(out, len(results), sum(map(len, results.values())), missing, save_raw)
+    return LocalizeSummary(
+        out, len(results), sum(map(len, results.values())), missing, save_raw, network_s=network_s, post_s=post_s
+    )
 
 
 def check_store_matches(meta: StoreMeta, trained: dict[str, Any], features: Path, checkpoint: Path) -> None:
@@ -276,18 +302,39 @@ def check_store_matches(meta: StoreMeta, trained: dict[str, Any], features: Path
             )
 
 
-def run_network(
+BATCH_SNIPPETS = 16 * 750  # padded snippets per network call: a THUMOS training batch
+BATCH_VIDEOS = 64
+
+
+def network_batches(video_ids: list[str], lengths: dict[str, int], config: ExperimentConfig) -> list[list[str]]:
+    """The videos in network calls: sorted by length, as many per call as fit BATCH_SNIPPETS padded
+    snippets (at most BATCH_VIDEOS; a longer video runs alone), so little padding is computed."""
+    def rows(vid: str) -> int:
+        interpolated = config.data.sampling == "interpolate"
+        return config.data.num_snippets if interpolated else lengths[vid]
+
+    out: list[list[str]] = []
+    for vid in sorted(video_ids, key=rows):
+        if out and len(out[-1]) < BATCH_VIDEOS and rows(vid) * (len(out[-1]) + 1) <= BATCH_SNIPPETS:
+            out[-1].append(vid)  # sorted: this video is the longest of its call
+        else:
+            out.append([vid])
+    return out
+
+
+def run_network_batch(
     model: WsalModel,
-    features: np.ndarray,
+    features: list[np.ndarray],
     config: ExperimentConfig,
     device: torch.device,
-    video_id: str,
-    duration_s: float | None,
-) -> RawVideo:
-    """One video through the model in eval mode -> :class:`wsal.raw.RawVideo` (numpy float32).
+    video_ids: list[str],
+    durations_s: list[float | None],
+) -> list[RawVideo]:
+    """Videos through the model in one padded batch, eval mode -> one :class:`wsal.raw.RawVideo` each.
 
     Like ``wsal.model.wsal.infer_video``, plus the resampling of interpolate runs and the change
-    scores (when the model has them) that ``--save-raw`` keeps.
+    scores (when the model has them) that ``--save-raw`` keeps. Padding changes no valid output
+    (the model's contract), so a video's outputs do not depend on its batch beyond float rounding.
     """
     import numpy as np
     import torch
@@ -295,25 +342,37 @@ def run_network(
     from wsal.data import interpolate_sequence
     from wsal.raw import RawVideo
 
-    num_snippets = int(features.shape[0])
-    feats = features
-    if config.data.sampling == "interpolate" and num_snippets != config.data.num_snippets:
-        # the resampling the run trained on; wsal.localize maps positions back to snippets
-        feats = interpolate_sequence(features, config.data.num_snippets)
+    sequences = []
+    for feats in features:
+        if config.data.sampling == "interpolate" and feats.shape[0] != config.data.num_snippets:
+            # the resampling the run trained on; wsal.localize maps positions back to snippets
+            feats = interpolate_sequence(feats, config.data.num_snippets)
+        sequences.append(np.ascontiguousarray(feats, dtype=np.float32))
+    width = max(seq.shape[0] for seq in sequences)
+    batch = np.zeros((len(sequences), width, sequences[0].shape[1]), dtype=np.float32)  # (B, T, D)
+    valid = np.zeros((len(sequences), width), dtype=bool)  # (B, T)
+    for b, seq in enumerate(sequences):
+        batch[b, : seq.shape[0]] = seq
+        valid[b, : seq.shape[0]] = True
     model.eval()
     with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)).to(device).unsqueeze(0)  # (1, T, D)
-        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=device)  # (1, T)
+        x = torch.from_numpy(batch).to(device)
+        mask = torch.from_numpy(valid).to(device)
         out = model(x, mask)
-        cas_probs, attention, video_scores = model.scores(out)
-        change = getattr(out, "change_scores", None)
-    return RawVideo(
-        video_id=video_id,
-        cas_probs=cas_probs[0].float().cpu().numpy(),
-        attention=attention[0].float().cpu().numpy(),
-        video_scores=video_scores[0].float().cpu().numpy(),
-        num_snippets=num_snippets,
-        duration_s=duration_s,
-        change_scores=None if change is None else change[0].float().cpu().numpy(),
-    )
-
+        cas_probs, attention, video_scores = (t.float().cpu().numpy() for t in model.scores(out))
+        change = None if out.change_scores is None else out.change_scores.float().cpu().numpy()
+    videos = []
+    for b, (vid, feats, seq, duration_s) in enumerate(zip(video_ids, features, sequences, durations_s)):
+        t = seq.shape[0]
+        videos.append(
+            RawVideo(
+                video_id=vid,
+                cas_probs=cas_probs[b, :t],
+                attention=attention[b, :t],
+                video_scores=video_scores[b],
+                num_snippets=int(feats.shape[0]),
+                duration_s=duration_s,
+                change_scores=None if change is None else change[b, :, :t],
+            )
+        )
+    return videos
