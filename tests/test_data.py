@@ -283,25 +283,28 @@ def test_grouped_epochs_serve_every_video_once_in_batches_of_similar_length():
 
 def test_collate_crops_the_padding_every_item_shares(store_and_gt):
     store, gt_path = store_and_gt
-    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 40, "random")
-    np.testing.assert_array_equal(ds.lengths, [30, 12, 40, 8])  # min(T, num_snippets)
-    short = collate_batch([ds[(1, 0, 0, 0)], ds[(3, 0, 0, 1)]])  # T = 12 and 8
-    assert short.features.shape == (2, 12, 12) and short.mask.sum(1).tolist() == [12, 8]
-    full = collate_batch([ds[(1, 0, 0, 0)], ds[(2, 0, 0, 1)]])  # 12 and 50 -> 40
-    assert full.features.shape == (2, 40, 12)
-    torch.testing.assert_close(full.features[0, :12], short.features[0], rtol=0, atol=0)
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 80, "random")
+    np.testing.assert_array_equal(ds.lengths, [30, 12, 50, 8])  # min(T, num_snippets)
+    short = collate_batch([ds[(1, 0, 0, 0)], ds[(3, 0, 0, 1)]])  # T = 12 and 8: one width multiple
+    assert short.features.shape == (2, 32, 12) and short.mask.sum(1).tolist() == [12, 8]
+    full = collate_batch([ds[(1, 0, 0, 0)], ds[(2, 0, 0, 1)]])  # 12 and 50 -> 64
+    assert full.features.shape == (2, 64, 12)
+    torch.testing.assert_close(full.features[0, :32], short.features[0], rtol=0, atol=0)
+    capped = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 40, "random")
+    assert collate_batch([capped[(2, 0, 0, 0)]]).features.shape == (1, 40, 12)  # never wider than num_snippets
+    capped.close()
     ds.close()
 
 
 def test_cropped_padding_changes_no_loss(store_and_gt):
     """The crop is free: the same items padded to num_snippets give the same model outputs and losses."""
     store, gt_path = store_and_gt
-    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 40, "random")
+    ds = WeakVideoDataset(store, load_ground_truth(gt_path), "validation", 80, "random")
     items = [ds[(1, 0, 0, 0)], ds[(3, 0, 0, 1)], ds[(0, 0, 0, 2)]]
     cropped = collate_batch(items)
     padded_features = torch.stack([it["features"] for it in items])
     padded_mask = torch.stack([it["mask"] for it in items])
-    assert cropped.features.shape[1] == 30 < padded_features.shape[1]
+    assert cropped.features.shape[1] == 32 < padded_features.shape[1]
     torch.manual_seed(0)
     from wsal.config import ChangePointConfig
 

@@ -36,8 +36,8 @@ workers, whether the store is preloaded, and whether training was resumed.
 cut, on the grid of batch boundaries, into pools of G batches; a pool is sorted by video length
 (min(T, N)) and its batches are served in a seeded random order (:func:`epoch_order`). Every video
 still comes once per epoch; a batch then holds videos of similar length, and :func:`collate_batch`
-crops the padding that all its videos share, so a batch of short videos costs a short step. The
-crop changes no output: the model gives padded snippets no influence on valid ones
+crops the padding that all its videos share (to a multiple of :data:`WIDTH_MULTIPLE`), so a batch
+of short videos costs a short step. The crop changes no output: the model gives padded snippets no influence on valid ones
 (wsal.model.mil, wsal.model.changepoint), and every loss is masked.
 
 **Preloading** (:class:`ResidentVideos`): when the training videos fit in the training device's
@@ -211,10 +211,22 @@ class Batch:
         )
 
 
+WIDTH_MULTIPLE = 32  # batch widths are multiples of this (or num_snippets): few distinct shapes, so the
+# convolution and matmul plans that cuDNN, cuBLAS and oneDNN build per input shape are reused
+
+
+def batch_width(longest: int, num_snippets: int) -> int:
+    """Width of a batch whose longest video has ``longest`` valid rows (of at most ``num_snippets``).
+
+    >>> batch_width(33, 750), batch_width(740, 750), batch_width(0, 750)
+    (64, 750, 32)
+    """
+    return min(num_snippets, -(-max(longest, 1) // WIDTH_MULTIPLE) * WIDTH_MULTIPLE)
+
+
 def collate_batch(items: list[dict]) -> Batch:
-    """Stack items into a :class:`Batch`, cropped to its longest video (padding all items share goes)."""
-    width = max(int(it["mask"].sum()) for it in items)
-    width = max(width, 1)
+    """Stack items into a :class:`Batch`, cropped to :func:`batch_width` of its longest video."""
+    width = batch_width(max(int(it["mask"].sum()) for it in items), items[0]["mask"].shape[0])
     return Batch(
         features=torch.stack([it["features"][:width] for it in items]),
         mask=torch.stack([it["mask"][:width] for it in items]),
@@ -390,7 +402,7 @@ class ResidentVideos:
         for index, seed, step, slot in keys:
             rng = np.random.default_rng([seed, step, slot]) if ds.sampling == "random" else None
             picks.append(self.offsets[index] + sample_indices(int(ds.num_rows[index]), ds.num_snippets, ds.sampling, rng))
-        width = max(len(p) for p in picks)
+        width = batch_width(max(len(p) for p in picks), ds.num_snippets)
         rows = np.full((len(keys), width), self.pad_row, dtype=np.int64)  # (B, W): padding reads the zero row
         for b, pick in enumerate(picks):
             rows[b, : len(pick)] = pick

@@ -246,7 +246,8 @@ def train(
 
     torch.manual_seed(tc.seed)
     model = WsalModel(dataset.meta.feature_dim, len(dataset.classes), config.mil, config.changepoint).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    # fused: one kernel for all parameters on CUDA instead of a few per parameter group of tensors
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=dev.type == "cuda")
     amp_dtype = _autocast_dtype(dev, tc.mixed_precision)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start_step = 0

@@ -51,9 +51,8 @@ def _scan_kernel(
     held_inv_var = 1.0 / tl.exp(held_logvar)
     sum_mu = held_mu
     sum_logvar = held_logvar
-    count = 1.0
+    count = tl.full((), 1.0, tl.float64)
     avg = tl.load(avg_ptr + b)
-    one = tl.full((), 1.0, tl.float64)
     # Inputs of snippet 1, loaded ahead (T >= 2 here); the last step re-reads snippet T - 1, unused.
     mu_t = tl.load(mu_ptr + row + Z + z, mask=z_ok, other=0.0).to(tl.float64)
     logvar_t = tl.load(logvar_ptr + row + Z + z, mask=z_ok, other=0.0).to(tl.float64)
@@ -80,7 +79,7 @@ def _scan_kernel(
         if SEGMENT_MEAN:
             sum_mu = tl.where(fire, mu_t, tl.where(quiet, sum_mu + mu_t, sum_mu))
             sum_logvar = tl.where(fire, logvar_t, tl.where(quiet, sum_logvar + logvar_t, sum_logvar))
-            count = tl.where(fire, one, tl.where(quiet, count + 1.0, count))
+            count = tl.where(fire, 1.0, tl.where(quiet, count + 1.0, count))
             held_mu = sum_mu / count
             held_logvar = sum_logvar / count
             held_inv_var = tl.exp(-held_logvar)
