@@ -46,8 +46,9 @@ class DataConfig:
     # uniform: the same without randomness; interpolate: linear interpolation to exactly
     # num_snippets, longer or shorter (ActivityNet-style short sequences).
     sampling: Literal["random", "uniform", "interpolate"] = "random"
-    # Batches of similar length: pools of this many batches are sorted by video length, so a batch
-    # of short videos is a short step (wsal.data); 0 or 1: batches as random as the epoch's order.
+    # Batches of similar length: pools of this many batches are sorted by video length (rounded to
+    # the batch width grid), so a batch of short videos is a short step (wsal.data); 0 or 1:
+    # batches as random as the epoch's order.
     group_batches: int = 8
     # auto: read the training videos once into the training device's memory when they take at most
     # half of its free memory (same batches, no store read per step); never: read the store each step.

@@ -34,7 +34,9 @@ workers, whether the store is preloaded, and whether training was resumed.
 
 **Batches of similar length** (``DataConfig.group_batches`` = G > 1): each epoch's permutation is
 cut, on the grid of batch boundaries, into pools of G batches; a pool is sorted by video length
-(min(T, N)) and its batches are served in a seeded random order (:func:`epoch_order`). Every video
+(min(T, N), rounded up to the batch width grid, so that videos of one width stay in random order
+and batches differ from epoch to epoch) and its batches are served in a seeded random order
+(:func:`epoch_order`). Every video
 still comes once per epoch; a batch then holds videos of similar length, and :func:`collate_batch`
 crops the padding that all its videos share (to a multiple of :data:`WIDTH_MULTIPLE`), so a batch
 of short videos costs a short step. The crop changes no output: the model gives padded snippets no influence on valid ones
@@ -425,8 +427,9 @@ def epoch_order(
     Without grouping (``lengths`` None or ``group_batches`` <= 1) the seeded permutation of
     (seed, epoch). With it, the same permutation is cut at the stream positions that are multiples
     of ``batch_size`` into pools of ``group_batches`` batches (the epoch's first and last pools
-    may be shorter); each pool is sorted by length (stable) and its batch-sized blocks are put in
-    a random order seeded by (seed, epoch, pool).
+    may be shorter); each pool is sorted by length rounded up to :data:`WIDTH_MULTIPLE` (stable:
+    videos of one width stay in the permutation's random order) and its batch-sized blocks are
+    put in a random order seeded by (seed, epoch, pool).
 
     >>> epoch_order(6, 2, 0, 0).tolist() == np.random.default_rng([0, 0]).permutation(6).tolist()
     True
@@ -445,7 +448,10 @@ def epoch_order(
         cuts.append(min(cuts[-1] + group_batches * batch_size, num_videos))
     out = np.empty_like(perm)
     for pool, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
-        members = perm[lo:hi][np.argsort(lengths[perm[lo:hi]], kind="stable")]
+        # sorted by batch width, not exact length: videos of one width keep the epoch's random
+        # order, so the same neighbours do not meet in every epoch
+        widths = -(-np.maximum(lengths[perm[lo:hi]], 1) // WIDTH_MULTIPLE)
+        members = perm[lo:hi][np.argsort(widths, kind="stable")]
         blocks = [members[i : i + batch_size] for i in range(0, hi - lo, batch_size)]
         order = np.random.default_rng([seed, epoch, pool]).permutation(len(blocks))
         full = [i for i in order if len(blocks[i]) == batch_size]

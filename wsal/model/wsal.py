@@ -24,8 +24,8 @@ ignore. Reading the detached embedding still lets the detector see what the MIL 
 tell apart, so its changes fall on action boundaries: on the synthetic training subset this made
 change-point mode 79 average mAP instead of 14 with ``"features"`` (the raw input features through
 the detector's own projection; both at gamma 3; on the test subset, reported only, level-0
-boundary F1 at 2 snippets was 0.59 instead of 0.19). At THUMOS size the joint step costs ~1.3x
-the MIL step with segment pooling (bench/train_speed.py).
+boundary F1 at 2 snippets was 0.59 instead of 0.19). bench/train_speed.py measures what the
+detector adds to a training step.
 
 **Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
 heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``, the segments
