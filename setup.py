@@ -19,7 +19,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=7.4"],
+        # triton: the tests run the CUDA decision-scan kernel under Triton's CPU interpreter
+        "dev": ["pytest>=7.4", 'triton>=3.1; platform_system == "Linux" and platform_machine == "x86_64"'],
         "video": ["av>=11", "opencv-contrib-python-headless>=4.8"],
     },
     entry_points={"console_scripts": ["wsal = wsal.cli:main"]},
