@@ -16,6 +16,11 @@ states are restored, so N steps in one go and N/2 + resume N/2 give the same wei
 The schedule is fixed in advance: there is no evaluation on any test data during training and no
 checkpoint is ever selected by a test score; the final ``model.pt`` is simply the last step.
 
+Data: batches come from :class:`wsal.data.ResidentVideos` when the training videos fit in the
+device's memory (``data.preload``), else from a DataLoader over the store; the same batches either
+way. The loss terms are summed on the device and read once per log row (the progress bar shows the
+last row's total loss), so a step never waits for the device.
+
 Devices: ``auto`` is CUDA when available (with bf16 autocast, or fp16 + grad scaling where bf16 is
 not supported, if ``train.mixed_precision``), else CPU. Seeds: ``train.seed`` seeds torch (model
 init, dropout), the batch plan and each item's sampling (numpy Generators derived from it) and the
