@@ -231,3 +231,19 @@ def test_segment_mean_matches_a_loop(rng):
             lo, hi = int(start[b, t]), max(t - 1, 0)
             w = weight[b, lo : hi + 1]
             torch.testing.assert_close(got[b, t], (x[b, lo : hi + 1] * w).sum(0) / w.sum())
+
+
+def test_runs_in_float32_under_autocast():
+    """Autocast would cast in front of most of the detector's small element-wise operations: it is
+    switched off inside, so the outputs equal a plain float32 run."""
+    _, x, mask = _batch(seed=9, n=2, t=60)
+    torch.manual_seed(3)
+    det = ChangePointDetector(FEATURE_DIM, SMALL).eval()
+    with torch.no_grad():
+        plain = det(x, mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cast = det(x, mask)
+            from_bf16 = det(x.bfloat16(), mask)  # a bf16 input (the MIL embedding under autocast) is read as float32
+    assert cast.change_scores.dtype == torch.float32 and cast.losses["loss/cp_kl"].dtype == torch.float32
+    assert torch.equal(cast.change_scores, plain.change_scores) and torch.equal(cast.change_points, plain.change_points)
+    assert from_bf16.change_scores.dtype == torch.float32

@@ -212,7 +212,16 @@ class ChangePointDetector(nn.Module):
         self.summaries = nn.ModuleList([nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, h)) for _ in range(n_levels - 1)])
 
     def forward(self, features: Tensor, mask: Tensor) -> ChangePointOutput:
-        """features (B, T, D) float, mask (B, T) bool with valid snippets first -> ChangePointOutput."""
+        """features (B, T, D) float, mask (B, T) bool with valid snippets first -> ChangePointOutput.
+
+        Runs in float32 whatever the caller's autocast says: the detector's matrices are small
+        (H, Z) and most of its work is element-wise, where autocast would only add a cast kernel
+        in front of many operations (it doubled the operations of a step) and lose precision.
+        """
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return self._forward(features.float(), mask)
+
+    def _forward(self, features: Tensor, mask: Tensor) -> ChangePointOutput:
         if features.dim() != 3 or mask.shape != features.shape[:2]:
             raise ValueError(f"expected features (B, T, D) and mask (B, T), got {tuple(features.shape)} and {tuple(mask.shape)}")
         mask = mask.bool()
@@ -250,9 +259,10 @@ class ChangePointDetector(nn.Module):
             prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
             if cfg.state == "mean":
                 weight = (candidates | (t_idx == 0)).unsqueeze(-1).to(mu.dtype)  # (B, T, 1) snippets that count
-                mu_st, logvar_st = _segment_mean(mu, weight, prev_hold), _segment_mean(logvar, weight, prev_hold)
+                # one pass over [mu | logvar] (B, T, 2Z): every column is averaged on its own
+                mu_st, logvar_st = _segment_mean(torch.cat([mu, logvar], dim=-1), weight, prev_hold).chunk(2, dim=-1)
             else:
-                mu_st, logvar_st = _gather_time(mu, prev_hold), _gather_time(logvar, prev_hold)
+                mu_st, logvar_st = _gather_time(torch.cat([mu, logvar], dim=-1), prev_hold).chunk(2, dim=-1)
             kl_static = gaussian_kl(mu, logvar, mu_st, logvar_st)
             step_kl = torch.where(change, kl_change, kl_static)
             step_kl = torch.where(t_idx > 0, step_kl, torch.zeros_like(step_kl))  # snippet 0 has no previous state
