@@ -158,6 +158,23 @@ def test_group_batches_changes_the_plan_only(tmp_path, config_file, tiny_data, c
     assert capsys.readouterr().err.strip() == "wsal train: error: data.group_batches must be >= 0, got -1"
 
 
+def test_a_run_from_before_length_grouping_resumes_with_grouping_off(tmp_path, config_file, tiny_data, capsys):
+    """Checkpoints of older versions lack data.group_batches: they ran with random batches (0)."""
+    run = tmp_path / "old"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4", "--set", "data.group_batches=0") == 0
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    del ckpt["config"]["data"]["group_batches"], ckpt["config"]["data"]["preload"]  # as older versions wrote it
+    torch.save(ckpt, run / "model.pt")
+    toml = run / "config.toml"
+    toml.write_text("".join(line for line in toml.read_text().splitlines(True) if not line.startswith(("group_batches", "preload"))))
+    capsys.readouterr()
+    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
+    assert main(resume) == 2
+    assert "cannot resume: config data.group_batches was 0, now 8" in capsys.readouterr().err
+    assert main(resume + ["--set", "data.group_batches=0"]) == 0
+    assert load_checkpoint(run / "model.pt").step == 6
+
+
 def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):
     run = tmp_path / "run"
     assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=2") == 0

@@ -171,8 +171,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(candidates, key=lambda c: c[0])[1] if candidates else None
 
 
+# Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
+# did (so that such a run resumes with --set KEY=VALUE instead of never).
+_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0}
+
+
 def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
-    old, new = _flatten(saved), _flatten(config_to_dict(config))
+    old, new = {**_OLDER_RUN_VALUES, **_flatten(saved)}, _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
         if key in _RESUME_FREE_KEYS or key.startswith("localize."):
             continue
