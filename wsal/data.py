@@ -346,8 +346,11 @@ class ResidentVideos:
         self.pad_row = int(rows.sum())
         self.features = torch.zeros((self.pad_row + 1, dataset.meta.feature_dim), dtype=torch.float32, device=self.device)
         self.kept_host = np.zeros(self.pad_row + 1, dtype=bool)  # (R + 1,) False on the padding row
+        from tqdm import tqdm
+
         with FeatureStore(dataset.store_path) as store:
-            for vid, offset, count in zip(dataset.video_ids, self.offsets, rows):
+            videos = zip(dataset.video_ids, self.offsets, rows)
+            for vid, offset, count in tqdm(videos, total=len(rows), desc="preload", unit="video", leave=False):
                 video = store.read(vid)
                 self.features[offset : offset + count] = torch.from_numpy(video.features).to(self.device)
                 self.kept_host[offset : offset + count] = True if video.kept is None else video.kept
