@@ -285,6 +285,25 @@ def load_i3d(path: str | Path, in_channels: int = 3) -> InceptionI3d:
     return model.eval()
 
 
+def exact_float32(device: torch.device):
+    """A context in which CUDA convolutions compute in full float32.
+
+    PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa: I3D features then differ
+    from CPU float32 by about 1e-2); asking for float32 should mean float32. Other cuDNN settings
+    are kept; off CUDA this does nothing.
+    """
+    if device.type != "cuda":
+        return nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(
+        enabled=cudnn.enabled,
+        benchmark=cudnn.benchmark,
+        benchmark_limit=cudnn.benchmark_limit,
+        deterministic=cudnn.deterministic,
+        allow_tf32=False,
+    )
+
+
 def extract_clip_features(
     model: InceptionI3d,
     clips: NDArray[np.floating] | torch.Tensor,
@@ -295,7 +314,8 @@ def extract_clip_features(
     """Runs ``model`` over clips (N, C, T, H, W) in [-1, 1] in batches; returns (N, 1024) float32.
 
     The model is moved to ``device`` (in place) and put in eval mode. On CUDA, batches run under
-    ``torch.autocast(dtype=autocast_dtype)`` (bf16 by default; None = float32). On any other
+    ``torch.autocast(dtype=autocast_dtype)`` (bf16 by default; None = float32, exact: no TF32,
+    :func:`exact_float32`). On any other
     device they run in plain float32 and ``autocast_dtype`` is ignored. Clips are copied to the
     device one batch at a time, so ``clips`` may be a large array on the host.
     """
@@ -310,7 +330,7 @@ def extract_clip_features(
     with torch.inference_mode():
         for start in range(0, clips.shape[0], batch_size):
             batch = torch.as_tensor(clips[start : start + batch_size]).to(device, torch.float32)
-            precision = torch.autocast("cuda", dtype=autocast_dtype) if use_autocast else nullcontext()
+            precision = torch.autocast("cuda", dtype=autocast_dtype) if use_autocast else exact_float32(device)
             with precision:
                 feats = model.features(batch)  # (b, 1024) float32
             out[start : start + len(batch)] = feats.cpu().numpy()

@@ -348,6 +348,22 @@ def test_extract_clip_features_batches_match_direct():
     assert extract_clip_features(model, np.zeros((0, 3, 16, 48, 48), np.float32)).shape == (0, 1024)
 
 
+def test_exact_float32_turns_tf32_off_on_cuda_only():
+    from wsal.features.i3d import exact_float32
+
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with exact_float32(torch.device("cuda")):
+            assert torch.backends.cudnn.allow_tf32 is False
+            assert torch.backends.cudnn.enabled is True  # the other settings are kept
+        assert torch.backends.cudnn.allow_tf32 is True
+        with exact_float32(torch.device("cpu")):
+            assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_extract_clip_features_cuda_bf16_close_to_float32():
     model = random_model(3, seed=11)
