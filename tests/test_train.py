@@ -98,7 +98,16 @@ def test_train_end_to_end_writes_a_complete_run(tmp_path, config_file, tiny_data
         feats = store.read(store.video_ids[0]).features
     cas_probs, attention, video_scores = infer_video(loaded.model, feats)
     assert cas_probs.shape == (feats.shape[0], 3) and attention.shape == (feats.shape[0],) and video_scores.shape == (3,)
-    assert "wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out
+    summary = [line for line in captured.err.splitlines() if "final total loss" in line]
+    assert len(summary) == 1 and "steps 1-8 in" in summary[0]
+    assert f"{float(rows[-1]['loss/total']):.4f}" in summary[0]  # the last log row's total
+    # resuming a finished run trains nothing and leaves its model as it is
+    before = (run / "model.pt").stat().st_mtime_ns, (run / "model.pt").read_bytes()
+    assert main(["train", "--out", str(run), "--resume", "--device", "cpu"]) == 0
+    assert "finished at step 8 (train.max_steps 8): nothing to train" in capsys.readouterr().err
+    assert ((run / "model.pt").stat().st_mtime_ns, (run / "model.pt").read_bytes()) == before
 
 
 def test_resume_continues_exactly(tmp_path, config_file, tiny_data):

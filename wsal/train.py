@@ -275,6 +275,14 @@ def train(
         if dev.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), dev)
         start_step = int(ckpt["step"])
+        if start_step >= tc.max_steps and resume_from == final_path:
+            print(
+                f"wsal train: {run} finished at step {start_step} (train.max_steps {tc.max_steps}): nothing to train, "
+                f"{final_path} left as it is (raise train.max_steps to continue)",
+                file=sys.stderr,
+            )
+            dataset.close()
+            return final_path
         _trim_log(log_path, start_step)
 
     run.mkdir(parents=True, exist_ok=True)
@@ -323,7 +331,8 @@ def train(
     # host wait for the device each step.
     sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=dev)
     count = 0
-    last_time = time.perf_counter()
+    last_time = started = time.perf_counter()
+    last_total = float("nan")  # total loss of the last log row, for the summary
     model.train()
     with log_path.open("a", newline="") as log_fh, tqdm(
         total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
@@ -349,7 +358,8 @@ def train(
                 rate = count / max(now - last_time, 1e-9)
                 writer.writerow([step, *(f"{m:.6g}" for m in means), f"{tc.lr:.6g}", f"{rate:.4g}"])
                 log_fh.flush()
-                bar.set_postfix({"loss": f"{means[LOSS_KEYS.index('loss/total')]:.4f}"}, refresh=False)
+                last_total = means[LOSS_KEYS.index("loss/total")]
+                bar.set_postfix({"loss": f"{last_total:.4f}"}, refresh=False)
                 sums.zero_()
                 count = 0
                 last_time = now
@@ -358,4 +368,11 @@ def train(
     dataset.close()
     final_step = max(start_step, tc.max_steps)
     _save_atomic(checkpoint(final_step), final_path)
+    done, took_s = tc.max_steps - start_step, time.perf_counter() - started
+    if done > 0:
+        print(
+            f"wsal train: steps {start_step + 1}-{tc.max_steps} in {took_s / 60:.1f} min ({took_s / done:.3f} s/step), "
+            f"final total loss {last_total:.4f} (last row of {log_path})",
+            file=sys.stderr,
+        )
     return final_path
