@@ -103,6 +103,19 @@ def sample_indices(num_in: int, num_out: int, mode: str, rng: np.random.Generato
     raise ValueError(f"sample_indices: mode must be 'random' or 'uniform', got {mode!r}")
 
 
+def interpolation_grid(num_in: int, num_out: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Where each of ``num_out`` evenly spaced rows falls on a ``num_in``-row sequence (num_in >= 2):
+    the left source row (N,) and the weight of the row after it (N,), in [0, 1].
+
+    >>> left, frac = interpolation_grid(2, 3)
+    >>> left.tolist(), frac.tolist()
+    ([0, 0, 0], [0.0, 0.5, 1.0])
+    """
+    positions = np.linspace(0.0, num_in - 1, num_out)  # (N,)
+    left = np.minimum(np.floor(positions).astype(np.int64), num_in - 2)
+    return left, positions - left
+
+
 def interpolate_sequence(features: NDArray[np.floating], num_out: int) -> NDArray[np.float32]:
     """Linear interpolation of a (T, D) sequence to (num_out, D); first and last rows are kept.
 
@@ -113,9 +126,8 @@ def interpolate_sequence(features: NDArray[np.floating], num_out: int) -> NDArra
     num_in = feats.shape[0]
     if num_in == 1:
         return np.repeat(feats, num_out, axis=0)
-    positions = np.linspace(0.0, num_in - 1, num_out)  # (N,)
-    left = np.minimum(np.floor(positions).astype(np.int64), num_in - 2)
-    frac = (positions - left).astype(np.float32)[:, None]
+    left, frac64 = interpolation_grid(num_in, num_out)
+    frac = frac64.astype(np.float32)[:, None]
     return feats[left] * (1.0 - frac) + feats[left + 1] * frac
 
 
@@ -130,9 +142,7 @@ def interpolate_kept(kept: NDArray[np.bool_], num_out: int) -> NDArray[np.bool_]
     num_in = kept.shape[0]
     if num_in == 1:
         return np.repeat(kept, num_out)
-    positions = np.linspace(0.0, num_in - 1, num_out)  # (N,) the same grid as interpolate_sequence
-    left = np.minimum(np.floor(positions).astype(np.int64), num_in - 2)
-    frac = positions - left
+    left, frac = interpolation_grid(num_in, num_out)  # the grid of interpolate_sequence
     eps = 1e-6  # a weight this small is float noise of linspace, not a blend
     return (kept[left] | (frac > 1 - eps)) & (kept[left + 1] | (frac < eps))
 
@@ -390,9 +400,8 @@ class ResidentVideos:
                 if count == 1:  # interpolate_sequence repeats the row: weight 1 on it, 0 on itself
                     left[b] = right[b] = offset
                     continue
-                positions = np.linspace(0.0, count - 1, n)  # the arithmetic of interpolate_sequence
-                lo = np.minimum(np.floor(positions).astype(np.int64), count - 2)
-                frac[b] = (positions - lo).astype(np.float32)[:, None]
+                lo, weight_right = interpolation_grid(count, n)  # the arithmetic of interpolate_sequence
+                frac[b] = weight_right.astype(np.float32)[:, None]
                 left[b], right[b] = offset + lo, offset + lo + 1
             weight = self._to_device(frac)  # (B, N, 1)
             features = self.features[self._to_device(left)] * (1.0 - weight) + self.features[self._to_device(right)] * weight
