@@ -61,6 +61,12 @@ class DataConfig:
 class MILConfig:
     """The attention multiple-instance-learning model (wsal.model.mil) and its loss weights."""
 
+    # Which method trains: "wsal" (this model: three attention views, the change-point detector
+    # when changepoint.enabled), or a re-implementation of a published one for comparison, on the
+    # same embedding, data, optimiser and localization: "basnet" (background class and a
+    # suppression branch) or "cola" (snippet contrast with easy / hard snippet mining); see
+    # wsal.model.baselines. The comparison methods use no changepoint settings.
+    method: Literal["wsal", "basnet", "cola"] = "wsal"
     embed_dim: int = 1024  # channels of the temporal embedding
     embed_kernel: int = 3  # temporal kernel of the embedding convolutions (odd)
     embed_layers: int = 1  # number of embedding convolutions

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -50,8 +51,7 @@ from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collat
 from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth
 from wsal.features.store import StoreMeta
-from wsal.model.losses import LOSS_KEYS, mil_losses
-from wsal.model.wsal import WsalModel
+from wsal.model.methods import build_model, loss_keys, model_losses
 
 CHECKPOINT_FORMAT = "wsal-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -76,7 +76,7 @@ _RESUME_FREE_KEYS: frozenset[str] = frozenset(
 
 @dataclass
 class LoadedModel:
-    model: WsalModel  # eval mode, on the requested device
+    model: nn.Module  # eval mode, on the requested device (wsal.model.methods.build_model)
     config: ExperimentConfig
     classes: tuple[str, ...]
     store_meta: dict  # StoreMeta.to_attrs() of the training store
@@ -146,7 +146,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
         classes = tuple(str(c) for c in ckpt["classes"])
         store_meta = dict(ckpt["store_meta"])
         meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
-        model = WsalModel(meta.feature_dim, len(classes), config.mil, config.changepoint)
+        model = build_model(meta.feature_dim, len(classes), config)
         model.load_state_dict(ckpt["model"])
     except KeyError as err:
         raise WsalError(f"{p}: checkpoint lacks {err}") from None
@@ -255,7 +255,7 @@ def train(
         )
 
     torch.manual_seed(tc.seed)
-    model = WsalModel(dataset.meta.feature_dim, len(dataset.classes), config.mil, config.changepoint).to(dev)
+    model = build_model(dataset.meta.feature_dim, len(dataset.classes), config).to(dev)
     # fused: one kernel for all parameters on CUDA instead of a few per parameter group of tensors
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=dev.type == "cuda")
     amp_dtype = _autocast_dtype(dev, tc.mixed_precision)
@@ -325,11 +325,12 @@ def train(
             pin_memory=dev.type == "cuda",
             generator=torch.Generator().manual_seed(tc.seed),
         )
-    header = ["step", *LOSS_KEYS, "lr", "steps_per_s"]
+    keys = loss_keys(config)
+    header = ["step", *keys, "lr", "steps_per_s"]
     new_log = not log_path.is_file()
     # Loss sums stay on the device between log rows: reading a value every step would make the
     # host wait for the device each step.
-    sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=dev)
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=dev)
     count = 0
     last_time = started = time.perf_counter()
     last_total = float("nan")  # total loss of the last log row, for the summary
@@ -344,12 +345,12 @@ def train(
             batch = batch.to(dev)
             with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 out = model(batch.features, batch.mask)
-                losses = mil_losses(out, batch.labels, batch.mask, config.mil, config.changepoint)
+                losses = model_losses(out, batch.labels, batch.mask, config, len(dataset.classes))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["loss/total"]).backward()
             scaler.step(optimizer)
             scaler.update()
-            sums += torch.stack([losses[k].detach().double() for k in LOSS_KEYS])
+            sums += torch.stack([losses[k].detach().double() for k in keys])
             count += 1
             bar.update(1)
             if step % tc.log_every == 0 or step == tc.max_steps:
@@ -358,7 +359,7 @@ def train(
                 rate = count / max(now - last_time, 1e-9)
                 writer.writerow([step, *(f"{m:.6g}" for m in means), f"{tc.lr:.6g}", f"{rate:.4g}"])
                 log_fh.flush()
-                last_total = means[LOSS_KEYS.index("loss/total")]
+                last_total = means[keys.index("loss/total")]
                 bar.set_postfix({"loss": f"{last_total:.4f}"}, refresh=False)
                 sums.zero_()
                 count = 0

@@ -36,9 +36,9 @@ from wsal.errors import WsalError
 if TYPE_CHECKING:  # heavy modules (h5py, torch) load only when a command runs
     import numpy as np
     import torch
+    from torch import nn
 
     from wsal.features.store import StoreMeta
-    from wsal.model.wsal import WsalModel
     from wsal.raw import RawVideo
     from wsal.timeline import SnippetGrid
 
@@ -323,7 +323,7 @@ def network_batches(video_ids: list[str], lengths: dict[str, int], config: Exper
 
 
 def run_network_batch(
-    model: WsalModel,
+    model: nn.Module,
     features: list[np.ndarray],
     config: ExperimentConfig,
     device: torch.device,

@@ -5,7 +5,8 @@ video can be run at once (:func:`infer_video`). Outputs keep the model's tensor 
 
 * ``cas`` (B, T, C+1) class activation logits, column C = background;
 * ``attention_logits`` (B, T, 3) foreground / background / context, ``attention`` (B, T) the
-  softmax probability of foreground;
+  softmax probability of foreground (the comparison methods of wsal.model.baselines have one
+  attention view: (B, T, 1));
 * ``video_logits`` (B, C+1) the foreground view: per class, the k snippets with the highest
   ``attention * cas``, their logits averaged with attention weights (mil.attention_topk_pool);
 * ``embeddings`` (B, T, E);
@@ -67,6 +68,7 @@ class ModelOutput:
     embeddings: Tensor  # (B, T, E)
     change_scores: Tensor | None = None  # (B, L, T) detached, with the change-point detector only
     changepoint_losses: dict[str, Tensor] | None = None  # "loss/cp_recon", "loss/cp_kl" (unweighted)
+    extras: dict[str, Tensor] | None = None  # what a comparison method's loss needs besides the above (wsal.model.baselines)
 
 
 class WsalModel(nn.Module):

@@ -1,0 +1,248 @@
+"""Two published WTAL methods, re-implemented from their papers, for comparison with wsal's model.
+
+Both keep wsal's tensor convention and interfaces (``forward(features, mask) -> ModelOutput``,
+``scores(out)``), so they train in the same loop (``mil.method``), on the same data, with the
+same embedding (:class:`wsal.model.mil.TemporalEmbedding`, sized by MILConfig), optimiser and
+localization, and are scored by the same evaluator. Only what the papers define differs.
+
+**BaS-Net** (Lee et al., "Background Suppression Network for Weakly-supervised Temporal Action
+Localization", AAAI 2020), :class:`BasNetModel` and :func:`basnet_losses`:
+
+* a background class: the CAS has C+1 columns, column C = background;
+* a filtering module (temporal conv 3 -> 512 channels, ReLU, conv 1 -> 1, sigmoid) gives each
+  snippet a foreground weight w in [0, 1];
+* the *base* branch classifies the features as they are; its video logits (top-k mean over T, k
+  = T_valid // topk_ratio) target the video's classes *and* background (every untrimmed video
+  contains background);
+* the *suppression* branch classifies the features times w, through the same embedding and
+  classifier; its video logits target the video's classes only, so w must suppress background;
+* loss = CE(base) + CE(suppression) + 1e-4 * L1 norm of w (summed over the video's snippets);
+* localization reads the suppression branch: ``cas`` is its CAS, ``attention`` is w.
+
+**CoLA** (Zhang et al., "CoLA: Weakly-Supervised Temporal Action Localization with Snippet
+Contrastive Learning", CVPR 2021), :class:`ColaModel` and :func:`cola_losses`:
+
+* a C-class CAS (no background class: ``cas`` column C holds 0 and is never read); the video
+  logits are the top-k mean over T (k = T_valid // topk_ratio), trained with CE against the
+  normalised labels;
+* actionness A = sigmoid(sum of the CAS over classes), the ``attention`` of localization;
+* snippet mining on the detached actionness of each video: *easy action* / *easy background* are
+  the T_valid // 5 snippets of highest / lowest A; A is cut at 0.5, and the cut regions give
+  *hard background* (inside a region, 2-3 snippets from its edge: ``erode(r=1) - erode(r=3)``,
+  the T_valid // 20 of them with the lowest A) and *hard action* (outside, 2-3 snippets from the
+  edge: ``dilate(r=3) - dilate(r=1)``, the T_valid // 20 with the highest A). Where a region is
+  empty, that video adds no term;
+* SniCo loss: an InfoNCE on L2-normalised embeddings at temperature 0.07: the mean hard-action
+  embedding must match the mean easy-action embedding against each easy-background snippet, and
+  the mean hard-background embedding the mean easy-background one against each easy-action
+  snippet;
+* loss = CE + 0.01 * SniCo.
+
+Our reading where a paper leaves a choice open: hard snippets are chosen by actionness within
+their region (not at random); the classification loss is a soft cross-entropy (wsal's); the
+embedding depth, width and dropout are wsal's MILConfig values for every method, so differences
+come from the method, not the backbone. The constants below are the papers' values.
+
+What this module does not do: run the change-point detector (the methods here have none), or
+choose localization settings.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wsal.config import MILConfig
+from wsal.model.losses import soft_cross_entropy
+from wsal.model.mil import TemporalEmbedding, topk_pool
+from wsal.model.wsal import ModelOutput
+
+BASNET_FILTER_CHANNELS = 512
+BASNET_NORM_WEIGHT = 1e-4
+COLA_EASY_RATIO = 5  # easy snippets: T_valid // 5
+COLA_HARD_RATIO = 20  # hard snippets: T_valid // 20
+COLA_THRESHOLD = 0.5  # actionness cut for the hard regions
+COLA_INNER_RADII = (1, 3)  # hard background: eroded by 1 minus eroded by 3
+COLA_OUTER_RADII = (1, 3)  # hard action: dilated by 3 minus dilated by 1
+COLA_TEMPERATURE = 0.07
+COLA_SNICO_WEIGHT = 0.01
+
+BASNET_LOSS_KEYS: tuple[str, ...] = ("loss/base", "loss/supp", "loss/norm", "loss/total")
+COLA_LOSS_KEYS: tuple[str, ...] = ("loss/cls", "loss/snico", "loss/total")
+
+
+def _check_inputs(features: Tensor, mask: Tensor, feature_dim: int) -> None:
+    if features.ndim != 3 or features.shape[-1] != feature_dim:
+        raise ValueError(f"features must be (B, T, {feature_dim}), got {tuple(features.shape)}")
+    if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+
+
+class _Backbone(nn.Module):
+    """What both methods share: wsal's temporal embedding and a per-snippet linear classifier."""
+
+    def __init__(self, feature_dim: int, num_classes: int, config: MILConfig, columns: int) -> None:
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
+        self.config = config
+        self.embedding = TemporalEmbedding(feature_dim, config.embed_dim, config.embed_kernel, config.embed_layers, config.dropout)
+        self.classifier = nn.Linear(config.embed_dim, columns)
+
+
+class BasNetModel(_Backbone):
+    """BaS-Net: shared embedding + C+1 classifier, a filtering module, base and suppression branches."""
+
+    def __init__(self, feature_dim: int, num_classes: int, config: MILConfig) -> None:
+        super().__init__(feature_dim, num_classes, config, num_classes + 1)
+        self.filter_hidden = nn.Conv1d(feature_dim, BASNET_FILTER_CHANNELS, kernel_size=3, padding=1)
+        self.filter_out = nn.Conv1d(BASNET_FILTER_CHANNELS, 1, kernel_size=1)
+
+    def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
+        _check_inputs(features, mask, self.feature_dim)
+        keep = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
+        x = (features * keep).transpose(1, 2)  # (B, D, T)
+        filter_logits = self.filter_out(torch.relu(self.filter_hidden(x))).squeeze(1)  # (B, T)
+        filter_logits = filter_logits.float().masked_fill(~mask, 0.0)
+        weights = torch.sigmoid(filter_logits).masked_fill(~mask, 0.0)  # (B, T)
+        valid = mask.unsqueeze(-1)
+        base_embeddings = self.embedding(features, mask)  # (B, T, E)
+        base_cas = self.classifier(base_embeddings).masked_fill(~valid, 0.0)  # (B, T, C+1)
+        supp_embeddings = self.embedding(features * weights.unsqueeze(-1).to(features.dtype), mask)  # (B, T, E)
+        supp_cas = self.classifier(supp_embeddings).masked_fill(~valid, 0.0)  # (B, T, C+1)
+        ratio = self.config.topk_ratio
+        return ModelOutput(
+            cas=supp_cas,
+            attention=weights,
+            attention_logits=filter_logits.unsqueeze(-1),  # (B, T, 1)
+            video_logits=topk_pool(supp_cas, mask, ratio),  # (B, C+1)
+            embeddings=supp_embeddings,
+            extras={"base_video_logits": topk_pool(base_cas, mask, ratio)},
+        )
+
+    def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
+        """cas_probs (B, T, C), attention (B, T), video_scores (B, C): suppression-branch softmaxes, background dropped."""
+        cas_probs = torch.softmax(out.cas.float(), dim=-1)[..., : self.num_classes]
+        video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
+        return cas_probs, out.attention.float(), video_scores
+
+
+def basnet_losses(out: ModelOutput, labels: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """BASNET_LOSS_KEYS for one batch of :class:`BasNetModel` outputs; ``labels`` (B, C) multi-hot."""
+    if out.extras is None or "base_video_logits" not in out.extras:
+        raise ValueError("basnet_losses needs the outputs of BasNetModel")
+    labels = labels.float()
+    one = torch.ones_like(labels[:, :1])
+    base = soft_cross_entropy(out.extras["base_video_logits"], torch.cat([labels, one], dim=1))
+    supp = soft_cross_entropy(out.video_logits, torch.cat([labels, torch.zeros_like(one)], dim=1))
+    norm = (out.attention.float() * mask).sum(dim=1).mean()  # weights are >= 0: their L1 norm is their sum
+    return {"loss/base": base, "loss/supp": supp, "loss/norm": norm, "loss/total": base + supp + BASNET_NORM_WEIGHT * norm}
+
+
+class ColaModel(_Backbone):
+    """CoLA: embedding + C-class classifier; actionness from the CAS; SniCo loss on the embeddings."""
+
+    def __init__(self, feature_dim: int, num_classes: int, config: MILConfig) -> None:
+        super().__init__(feature_dim, num_classes, config, num_classes)
+
+    def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
+        _check_inputs(features, mask, self.feature_dim)
+        embeddings = self.embedding(features, mask)  # (B, T, E)
+        valid = mask.unsqueeze(-1)
+        cas = self.classifier(embeddings).float().masked_fill(~valid, 0.0)  # (B, T, C)
+        actionness_logits = cas.sum(dim=-1)  # (B, T)
+        attention = torch.sigmoid(actionness_logits).masked_fill(~mask, 0.0)
+        video_logits = topk_pool(cas, mask, self.config.topk_ratio)  # (B, C)
+        return ModelOutput(
+            cas=F.pad(cas, (0, 1)),  # (B, T, C+1): no background class, column C is 0
+            attention=attention,
+            attention_logits=actionness_logits.unsqueeze(-1),  # (B, T, 1)
+            video_logits=F.pad(video_logits, (0, 1)),  # (B, C+1), column C is 0
+            embeddings=embeddings,
+        )
+
+    def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
+        """cas_probs (B, T, C): softmax over the C classes; attention = actionness; video_scores (B, C)."""
+        cas_probs = torch.softmax(out.cas.float()[..., : self.num_classes], dim=-1)
+        video_scores = torch.softmax(out.video_logits.float()[..., : self.num_classes], dim=-1)
+        return cas_probs, out.attention.float(), video_scores
+
+
+def _dilate(binary: Tensor, radius: int) -> Tensor:
+    """Binary dilation over T by ``radius`` snippets: (B, T) float 0/1 -> (B, T)."""
+    return F.max_pool1d(binary.unsqueeze(1), 2 * radius + 1, stride=1, padding=radius).squeeze(1)
+
+
+def _erode(binary: Tensor, radius: int, mask: Tensor) -> Tensor:
+    """Binary erosion over T by ``radius`` snippets; snippets beyond the video count as inside."""
+    outside = (1.0 - binary) * mask  # background within the video only
+    return binary * (1.0 - _dilate(outside, radius))
+
+
+def _select_rows(embeddings: Tensor, score: Tensor, allowed: Tensor, counts: Tensor, ratio: int) -> tuple[Tensor, Tensor]:
+    """The ``counts`` highest-``score`` allowed snippets per video (fewer where fewer are allowed).
+
+    embeddings (B, T, E), score (B, T), allowed (B, T) bool, counts (B,) <= T // ratio ->
+    (B, k, E) rows and (B, k) bool "taken", k = max(1, T // ratio) (known without reading the device).
+    """
+    k_max = max(1, score.shape[1] // ratio)
+    top = score.masked_fill(~allowed, float("-inf")).topk(k_max, dim=1)
+    rank = torch.arange(k_max, device=score.device).unsqueeze(0)  # (1, k)
+    taken = (rank < counts.unsqueeze(1)) & torch.isfinite(top.values)  # (B, k)
+    rows = torch.gather(embeddings, 1, top.indices.unsqueeze(-1).expand(-1, -1, embeddings.shape[-1]))  # (B, k, E)
+    return rows, taken
+
+
+def _mean_rows(rows: Tensor, taken: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean of the taken rows: (B, k, E), (B, k) -> (B, E) and (B,) bool "at least one taken"."""
+    weight = taken.to(rows.dtype).unsqueeze(-1)
+    total = weight.sum(dim=1)  # (B, 1)
+    return (rows * weight).sum(dim=1) / total.clamp_min(1.0), total.squeeze(1) > 0
+
+
+def _info_nce(query: Tensor, positive: Tensor, negatives: Tensor, negative_taken: Tensor) -> Tensor:
+    """Per-video InfoNCE: query, positive (B, E), negatives (B, k, E), all L2-normalised -> (B,)."""
+    pos = (query * positive).sum(dim=-1, keepdim=True) / COLA_TEMPERATURE  # (B, 1)
+    neg = torch.einsum("be,bke->bk", query, negatives) / COLA_TEMPERATURE  # (B, k)
+    neg = neg.masked_fill(~negative_taken, float("-inf"))
+    logits = torch.cat([pos, neg], dim=1)  # (B, 1 + k)
+    return -torch.log_softmax(logits, dim=1)[:, 0]
+
+
+def snippet_contrast(embeddings: Tensor, actionness: Tensor, mask: Tensor) -> Tensor:
+    """CoLA's SniCo loss with its hard and easy snippet mining (module docstring): a scalar.
+
+    ``embeddings`` (B, T, E) carry the gradient; ``actionness`` (B, T) in [0, 1] is only read.
+    Videos where a hard region is empty add nothing to that half of the loss.
+    """
+    emb = F.normalize(embeddings.float(), dim=-1)
+    score = actionness.detach().float()
+    valid = mask
+    t_valid = valid.sum(dim=1)  # (B,)
+    easy = torch.clamp(t_valid // COLA_EASY_RATIO, min=1)
+    hard = torch.clamp(t_valid // COLA_HARD_RATIO, min=1)
+    binary = ((score > COLA_THRESHOLD) & valid).float()
+    inner = (_erode(binary, COLA_INNER_RADII[0], valid.float()) - _erode(binary, COLA_INNER_RADII[1], valid.float())) > 0
+    outer = (_dilate(binary, COLA_OUTER_RADII[1]) - _dilate(binary, COLA_OUTER_RADII[0])) > 0
+    inner, outer = inner & valid, outer & valid
+    ea_rows, ea_taken = _select_rows(emb, score, valid, easy, COLA_EASY_RATIO)
+    eb_rows, eb_taken = _select_rows(emb, -score, valid, easy, COLA_EASY_RATIO)
+    easy_action, has_ea = _mean_rows(ea_rows, ea_taken)
+    easy_background, has_eb = _mean_rows(eb_rows, eb_taken)
+    hard_action, has_ha = _mean_rows(*_select_rows(emb, score, outer, hard, COLA_HARD_RATIO))
+    hard_background, has_hb = _mean_rows(*_select_rows(emb, -score, inner, hard, COLA_HARD_RATIO))
+    norm = F.normalize
+    action_term = _info_nce(norm(hard_action, dim=-1), norm(easy_action, dim=-1), eb_rows, eb_taken)  # (B,)
+    background_term = _info_nce(norm(hard_background, dim=-1), norm(easy_background, dim=-1), ea_rows, ea_taken)
+    use_a = (has_ha & has_ea).float()
+    use_b = (has_hb & has_eb).float()
+    total = (action_term * use_a).sum() + (background_term * use_b).sum()
+    return total / (use_a.sum() + use_b.sum()).clamp_min(1.0)
+
+
+def cola_losses(out: ModelOutput, labels: Tensor, mask: Tensor, num_classes: int) -> dict[str, Tensor]:
+    """COLA_LOSS_KEYS for one batch of :class:`ColaModel` outputs; ``labels`` (B, C) multi-hot."""
+    cls = soft_cross_entropy(out.video_logits[:, :num_classes], labels.float())
+    snico = snippet_contrast(out.embeddings, out.attention, mask)
+    return {"loss/cls": cls, "loss/snico": snico, "loss/total": cls + COLA_SNICO_WEIGHT * snico}
