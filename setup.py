@@ -6,7 +6,7 @@ setup(
     version="0.1.0",
     description="Weakly-supervised temporal action localization: features, change points, attention MIL, mAP@tIoU",
     python_requires=">=3.11",
-    packages=["wsal", "wsal.model", "wsal.commands", "wsal.features", "wsal.eval"],
+    packages=["wsal", "wsal.model", "wsal.commands", "wsal.synthetic", "wsal.features", "wsal.eval"],
     package_dir={"wsal": "wsal", "wsal.features": "features", "wsal.eval": "eval"},
     install_requires=[
         "torch>=2.1",

@@ -1,4 +1,4 @@
-"""THUMOS-timed synthetic features for the demo, tests and benchmarks (a store + a GT JSON).
+"""THUMOS-timed synthetic features for the demo, tests and benchmarks (a store + a GT JSON): the easy preset.
 
 Each snippet's feature row is ``[rgb | flow]`` (half the columns each, as I3D two-stream stores):
 
@@ -36,6 +36,10 @@ Everything is drawn from one ``numpy.random.Generator(seed)`` in a fixed order: 
 gives the same store and GT, bit for bit. The held-out videos come from a second generator
 (seeded with ``(seed, 1)``) drawn after all others, so adding them leaves the training and test
 videos bit for bit what they are without them.
+
+This package's module :mod:`wsal.synthetic.hard` is the *hard* preset: real timing, context
+confusion, partial class evidence, look-alike and multi-modal classes, distractors, I3D-like
+statistics. This easy generator stays what the demo and the fast tests use.
 
 What this module does not do: train or evaluate; it knows nothing of the model.
 """
@@ -233,7 +237,7 @@ def random_timeline(
     return sorted(instances, key=lambda i: i.first)
 
 
-def _instances_from_gt(segments_s: NDArray[np.float64], labels: tuple[str, ...], classes: tuple[str, ...], t_count: int) -> list[Instance]:
+def instances_from_gt(segments_s: NDArray[np.float64], labels: tuple[str, ...], classes: tuple[str, ...], t_count: int) -> list[Instance]:
     index = {c: i for i, c in enumerate(classes)}
     out = []
     for (start_s, end_s), label in zip(segments_s, labels):
@@ -297,7 +301,7 @@ def make_synthetic_dataset(
                 "annotations": [{"segment": [float(s), float(e)], "label": l} for (s, e), l in zip(v.segments_s, v.labels)],
                 "ambiguous": [[float(s), float(e)] for s, e in v.ambiguous_s],
             }
-            plan.append((vid, v.subset, t_count, _instances_from_gt(v.segments_s, v.labels, classes, t_count), entry))
+            plan.append((vid, v.subset, t_count, instances_from_gt(v.segments_s, v.labels, classes, t_count), entry))
     else:
         if num_classes < 1 or num_train_videos < 1 or num_test_videos < 0 or num_heldout_videos < 0:
             raise WsalError(
