@@ -21,6 +21,17 @@ also run as separate processes (one ``--seeds S`` and ``--out`` each, ``--thread
 
     python bench/accuracy_synthetic.py [--seeds 0 1 2] [--steps 300] [--modes threshold changepoint]
                                        [--heldout 100] [--out runs/accuracy_synthetic] [--device cpu]
+
+``--preset hard`` runs the hard benchmark instead (wsal.synthetic.hard: real timing from
+``--timeline``, default the THUMOS-14 GT in ../shared/data; subsets train / tuning / test), with
+the training config and the per-method choice of post-processing on the tuning subset described
+in bench/hard_benchmark.py. ``--baselines`` trains the peers next to the default model (the
+attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the test subset, mean
+± std over seeds, and the steps and training time each needs to reach 95 % of its final score.
+``--off partial context ...`` turns properties of the hard set off, one at a time or together.
+
+    python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 500]
+                                       [--eval-every 50] [--feature-dim 256] [--off PROPERTY ...]
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from hard_benchmark import METHODS, run_hard
 
 from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
@@ -54,6 +67,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default 0: torch's choice; 1 is much faster on a loaded machine)")
     parser.add_argument("--out", default="runs/accuracy_synthetic")
+    parser.add_argument("--preset", choices=("easy", "hard"), default="easy",
+                        help="easy: wsal.synthetic (default); hard: wsal.synthetic.hard with real timing")
+    parser.add_argument("--baselines", action="store_true",
+                        help="hard preset: also train the attention MIL alone, BaS-Net and CoLA; one table")
+    parser.add_argument("--timeline", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared/data/thumos14/derived/thumos14_official_gt.json",
+                        help="hard preset: GT whose timing the videos copy (default: THUMOS-14 in ../shared/data)")
+    parser.add_argument("--timeline-subsets", nargs=2, default=["validation", "test"], metavar=("TRAIN", "EVAL"),
+                        help="hard preset: subsets of --timeline for training and for tuning + test (default: validation test)")
+    parser.add_argument("--eval-every", type=int, default=50,
+                        help="hard preset: checkpoint interval of the convergence columns (default: %(default)s)")
+    parser.add_argument("--off", nargs="*", default=[], metavar="PROPERTY",
+                        help="hard preset: properties turned off (partial context lookalike modes distractors shots i3d_like)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override, repeatable, e.g. changepoint.gamma=2")
     args = parser.parse_args()
@@ -63,6 +89,22 @@ def main() -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} is not empty: choose another --out")
+    if args.preset == "hard":
+        from wsal.synthetic.hard import HardSpec
+
+        if not args.timeline.is_file():
+            raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
+        if args.eval_every < 1:
+            raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1, got {args.eval_every}")
+        try:
+            spec = HardSpec.from_switches(args.off)
+            text = run_hard(out, args.timeline, args.seeds, args.steps, args.eval_every,
+                            list(METHODS) if args.baselines else ["wsal"], args.feature_dim, spec, args.overrides,
+                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets))  # fmt: skip
+        except WsalError as err:
+            raise SystemExit(f"accuracy_synthetic: {err}") from None
+        print(text)
+        return
     overrides = list(args.overrides)
     if "changepoint" in args.modes:
         overrides.insert(0, "changepoint.enabled=true")

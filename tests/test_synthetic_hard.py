@@ -156,3 +156,31 @@ def test_real_thumos_timing(shared_data, tmp_path):
     splits = hard_splits(gt, "validation", "test")
     assert (len(splits["train"]), len(splits["tuning"]), len(splits["test"])) == (200, 107, 106)
     assert not set(splits["tuning"]) & set(splits["test"])
+
+
+@pytest.mark.slow
+def test_benchmark_with_baselines_runs_end_to_end_on_a_tiny_timeline(tmp_path, timeline):
+    """bench/accuracy_synthetic.py --preset hard --baselines: every method trained, tuned on the
+    tuning subset, reported on the test subset, with its convergence row."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "accuracy_synthetic.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--preset", "hard", "--baselines", "--timeline", str(timeline), "--seeds", "0", "1",
+         "--steps", "4", "--eval-every", "2", "--feature-dim", "16", "--threads", "1", "--out", str(tmp_path / "run"),
+         "--set", "mil.embed_dim=8", "--set", "data.num_snippets=32", "--set", "train.batch_size=2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    for method in ("wsal", "wsal-mil", "basnet", "cola"):
+        assert f"| {method} (0, 1) |" in summary  # test table, two seeds
+        assert summary.count(f"| {method} |") == 1  # convergence row
+        assert f"{method}: signal=" in summary  # setting chosen on the tuning subset
+        curve = json.loads((tmp_path / "run" / f"{method}_seed_0" / "test_curve.json").read_text())
+        assert [step for step, _ in curve] == [2, 4]
+    assert "spec: partial=True" in summary
+    bad = subprocess.run([sys.executable, str(bench), "--preset", "hard", "--timeline", str(tmp_path / "none.json"),
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode != 0 and "timeline GT not found" in bad.stderr and "Traceback" not in bad.stderr

@@ -162,7 +162,7 @@ def summarize(results: Sequence[SeedResult]) -> list[SeedSummary]:
     return out
 
 
-def format_summary(summaries: Sequence[SeedSummary]) -> str:
+def format_summary(summaries: Sequence[SeedSummary], first_column: str = "mode (seeds)") -> str:
     """Markdown table, mAP in % as mean ± std, one row per boundary mode.
 
     >>> s = SeedSummary("threshold", (0, 1), (0.5,), np.array([0.5]), np.array([0.1]), 0.5, 0.1)
@@ -173,7 +173,7 @@ def format_summary(summaries: Sequence[SeedSummary]) -> str:
     """
     if not summaries:
         return "(no results)"
-    header = ["mode (seeds)"] + [f"{t:g}" for t in summaries[0].tiou] + ["avg"]
+    header = [first_column] + [f"{t:g}" for t in summaries[0].tiou] + ["avg"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         cells = [f"{s.mode} ({', '.join(map(str, s.seeds))})"]
