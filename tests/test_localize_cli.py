@@ -16,6 +16,7 @@ TINY = dict(num_train_videos=6, num_test_videos=3, num_classes=2, feature_dim=12
 TRAIN_SETTINGS = [
     "--set", "train.max_steps=2", "--set", "train.batch_size=2", "--set", "mil.embed_dim=8",
     "--set", "data.num_snippets=64", "--set", "train.log_every=1", "--device", "cpu",
+    "--set", "changepoint.enabled=true",  # so that the raw outputs carry change scores too
 ]
 
 

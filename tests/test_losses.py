@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from wsal.config import ChangePointConfig, MILConfig
-from wsal.model.losses import LOSS_KEYS, mil_losses, soft_cross_entropy, view_targets
+from wsal.model.losses import LOSS_KEYS, mil_loss_keys, mil_losses, soft_cross_entropy, view_targets
 from wsal.model.wsal import ModelOutput, WsalModel
 
 
@@ -29,15 +29,18 @@ def test_keys_are_stable():
         "loss/cp_recon", "loss/cp_kl", "loss/cp_consistency", "loss/changepoint", "loss/total",
     )
     out = _output(torch.zeros(2, 6, 4), torch.zeros(2, 6, 3), torch.zeros(2, 4))
-    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig())
-    assert tuple(losses) == LOSS_KEYS
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig(suppression=False))
+    assert tuple(losses) == LOSS_KEYS == mil_loss_keys(MILConfig(suppression=False))
+    assert mil_loss_keys(MILConfig()) == (*LOSS_KEYS[:-1], "loss/mil_base", "loss/total")  # suppression: the default
+    with pytest.raises(ValueError, match="suppression"):
+        mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig())
 
 
 def test_hand_computed_values_with_uniform_outputs():
     # cas = 0 everywhere: every view's logits are 0, each softmax is uniform over C+1 = 4 columns.
     # attention logits 0: a_fg = a_bg = a_ctx = 1/3. p_bg = 1/4, so guide = |1/3 - 3/4| = 5/12.
     out = _output(torch.zeros(1, 5, 4), torch.zeros(1, 5, 3), torch.zeros(1, 4))
-    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 1.0]]), torch.ones(1, 5, dtype=torch.bool), MILConfig())
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 1.0]]), torch.ones(1, 5, dtype=torch.bool), MILConfig(suppression=False))
     for key in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"):
         assert float(losses[key]) == pytest.approx(math.log(4), abs=1e-6)
     assert float(losses["loss/guide"]) == pytest.approx(5 / 12, abs=1e-6)
@@ -51,7 +54,7 @@ def test_foreground_view_rewards_the_labelled_class():
     mask = torch.ones(1, 4, dtype=torch.bool)
     right = _output(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.tensor([[0.0, 5.0, 0.0]]))
     wrong = _output(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.tensor([[5.0, 0.0, 0.0]]))
-    config = MILConfig()
+    config = MILConfig(suppression=False)
     assert float(mil_losses(right, labels, mask, config)["loss/mil_fg"]) < 0.02
     assert float(mil_losses(wrong, labels, mask, config)["loss/mil_fg"]) > 4.9
 
@@ -64,7 +67,7 @@ def test_background_and_context_views_pool_their_attention():
     att = torch.zeros(1, 4, 3)
     att[0, 0] = torch.tensor([-30.0, 30.0, -30.0])
     out = _output(cas, att, torch.zeros(1, 3))
-    losses = mil_losses(out, torch.tensor([[1.0, 0.0]]), torch.ones(1, 4, dtype=torch.bool), MILConfig(topk_ratio=4))
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0]]), torch.ones(1, 4, dtype=torch.bool), MILConfig(topk_ratio=4, suppression=False))
     # bg view picks snippet 0 for the background column: logits [0, 0, 10], CE vs background
     assert float(losses["loss/mil_bg"]) == pytest.approx(math.log(2 + math.exp(10)) - 10, abs=1e-4)
     # ctx view: snippet 0 has ~0 context attention, so a snippet with logit 1 wins: logits [0, 0, 1];
@@ -93,7 +96,7 @@ def test_padding_does_not_change_losses():
     mask = torch.zeros(1, 16, dtype=torch.bool)
     mask[0, :10] = True
     with_pad = mil_losses(model(padded, mask), labels, mask, model.config)
-    for key in LOSS_KEYS:
+    for key in mil_loss_keys(model.config):
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-6), key
 
 
@@ -101,7 +104,7 @@ def test_weights_scale_total():
     out = _output(torch.randn(2, 5, 3), torch.randn(2, 5, 3), torch.randn(2, 3))
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mask = torch.ones(2, 5, dtype=torch.bool)
-    config = MILConfig(weight_fg=2.0, weight_bg=0.0, weight_ctx=0.5, weight_guide=3.0, weight_sparsity=0.0)
+    config = MILConfig(weight_fg=2.0, weight_bg=0.0, weight_ctx=0.5, weight_guide=3.0, weight_sparsity=0.0, suppression=False)
     losses = mil_losses(out, labels, mask, config)
     expected = 2 * losses["loss/mil_fg"] + 0.5 * losses["loss/mil_ctx"] + 3 * losses["loss/guide"]
     assert float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
@@ -116,12 +119,12 @@ def test_changepoint_terms_join_the_total():
     labels = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     out = model(x, mask)
     losses = mil_losses(out, labels, mask, model.config, cp)
-    assert tuple(losses) == LOSS_KEYS
+    assert tuple(losses) == mil_loss_keys(model.config)
     recon, kl = (float(out.changepoint_losses[k].detach()) for k in ("loss/cp_recon", "loss/cp_kl"))
     assert recon > 0 and kl > 0
     assert float(losses["loss/changepoint"].detach()) == pytest.approx(0.5 * (2.0 * recon + 0.1 * kl), rel=1e-6)
     mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide"))
-    mil_only += 0.1 * float(losses["loss/sparsity"].detach())
+    mil_only += 0.1 * float(losses["loss/sparsity"].detach()) + float(losses["loss/mil_base"].detach())
     assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)
     with pytest.raises(ValueError, match="ChangePointConfig"):
         mil_losses(out, labels, mask, model.config)
@@ -141,7 +144,7 @@ def test_joint_padding_does_not_change_losses():
     mask = torch.zeros(1, 27, dtype=torch.bool)
     mask[0, :20] = True
     with_pad = mil_losses(model(padded, mask), labels, mask, model.config, cp)
-    for key in LOSS_KEYS:
+    for key in mil_loss_keys(model.config):
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-5), key
 
 
@@ -177,3 +180,17 @@ def test_consistency_weight_trains_the_attention_only_when_set():
         grads[weight] = [p.grad for n, p in model.named_parameters() if n.startswith("heads.")]
     assert all(g is None for g in grads[0.0])  # off: the MIL gets nothing from the detector
     assert any(g is not None and g.abs().sum() > 0 for g in grads[1.0])  # on: the attention head is trained by it
+
+
+def test_suppression_adds_the_base_view_with_the_background_target():
+    torch.manual_seed(0)
+    config = MILConfig(embed_dim=8, topk_ratio=2, suppression=True)
+    model = WsalModel(6, 3, config).eval()
+    x, mask = torch.randn(2, 10, 6), torch.ones(2, 10, dtype=torch.bool)
+    labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    out = model(x, mask)
+    losses = mil_losses(out, labels, mask, config)
+    want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 1]]))
+    torch.testing.assert_close(losses["loss/mil_base"], want)
+    rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/guide", 1), ("loss/sparsity", 0.1)))
+    torch.testing.assert_close(losses["loss/total"], rest + want)

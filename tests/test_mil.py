@@ -87,7 +87,10 @@ def test_topk_pool_per_video_k():
     assert pooled2[1].tolist() == [6.0, -2.0]
 
 
-def test_video_logits_are_attention_weighted_topk(model):
+def test_video_logits_are_attention_weighted_topk():
+    """Without suppression, the foreground view pools the CAS with the attention."""
+    torch.manual_seed(0)
+    model = WsalModel(D, C, MILConfig(embed_dim=12, embed_layers=2, topk_ratio=4, suppression=False)).eval()
     x = torch.randn(1, 16, D)
     mask = torch.ones(1, 16, dtype=torch.bool)
     with torch.no_grad():
@@ -243,3 +246,48 @@ def test_pool_settings_are_checked():
         ChangePointConfig(num_levels=2, pool_level=2)
     with pytest.raises(ConfigError, match="pool_mix"):
         ChangePointConfig(pool_mix=1.5)
+
+
+def _suppressing(**mil) -> WsalModel:
+    torch.manual_seed(3)
+    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4, suppression=True, **mil))
+
+
+def test_suppression_classifies_the_attention_weighted_features():
+    """The foreground view is the top-k of the CAS of (features x attention) through the same
+    embedding and heads; localization reads that CAS; the unsuppressed CAS keeps the views."""
+    model = _suppressing().eval()
+    x, mask = torch.randn(2, 16, D), torch.ones(2, 16, dtype=torch.bool)
+    with torch.no_grad():
+        out = model(x, mask)
+        supp_cas = model.heads.cas(model.embedding(x * out.attention.unsqueeze(-1), mask))
+    torch.testing.assert_close(out.extras["supp_cas"], supp_cas)
+    torch.testing.assert_close(out.video_logits, topk_pool(supp_cas, mask, 4))
+    torch.testing.assert_close(out.extras["base_video_logits"], topk_pool(out.cas, mask, 4))
+    cas_probs, _, _ = model.scores(out)
+    torch.testing.assert_close(cas_probs, torch.softmax(supp_cas, dim=-1)[..., :C])
+
+
+def test_suppression_ignores_padding():
+    model = _suppressing().eval()
+    x = torch.randn(2, 20, D)
+    mask = torch.ones(2, 20, dtype=torch.bool)
+    mask[1, 11:] = False
+    x[1, 11:] = 1e3
+    with torch.no_grad():
+        out = model(x, mask)
+        alone = model(x[1:, :11], torch.ones(1, 11, dtype=torch.bool))
+    torch.testing.assert_close(out.extras["supp_cas"][1, :11], alone.extras["supp_cas"][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.video_logits[1], alone.video_logits[0], atol=1e-5, rtol=0)
+
+
+def test_suppression_alone_trains_the_attention():
+    """With every attention loss weighted 0, the attention still learns: through the suppressed features."""
+    from wsal.model.losses import mil_losses
+
+    model = _suppressing(weight_bg=0.0, weight_ctx=0.0, weight_guide=0.0, weight_sparsity=0.0).train()
+    x, mask = torch.randn(2, 16, D), torch.ones(2, 16, dtype=torch.bool)
+    losses = mil_losses(model(x, mask), torch.eye(C)[:2], mask, model.config)
+    assert "loss/mil_base" in losses
+    losses["loss/total"].backward()
+    assert float(model.heads.attention.weight.grad.abs().sum()) > 0

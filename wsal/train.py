@@ -31,6 +31,7 @@ What this module does not do: define the model or losses, localize, or evaluate.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import os
@@ -142,7 +143,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
     p = Path(path)
     ckpt = _read_checkpoint(p)
     try:
-        config = config_from_dict(ExperimentConfig, ckpt["config"], f"{p}: config")
+        config = config_from_dict(ExperimentConfig, with_older_values(ckpt["config"]), f"{p}: config")
         classes = tuple(str(c) for c in ckpt["classes"])
         store_meta = dict(ckpt["store_meta"])
         meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
@@ -172,12 +173,25 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 # Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
-# did (so that such a run resumes with --set KEY=VALUE instead of never).
-_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0}
+# did: such a run resumes with --set KEY=VALUE instead of never, and loads as it was trained.
+_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0, "mil.suppression": False}
+
+
+def with_older_values(saved: dict) -> dict:
+    """A saved (nested) config with the keys it lacks set to :data:`_OLDER_RUN_VALUES`: what the
+    older wsal that wrote it did, not today's default (a copy; ``saved`` is not changed)."""
+    out = copy.deepcopy(saved)
+    for dotted, value in _OLDER_RUN_VALUES.items():
+        *sections, key = dotted.split(".")
+        table = out
+        for name in sections:
+            table = table.setdefault(name, {})
+        table.setdefault(key, value)
+    return out
 
 
 def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
-    old, new = {**_OLDER_RUN_VALUES, **_flatten(saved)}, _flatten(config_to_dict(config))
+    old, new = _flatten(with_older_values(saved)), _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
         if key in _RESUME_FREE_KEYS or key.startswith("localize."):
             continue

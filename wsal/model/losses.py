@@ -4,8 +4,12 @@ Only video-level labels enter: ``labels`` (B, C) multi-hot. Each view's video lo
 wsal.model.mil.attention_topk_pool with that view's attention (a_fg, a_bg, a_ctx: the softmax over
 the three attention channels). Keys of the returned dict:
 
-* ``loss/mil_fg`` -- the foreground view (pooled with ``a_fg``) is classified as the video's
-  actions, with background target 0.
+* ``loss/mil_fg`` -- the foreground view is classified as the video's actions, with background
+  target 0. With ``MILConfig.suppression`` (the default) the foreground view is the top-k mean of
+  the CAS of the *suppressed* features (features x a_fg, WsalModel), so background must be
+  removed by the attention; without it, the CAS pooled with ``a_fg``.
+* ``loss/mil_base`` -- with suppression only: the top-k mean of the plain CAS is classified as the
+  video's actions *and* background (an untrimmed video contains both), equally weighted.
 * ``loss/mil_bg`` -- the background view (pooled with ``a_bg``) is classified as background only.
 * ``loss/mil_ctx`` -- the context view (pooled with ``a_ctx``). Default target
   ("action_and_background"): the video's actions and background, equally weighted. Why: context
@@ -28,7 +32,8 @@ the three attention channels). Keys of the returned dict:
   its segment. Weighted by ``consistency_weight`` (default 0: off) in ``loss/changepoint``;
 * ``loss/changepoint`` -- ``ChangePointConfig.weight * (recon_weight * cp_recon + kl_weight *
   cp_kl) + consistency_weight * cp_consistency``, 0 without a detector;
-* ``loss/total`` -- the MIL terms weighted by MILConfig.weight_*, plus ``loss/changepoint``.
+* ``loss/total`` -- the MIL terms weighted by MILConfig.weight_*, plus ``loss/mil_base`` (weight
+  1) and ``loss/changepoint``.
 
 Classification losses are cross-entropies against the normalised target (softmax over C+1).
 Per-snippet terms are averaged over each video's valid snippets, then over the batch.
@@ -58,6 +63,12 @@ LOSS_KEYS: tuple[str, ...] = (
     "loss/changepoint",
     "loss/total",
 )
+
+
+def mil_loss_keys(config: MILConfig) -> tuple[str, ...]:
+    """The keys :func:`mil_losses` returns, in order: LOSS_KEYS, with "loss/mil_base" before
+    "loss/total" when ``config.suppression``."""
+    return (*LOSS_KEYS[:-1], "loss/mil_base", LOSS_KEYS[-1]) if config.suppression else LOSS_KEYS
 
 
 def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
@@ -151,7 +162,13 @@ def mil_losses(
             losses["loss/changepoint"] = losses["loss/changepoint"] + changepoint.consistency_weight * losses["loss/cp_consistency"]
     else:
         losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/cp_consistency"] = losses["loss/changepoint"] = zero
-    losses["loss/total"] = losses["loss/changepoint"] + (
+    base = zero
+    if config.suppression:
+        if out.extras is None or "base_video_logits" not in out.extras:
+            raise ValueError("MILConfig.suppression: the outputs come from a model built without it")
+        base = soft_cross_entropy(out.extras["base_video_logits"], torch.cat([fg_target[:, :-1], bg_target[:, -1:]], dim=1))
+        losses["loss/mil_base"] = base
+    losses["loss/total"] = losses["loss/changepoint"] + base + (
         config.weight_fg * losses["loss/mil_fg"]
         + config.weight_bg * losses["loss/mil_bg"]
         + config.weight_ctx * losses["loss/mil_ctx"]

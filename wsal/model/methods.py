@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from wsal.config import ExperimentConfig
 from wsal.model.baselines import BASNET_LOSS_KEYS, COLA_LOSS_KEYS, BasNetModel, ColaModel, basnet_losses, cola_losses
-from wsal.model.losses import LOSS_KEYS, mil_losses
+from wsal.model.losses import mil_loss_keys, mil_losses
 from wsal.model.wsal import ModelOutput, WsalModel
 
 
@@ -32,7 +32,7 @@ def build_model(feature_dim: int, num_classes: int, config: ExperimentConfig) ->
 
 def loss_keys(config: ExperimentConfig) -> tuple[str, ...]:
     """The keys :func:`model_losses` returns for this config (the columns of log.csv), "loss/total" last."""
-    return {"basnet": BASNET_LOSS_KEYS, "cola": COLA_LOSS_KEYS}.get(config.mil.method, LOSS_KEYS)
+    return {"basnet": BASNET_LOSS_KEYS, "cola": COLA_LOSS_KEYS}.get(config.mil.method, mil_loss_keys(config.mil))
 
 
 def model_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: ExperimentConfig, num_classes: int) -> dict[str, Tensor]:

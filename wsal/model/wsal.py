@@ -56,7 +56,7 @@ from torch import Tensor, nn
 
 from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.changepoint import ChangePointDetector, segment_means
-from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool
+from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool, topk_pool
 
 
 @dataclass
@@ -113,6 +113,15 @@ class WsalModel(nn.Module):
         attention_logits = attention_logits.masked_fill(~valid, 0.0)
         attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
         video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
+        extras = None
+        if self.config.suppression:
+            supp = self.embedding(features * attention.unsqueeze(-1).to(features.dtype), mask)  # (B, T, E)
+            if cp is not None and cp_cfg is not None and cp_cfg.pool_level >= 0:
+                pooled = segment_means(supp, cp.change_points[:, cp_cfg.pool_level], mask)
+                supp = (1.0 - cp_cfg.pool_mix) * supp + cp_cfg.pool_mix * pooled
+            supp_cas = self.heads.cas(supp).masked_fill(~valid, 0.0)  # (B, T, C+1)
+            extras = {"base_video_logits": topk_pool(cas, mask, self.config.topk_ratio), "supp_cas": supp_cas}
+            video_logits = topk_pool(supp_cas, mask, self.config.topk_ratio)  # (B, C+1)
         change_scores, cp_losses = None, None
         if cp is not None:
             change_scores = cp.change_scores.masked_fill(~mask.unsqueeze(1), 0.0)  # (B, L, T)
@@ -125,6 +134,7 @@ class WsalModel(nn.Module):
             embeddings=embeddings,
             change_scores=change_scores,
             changepoint_losses=cp_losses,
+            extras=extras,
         )
 
     def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
@@ -133,15 +143,18 @@ class WsalModel(nn.Module):
         Both CAS and video scores are softmaxes over the C+1 columns with background dropped, so
         each lies in [0, 1]; a video with two classes splits its video score between them.
         """
-        cas_probs = torch.softmax(out.cas.float(), dim=-1)[..., : self.num_classes]
+        cas = out.cas if out.extras is None or "supp_cas" not in out.extras else out.extras["supp_cas"]
+        cas_probs = torch.softmax(cas.float(), dim=-1)[..., : self.num_classes]
         video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
         return cas_probs, out.attention.float(), video_scores
 
 
 def infer_video(
-    model: WsalModel, features: NDArray[np.floating], device: str | torch.device = "cpu"
+    model: nn.Module, features: NDArray[np.floating], device: str | torch.device = "cpu"
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """Run one whole video (no sampling, no padding) through the model in eval mode.
+
+    ``model``: any model of wsal.model.methods (``forward(features, mask)`` and ``scores(out)``).
 
     ``features`` (T, D) -> cas_probs (T, C), attention (T,), video_scores (C,) as float32 numpy.
     The model is switched to eval mode (dropout off) and stays there.
