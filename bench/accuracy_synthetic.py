@@ -28,10 +28,12 @@ the training config and the per-method choice of post-processing on the tuning s
 in bench/hard_benchmark.py. ``--baselines`` trains the peers next to the default model (the
 attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the test subset, mean
 ± std over seeds, and the steps and training time each needs to reach 95 % of its final score.
-``--off partial context ...`` turns properties of the hard set off, one at a time or together.
+``--off partial context ...`` turns properties of the hard set off, one at a time or together;
+``--lrs`` gives every method the learning rate (of those listed) its tuning-subset score prefers.
 
-    python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 500]
-                                       [--eval-every 50] [--feature-dim 256] [--off PROPERTY ...]
+    python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 800]
+                                       [--eval-every 100] [--lrs 1e-4 3e-4 1e-3] [--feature-dim 256]
+                                       [--off PROPERTY ...]
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def main() -> None:
                         help="hard preset: subsets of --timeline for training and for tuning + test (default: validation test)")
     parser.add_argument("--eval-every", type=int, default=50,
                         help="hard preset: checkpoint interval of the convergence columns (default: %(default)s)")
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4],
+                        help="hard preset: learning rates tried for every method; each method gets the one its "
+                             "tuning-subset score prefers (default: %(default)s)")
     parser.add_argument("--off", nargs="*", default=[], metavar="PROPERTY",
                         help="hard preset: properties turned off (partial context lookalike modes distractors shots i3d_like)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -94,13 +99,13 @@ def main() -> None:
 
         if not args.timeline.is_file():
             raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
-        if args.eval_every < 1:
-            raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1, got {args.eval_every}")
+        if args.eval_every < 1 or min(args.lrs) <= 0:
+            raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1 and --lrs > 0, got {args.eval_every}, {args.lrs}")
         try:
             spec = HardSpec.from_switches(args.off)
             text = run_hard(out, args.timeline, args.seeds, args.steps, args.eval_every,
                             list(METHODS) if args.baselines else ["wsal"], args.feature_dim, spec, args.overrides,
-                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets))  # fmt: skip
+                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), args.lrs)  # fmt: skip
         except WsalError as err:
             raise SystemExit(f"accuracy_synthetic: {err}") from None
         print(text)

@@ -9,8 +9,9 @@ only the training runs are timed; the script also runs against an older wsal for
 since it sets no config key that wsal did not always have, unless ``--set`` does).
 
 Two training runs through ``wsal.train.train`` exactly as ``wsal train`` does (data loading
-included): the attention MIL alone (``changepoint.enabled = false``) and the default model (MIL +
-change-point detector). For each: steps/s over the log rows after the first (each row
+included): the default model (``changepoint.enabled = false``: the attention MIL, with background
+suppression unless ``--set mil.suppression=false``) and the joint model (the same + the
+change-point detector, ``changepoint.enabled = true``). For each: steps/s over the log rows after the first (each row
 ``--log-every`` steps; the first includes warm-up; the rows' total steps over their total time, as
 batch widths vary from step to step), the wall time of the call, peak CUDA memory,
 and the projected time of ``--recipe-steps`` steps (experiments/thumos14.toml: 5000). Then, with
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
     parser.add_argument("--recipe-steps", type=int, default=5000, help="steps of the recipe to project (default 5000)")
     parser.add_argument("--runs", nargs="+", default=["mil", "joint"], choices=["mil", "joint"],
-                        help="which models to time: mil (detector off), joint (the default model)")
+                        help="which models to time: mil (detector off: the default model), joint (with the detector)")
     parser.add_argument("--loading", action="store_true", help="also time the data path alone (needs this wsal)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config overrides, e.g. mil.embed_dim=512")
@@ -165,7 +166,7 @@ def main() -> None:
         assert config is not None
         print(f"config             batch {config.train.batch_size}, num_snippets {config.data.num_snippets}, "
               f"embed_dim {config.mil.embed_dim}, mixed_precision {config.train.mixed_precision}, overrides {args.overrides}")
-        labels = {"mil": "MIL only", "joint": "MIL + detector"}
+        labels = {"mil": "MIL (default)", "joint": "MIL + detector"}
         for name, (rate, first, train_s, peak_cuda, recipe_s) in runs.items():
             print(f"{labels[name]:<18} {rate:.3f} steps/s = {1000 / rate:.1f} ms/step (rows 2..; first row "
                   f"{first:.3f} steps/s); train() wall {train_s:.1f} s"

@@ -169,16 +169,18 @@ def test_benchmark_with_baselines_runs_end_to_end_on_a_tiny_timeline(tmp_path, t
     out = subprocess.run(
         [sys.executable, str(bench), "--preset", "hard", "--baselines", "--timeline", str(timeline), "--seeds", "0", "1",
          "--steps", "4", "--eval-every", "2", "--feature-dim", "16", "--threads", "1", "--out", str(tmp_path / "run"),
-         "--set", "mil.embed_dim=8", "--set", "data.num_snippets=32", "--set", "train.batch_size=2"],
+         "--set", "mil.embed_dim=8", "--set", "data.num_snippets=32", "--set", "train.batch_size=2", "--lrs", "1e-4", "1e-3"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     summary = (tmp_path / "run" / "summary.md").read_text()
-    for method in ("wsal", "wsal-mil", "basnet", "cola"):
+    for method in ("wsal", "attention-mil", "basnet", "cola"):
         assert f"| {method} (0, 1) |" in summary  # test table, two seeds
         assert summary.count(f"| {method} |") == 1  # convergence row
-        assert f"{method}: signal=" in summary  # setting chosen on the tuning subset
-        curve = json.loads((tmp_path / "run" / f"{method}_seed_0" / "test_curve.json").read_text())
+        assert f"{method}: lr " in summary and "signal=" in summary  # chosen on the tuning subset
+        curves = [tmp_path / "run" / f"{method}_lr{lr}_seed_0" / "test_curve.json" for lr in ("0.0001", "0.001")]
+        assert sum(c.is_file() for c in curves) == 1  # the curve of the chosen learning rate only
+        curve = json.loads(next(c for c in curves if c.is_file()).read_text())
         assert [step for step, _ in curve] == [2, 4]
     assert "spec: partial=True" in summary
     bad = subprocess.run([sys.executable, str(bench), "--preset", "hard", "--timeline", str(tmp_path / "none.json"),
