@@ -264,3 +264,26 @@ def test_cuda_mixed_precision_run(tmp_path, config_file, tiny_data):
     assert next(loaded.model.parameters()).device.type == "cuda"
     rows = _log_rows(run)
     assert all(np.isfinite(float(r["loss/total"])) for r in rows)
+
+
+def test_a_run_from_before_suppression_loads_and_resumes_as_it_was_trained(tmp_path, config_file, tiny_data, capsys):
+    """Checkpoints of older versions lack mil.suppression: their model had none."""
+    run = tmp_path / "old"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4", "--set", "mil.suppression=false") == 0
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    del ckpt["config"]["mil"]["suppression"], ckpt["config"]["mil"]["method"]  # as older versions wrote it
+    torch.save(ckpt, run / "model.pt")
+    loaded = load_checkpoint(run / "model.pt")
+    assert loaded.config.mil.suppression is False and loaded.config.mil.method == "wsal"
+    with FeatureStore(tiny_data[0]) as store:
+        feats = store.read(store.video_ids[0]).features
+    cas_probs, _, _ = infer_video(loaded.model, feats)
+    assert cas_probs.shape == (feats.shape[0], 3)
+    toml = run / "config.toml"
+    toml.write_text("".join(line for line in toml.read_text().splitlines(True) if not line.startswith(("suppression", "method"))))
+    capsys.readouterr()
+    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
+    assert main(resume) == 2
+    assert "cannot resume: config mil.suppression was False, now True" in capsys.readouterr().err
+    assert main(resume + ["--set", "mil.suppression=false"]) == 0
+    assert load_checkpoint(run / "model.pt").step == 6

@@ -174,7 +174,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 # Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
 # did: such a run resumes with --set KEY=VALUE instead of never, and loads as it was trained.
-_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0, "mil.suppression": False}
+_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0, "mil.method": "wsal", "mil.suppression": False}
 
 
 def with_older_values(saved: dict) -> dict:
