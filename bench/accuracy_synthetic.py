@@ -30,6 +30,8 @@ attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the te
 ± std over seeds, and the steps and training time each needs to reach 95 % of its final score.
 ``--off partial context ...`` turns properties of the hard set off, one at a time or together;
 ``--lrs`` gives every method the learning rate (of those listed) its tuning-subset score prefers.
+ActivityNet timing: ``--timeline .../anet1.2_trainval_gt_from_wtalc_npy.json --timeline-subsets
+training validation --max-videos 400`` (a subset of its thousands of videos, evenly spaced).
 
     python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 800]
                                        [--eval-every 100] [--lrs 1e-4 3e-4 1e-3] [--feature-dim 256]
@@ -78,6 +80,8 @@ def main() -> None:
                         help="hard preset: GT whose timing the videos copy (default: THUMOS-14 in ../shared/data)")
     parser.add_argument("--timeline-subsets", nargs=2, default=["validation", "test"], metavar=("TRAIN", "EVAL"),
                         help="hard preset: subsets of --timeline for training and for tuning + test (default: validation test)")
+    parser.add_argument("--max-videos", type=int, default=None,
+                        help="hard preset: at most this many videos per split, evenly spaced (e.g. for ActivityNet)")
     parser.add_argument("--eval-every", type=int, default=50,
                         help="hard preset: checkpoint interval of the convergence columns (default: %(default)s)")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4],
@@ -105,7 +109,8 @@ def main() -> None:
             spec = HardSpec.from_switches(args.off)
             text = run_hard(out, args.timeline, args.seeds, args.steps, args.eval_every,
                             list(METHODS) if args.baselines else ["wsal"], args.feature_dim, spec, args.overrides,
-                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), args.lrs)  # fmt: skip
+                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), args.lrs,
+                            args.max_videos)  # fmt: skip
         except WsalError as err:
             raise SystemExit(f"accuracy_synthetic: {err}") from None
         print(text)

@@ -174,7 +174,8 @@ def format_convergence(rows: dict[str, list[tuple[int, float]]]) -> str:
 
 def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_every: int, methods: Sequence[str],
              feature_dim: int, spec, overrides: Sequence[str], device: str, tiou: Sequence[float],
-             timeline_subsets: tuple[str, str] = ("validation", "test"), lrs: Sequence[float] = (1e-4,)) -> str:  # fmt: skip
+             timeline_subsets: tuple[str, str] = ("validation", "test"), lrs: Sequence[float] = (1e-4,),
+             max_videos: int | None = None) -> str:  # fmt: skip
     """The whole benchmark (module docstring); returns the text of the summary (also in OUT/summary.md)."""
     import tempfile
 
@@ -185,7 +186,8 @@ def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_e
     stores: dict[int, Path] = {}
     for seed in seeds:
         store, gt = make_hard_dataset(out / f"data_{seed}", timeline, seed=seed, spec=spec, feature_dim=feature_dim,
-                                       train_subset=timeline_subsets[0], eval_subset=timeline_subsets[1])
+                                       train_subset=timeline_subsets[0], eval_subset=timeline_subsets[1],
+                                       max_videos=max_videos)
         stores[seed] = store
         for method in methods:
             for lr in lrs:

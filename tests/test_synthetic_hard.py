@@ -156,6 +156,10 @@ def test_real_thumos_timing(shared_data, tmp_path):
     splits = hard_splits(gt, "validation", "test")
     assert (len(splits["train"]), len(splits["tuning"]), len(splits["test"])) == (200, 107, 106)
     assert not set(splits["tuning"]) & set(splits["test"])
+    anet = shared_data / "activitynet" / "derived" / "anet1.2_trainval_gt_from_wtalc_npy.json"
+    capped = hard_splits(anet, "training", "validation", max_videos=50)
+    assert [len(capped[k]) for k in ("train", "tuning", "test")] == [50, 50, 50]
+    assert not set(capped["tuning"]) & set(capped["test"]) and not set(capped["train"]) & set(capped["test"])
 
 
 @pytest.mark.slow
