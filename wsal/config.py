@@ -99,7 +99,8 @@ class ChangePointConfig:
     # localize.boundaries = "changepoint" and for segment pooling, pool_level below). Off by
     # default: on the hard synthetic benchmark's tuning subset, with background suppression, it
     # did not raise average mAP (seed 0: 39.6 with it, 40.2 without at lr 1e-4; 57.2 vs 58.6 at
-    # 1e-3) and it costs 3-5x per step (experiments/notes/2026-12-05-hard-benchmark.md). On the
+    # 1e-3) and it costs time (1.17x per step at THUMOS-14 size on 2 CPU cores, about 3x at the
+    # benchmark's small size; experiments/notes/2026-12-05-hard-benchmark.md). On the
     # easy generator its segment pooling had raised held-out average mAP from 95.72 to 97.26.
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
