@@ -54,9 +54,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsal.config import MILConfig
-from wsal.model.losses import soft_cross_entropy
+from wsal.model.losses import soft_cross_entropy, view_targets
 from wsal.model.mil import TemporalEmbedding, topk_pool
-from wsal.model.wsal import ModelOutput
+from wsal.model.wsal import ModelOutput, check_inputs
 
 BASNET_FILTER_CHANNELS = 512
 BASNET_NORM_WEIGHT = 1e-4
@@ -70,13 +70,6 @@ COLA_SNICO_WEIGHT = 0.01
 
 BASNET_LOSS_KEYS: tuple[str, ...] = ("loss/base", "loss/supp", "loss/norm", "loss/total")
 COLA_LOSS_KEYS: tuple[str, ...] = ("loss/cls", "loss/snico", "loss/total")
-
-
-def _check_inputs(features: Tensor, mask: Tensor, feature_dim: int) -> None:
-    if features.ndim != 3 or features.shape[-1] != feature_dim:
-        raise ValueError(f"features must be (B, T, {feature_dim}), got {tuple(features.shape)}")
-    if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
 
 
 class _Backbone(nn.Module):
@@ -100,7 +93,7 @@ class BasNetModel(_Backbone):
         self.filter_out = nn.Conv1d(BASNET_FILTER_CHANNELS, 1, kernel_size=1)
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
-        _check_inputs(features, mask, self.feature_dim)
+        check_inputs(features, mask, self.feature_dim)
         keep = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
         x = (features * keep).transpose(1, 2)  # (B, D, T)
         filter_logits = self.filter_out(torch.relu(self.filter_hidden(x))).squeeze(1)  # (B, T)
@@ -132,10 +125,9 @@ def basnet_losses(out: ModelOutput, labels: Tensor, mask: Tensor) -> dict[str, T
     """BASNET_LOSS_KEYS for one batch of :class:`BasNetModel` outputs; ``labels`` (B, C) multi-hot."""
     if out.extras is None or "base_video_logits" not in out.extras:
         raise ValueError("basnet_losses needs the outputs of BasNetModel")
-    labels = labels.float()
-    one = torch.ones_like(labels[:, :1])
-    base = soft_cross_entropy(out.extras["base_video_logits"], torch.cat([labels, one], dim=1))
-    supp = soft_cross_entropy(out.video_logits, torch.cat([labels, torch.zeros_like(one)], dim=1))
+    actions, _, actions_and_background = view_targets(labels, "action_and_background")  # (B, C+1) each
+    base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
+    supp = soft_cross_entropy(out.video_logits, actions)
     norm = (out.attention.float() * mask).sum(dim=1).mean()  # weights are >= 0: their L1 norm is their sum
     return {"loss/base": base, "loss/supp": supp, "loss/norm": norm, "loss/total": base + supp + BASNET_NORM_WEIGHT * norm}
 
@@ -147,7 +139,7 @@ class ColaModel(_Backbone):
         super().__init__(feature_dim, num_classes, config, num_classes)
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
-        _check_inputs(features, mask, self.feature_dim)
+        check_inputs(features, mask, self.feature_dim)
         embeddings = self.embedding(features, mask)  # (B, T, E)
         valid = mask.unsqueeze(-1)
         cas = self.classifier(embeddings).float().masked_fill(~valid, 0.0)  # (B, T, C)
@@ -218,23 +210,22 @@ def snippet_contrast(embeddings: Tensor, actionness: Tensor, mask: Tensor) -> Te
     """
     emb = F.normalize(embeddings.float(), dim=-1)
     score = actionness.detach().float()
-    valid = mask
-    t_valid = valid.sum(dim=1)  # (B,)
+    t_valid = mask.sum(dim=1)  # (B,)
     easy = torch.clamp(t_valid // COLA_EASY_RATIO, min=1)
     hard = torch.clamp(t_valid // COLA_HARD_RATIO, min=1)
-    binary = ((score > COLA_THRESHOLD) & valid).float()
-    inner = (_erode(binary, COLA_INNER_RADII[0], valid.float()) - _erode(binary, COLA_INNER_RADII[1], valid.float())) > 0
+    binary = ((score > COLA_THRESHOLD) & mask).float()
+    inside = mask.float()
+    inner = (_erode(binary, COLA_INNER_RADII[0], inside) - _erode(binary, COLA_INNER_RADII[1], inside)) > 0
     outer = (_dilate(binary, COLA_OUTER_RADII[1]) - _dilate(binary, COLA_OUTER_RADII[0])) > 0
-    inner, outer = inner & valid, outer & valid
-    ea_rows, ea_taken = _select_rows(emb, score, valid, easy, COLA_EASY_RATIO)
-    eb_rows, eb_taken = _select_rows(emb, -score, valid, easy, COLA_EASY_RATIO)
+    inner, outer = inner & mask, outer & mask
+    ea_rows, ea_taken = _select_rows(emb, score, mask, easy, COLA_EASY_RATIO)
+    eb_rows, eb_taken = _select_rows(emb, -score, mask, easy, COLA_EASY_RATIO)
     easy_action, has_ea = _mean_rows(ea_rows, ea_taken)
     easy_background, has_eb = _mean_rows(eb_rows, eb_taken)
     hard_action, has_ha = _mean_rows(*_select_rows(emb, score, outer, hard, COLA_HARD_RATIO))
     hard_background, has_hb = _mean_rows(*_select_rows(emb, -score, inner, hard, COLA_HARD_RATIO))
-    norm = F.normalize
-    action_term = _info_nce(norm(hard_action, dim=-1), norm(easy_action, dim=-1), eb_rows, eb_taken)  # (B,)
-    background_term = _info_nce(norm(hard_background, dim=-1), norm(easy_background, dim=-1), ea_rows, ea_taken)
+    action_term = _info_nce(F.normalize(hard_action, dim=-1), F.normalize(easy_action, dim=-1), eb_rows, eb_taken)  # (B,)
+    background_term = _info_nce(F.normalize(hard_background, dim=-1), F.normalize(easy_background, dim=-1), ea_rows, ea_taken)
     use_a = (has_ha & has_ea).float()
     use_b = (has_hb & has_eb).float()
     total = (action_term * use_a).sum() + (background_term * use_b).sum()

@@ -166,7 +166,8 @@ def mil_losses(
     if config.suppression:
         if out.extras is None or "base_video_logits" not in out.extras:
             raise ValueError("MILConfig.suppression: the outputs come from a model built without it")
-        base = soft_cross_entropy(out.extras["base_video_logits"], torch.cat([fg_target[:, :-1], bg_target[:, -1:]], dim=1))
+        actions_and_background = view_targets(labels, "action_and_background")[2]  # (B, C+1)
+        base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
         losses["loss/mil_base"] = base
     losses["loss/total"] = losses["loss/changepoint"] + base + (
         config.weight_fg * losses["loss/mil_fg"]

@@ -7,8 +7,12 @@ video can be run at once (:func:`infer_video`). Outputs keep the model's tensor 
 * ``attention_logits`` (B, T, 3) foreground / background / context, ``attention`` (B, T) the
   softmax probability of foreground (the comparison methods of wsal.model.baselines have one
   attention view: (B, T, 1));
-* ``video_logits`` (B, C+1) the foreground view: per class, the k snippets with the highest
-  ``attention * cas``, their logits averaged with attention weights (mil.attention_topk_pool);
+* ``video_logits`` (B, C+1) the foreground view. With ``MILConfig.suppression`` (the default):
+  the top-k mean of the CAS of the suppressed features (features x attention, through the same
+  embedding and heads; that CAS is ``extras["supp_cas"]``, the one localization reads, and the
+  top-k mean of the plain CAS is ``extras["base_video_logits"]``). Without: per class, the k
+  snippets with the highest ``attention * cas``, their logits averaged with attention weights
+  (mil.attention_topk_pool);
 * ``embeddings`` (B, T, E);
 * with a :class:`~wsal.config.ChangePointConfig` whose ``enabled`` is true, the hierarchical
   change-point detector (wsal.model.changepoint) runs on the same batch: ``change_scores``
@@ -55,8 +59,16 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from wsal.config import ChangePointConfig, MILConfig
-from wsal.model.changepoint import ChangePointDetector, segment_means
+from wsal.model.changepoint import ChangePointDetector, ChangePointOutput, segment_means
 from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool, topk_pool
+
+
+def check_inputs(features: Tensor, mask: Tensor, feature_dim: int) -> None:
+    """Raise ValueError unless ``features`` is (B, T, feature_dim) and ``mask`` bool (B, T): every model's contract."""
+    if features.ndim != 3 or features.shape[-1] != feature_dim:
+        raise ValueError(f"features must be (B, T, {feature_dim}), got {tuple(features.shape)}")
+    if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
 
 
 @dataclass
@@ -94,34 +106,34 @@ class WsalModel(nn.Module):
             detector_dim = config.embed_dim if self.changepoint_config.input == "embedding" else feature_dim
             self.detector = ChangePointDetector(detector_dim, self.changepoint_config)
 
+    def _segment_pooled(self, x: Tensor, cp: ChangePointOutput | None, mask: Tensor) -> Tensor:
+        """``x`` (B, T, E) mixed with its means over the detector's segments (segment pooling), or
+        ``x`` itself without a detector or with ``pool_level`` -1."""
+        cp_cfg = self.changepoint_config
+        if cp is None or cp_cfg is None or cp_cfg.pool_level < 0:
+            return x
+        pooled = segment_means(x, cp.change_points[:, cp_cfg.pool_level], mask)  # (B, T, E)
+        return (1.0 - cp_cfg.pool_mix) * x + cp_cfg.pool_mix * pooled
+
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(f"features must be (B, T, {self.feature_dim}), got {tuple(features.shape)}")
-        if mask.shape != features.shape[:2] or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be bool (B, T) = {tuple(features.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+        check_inputs(features, mask, self.feature_dim)
         embeddings = self.embedding(features, mask)  # (B, T, E)
         cp, cp_cfg = None, self.changepoint_config
-        head_input = embeddings
         if self.detector is not None and cp_cfg is not None:
             cp = self.detector(embeddings.detach() if cp_cfg.input == "embedding" else features, mask)
-            if cp_cfg.pool_level >= 0:
-                pooled = segment_means(embeddings, cp.change_points[:, cp_cfg.pool_level], mask)  # (B, T, E)
-                head_input = (1.0 - cp_cfg.pool_mix) * embeddings + cp_cfg.pool_mix * pooled
-        cas, attention_logits = self.heads(head_input)  # (B, T, C+1), (B, T, 3)
+        cas, attention_logits = self.heads(self._segment_pooled(embeddings, cp, mask))  # (B, T, C+1), (B, T, 3)
         valid = mask.unsqueeze(-1)
         cas = cas.masked_fill(~valid, 0.0)
         attention_logits = attention_logits.masked_fill(~valid, 0.0)
         attention = torch.softmax(attention_logits.float(), dim=-1)[..., 0].masked_fill(~mask, 0.0)  # (B, T)
-        video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
         extras = None
         if self.config.suppression:
             supp = self.embedding(features * attention.unsqueeze(-1).to(features.dtype), mask)  # (B, T, E)
-            if cp is not None and cp_cfg is not None and cp_cfg.pool_level >= 0:
-                pooled = segment_means(supp, cp.change_points[:, cp_cfg.pool_level], mask)
-                supp = (1.0 - cp_cfg.pool_mix) * supp + cp_cfg.pool_mix * pooled
-            supp_cas = self.heads.cas(supp).masked_fill(~valid, 0.0)  # (B, T, C+1)
+            supp_cas = self.heads.cas(self._segment_pooled(supp, cp, mask)).masked_fill(~valid, 0.0)  # (B, T, C+1)
             extras = {"base_video_logits": topk_pool(cas, mask, self.config.topk_ratio), "supp_cas": supp_cas}
             video_logits = topk_pool(supp_cas, mask, self.config.topk_ratio)  # (B, C+1)
+        else:
+            video_logits = attention_topk_pool(cas, attention, mask, self.config.topk_ratio)  # (B, C+1)
         change_scores, cp_losses = None, None
         if cp is not None:
             change_scores = cp.change_scores.masked_fill(~mask.unsqueeze(1), 0.0)  # (B, L, T)
