@@ -77,7 +77,7 @@ class MethodRun:
     gt: Path
     train_s: float  # wall time of training
     steps: int
-    lr: float = 0.0
+    lr: float
 
 
 def method_config(method: str, steps: int, eval_every: int, overrides: Sequence[str]) -> ExperimentConfig:
@@ -91,7 +91,6 @@ def train_method(method: str, seed: int, store: Path, gt: Path, out: Path, steps
                  overrides: Sequence[str], device: str, lr: float | None = None) -> MethodRun:  # fmt: skip
     """Train one method on one seed's set (at ``lr``, default HARD_CONFIG's); keep raw outputs of
     the final model on tuning and test."""
-    from wsal.commands.localize import localize_from_network
     from wsal.train import train
 
     config = method_config(method, steps, eval_every, overrides)
@@ -102,12 +101,14 @@ def train_method(method: str, seed: int, store: Path, gt: Path, out: Path, steps
     checkpoint = train(config, store, gt, run_dir, device=device)
     train_s = time.perf_counter() - t0
     for subset in ("tuning", "test"):
-        raw_for(checkpoint, store, gt, subset, run_dir / f"raw_{subset}_step_{steps}.h5", device, localize_from_network)
+        raw_for(checkpoint, store, gt, subset, run_dir / f"raw_{subset}_step_{steps}.h5", device)
     return MethodRun(method, seed, run_dir, gt, train_s, steps, lr)
 
 
-def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, device: str, localize_from_network) -> Path:
+def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, device: str) -> Path:
     """Raw outputs of ``checkpoint`` on ``subset`` (written once; kept next to the run)."""
+    from wsal.commands.localize import localize_from_network
+
     if not raw.is_file():
         localize_from_network(checkpoint=checkpoint, features=store, annotations=gt, subset=subset,
                               out=raw.with_suffix(".json"), overrides=[], save_raw=raw, skip_missing=False, device=device)  # fmt: skip
@@ -117,12 +118,12 @@ def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, dev
 def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float], tmp: Path) -> tuple[list[str], float]:
     """The grid point with the best mean (over the runs' seeds) tuning average mAP: (overrides, score)."""
     best: tuple[list[str], float] = ([], -1.0)
+    gts = [load_ground_truth(r.gt).subset("tuning") for r in runs]  # read once, scored at every grid point
     for overrides in localize_grid():
-        scores = []
-        for r in runs:
-            gt = load_ground_truth(r.gt).subset("tuning")
-            raw = r.run_dir / f"raw_tuning_step_{r.steps}.h5"
-            scores.append(evaluate_raw(raw, gt, tmp / "tuning.json", overrides, r.seed, r.method, tiou).average_mAP)
+        scores = [
+            evaluate_raw(r.run_dir / f"raw_tuning_step_{r.steps}.h5", gt, tmp / "tuning.json", overrides, r.seed, r.method, tiou).average_mAP
+            for r, gt in zip(runs, gts)
+        ]
         score = float(np.mean(scores))
         if score > best[1]:
             best = (overrides, score)
@@ -134,18 +135,17 @@ def test_results(run: MethodRun, overrides: list[str], tiou: Sequence[float], tm
     return evaluate_raw(run.run_dir / f"raw_test_step_{run.steps}.h5", gt, tmp / "test.json", overrides, run.seed, run.method, tiou)
 
 
-def convergence(run: MethodRun, store: Path, overrides: list[str], tiou: Sequence[float], tmp: Path, device: str) -> list[tuple[int, float]]:
-    """(step, test average mAP) at every saved checkpoint and the final step, at the chosen setting."""
-    from wsal.commands.localize import localize_from_network
-
+def convergence(run: MethodRun, store: Path, overrides: list[str], tiou: Sequence[float], tmp: Path, device: str,
+                final: SeedResult) -> list[tuple[int, float]]:  # fmt: skip
+    """(step, test average mAP) at every saved checkpoint, then the final step's (``final``, from
+    :func:`test_results`), at the chosen setting."""
     gt = load_ground_truth(run.gt).subset("test")
     points = []
     steps = sorted(int(p.stem.removeprefix("step_")) for p in (run.run_dir / "checkpoints").glob("step_*.pt"))
     for step in steps:
         raw = raw_for(run.run_dir / "checkpoints" / f"step_{step}.pt", store, run.gt, "test",
-                      run.run_dir / f"raw_test_step_{step}.h5", device, localize_from_network)  # fmt: skip
+                      run.run_dir / f"raw_test_step_{step}.h5", device)  # fmt: skip
         points.append((step, evaluate_raw(raw, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
-    final = evaluate_raw(run.run_dir / f"raw_test_step_{run.steps}.h5", gt, tmp / "curve.json", overrides, run.seed, run.method, tiou)
     points.append((run.steps, final.average_mAP))
     return points
 
@@ -206,11 +206,10 @@ def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_e
                     chosen[method] = (lr, setting, score)
         for method in methods:
             lr, setting, _ = chosen[method]
-            for r in runs[method, lr]:
-                results.append(test_results(r, setting, tiou, tmp))
             per_seed = []
             for r in runs[method, lr]:
-                points = convergence(r, stores[r.seed], setting, tiou, tmp, device)
+                results.append(test_results(r, setting, tiou, tmp))
+                points = convergence(r, stores[r.seed], setting, tiou, tmp, device, results[-1])
                 (r.run_dir / "test_curve.json").write_text(json.dumps(points))
                 per_seed.append((steps_to_fraction(points), r.train_s / r.steps))
             curves[method] = per_seed
