@@ -168,21 +168,32 @@ def test_group_batches_changes_the_plan_only(tmp_path, config_file, tiny_data, c
     assert capsys.readouterr().err.strip() == "wsal train: error: data.group_batches must be >= 0, got -1"
 
 
+def _as_written_by_an_older_version(run: Path, section: str, keys: tuple[str, ...]) -> None:
+    """Remove config keys that older versions did not have from RUN/model.pt and RUN/config.toml."""
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    for key in keys:
+        del ckpt["config"][section][key]
+    torch.save(ckpt, run / "model.pt")
+    toml = run / "config.toml"
+    toml.write_text("".join(line for line in toml.read_text().splitlines(True) if not line.startswith(keys)))
+
+
+def _resumes_only_with(run: Path, capsys, refusal: str, override: str) -> None:
+    """A resume of RUN to step 6 is refused with ``refusal`` until ``--set override`` restores what the run did."""
+    capsys.readouterr()
+    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
+    assert main(resume) == 2
+    assert refusal in capsys.readouterr().err
+    assert main(resume + ["--set", override]) == 0
+    assert load_checkpoint(run / "model.pt").step == 6
+
+
 def test_a_run_from_before_length_grouping_resumes_with_grouping_off(tmp_path, config_file, tiny_data, capsys):
     """Checkpoints of older versions lack data.group_batches: they ran with random batches (0)."""
     run = tmp_path / "old"
     assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4", "--set", "data.group_batches=0") == 0
-    ckpt = torch.load(run / "model.pt", weights_only=True)
-    del ckpt["config"]["data"]["group_batches"], ckpt["config"]["data"]["preload"]  # as older versions wrote it
-    torch.save(ckpt, run / "model.pt")
-    toml = run / "config.toml"
-    toml.write_text("".join(line for line in toml.read_text().splitlines(True) if not line.startswith(("group_batches", "preload"))))
-    capsys.readouterr()
-    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
-    assert main(resume) == 2
-    assert "cannot resume: config data.group_batches was 0, now 8" in capsys.readouterr().err
-    assert main(resume + ["--set", "data.group_batches=0"]) == 0
-    assert load_checkpoint(run / "model.pt").step == 6
+    _as_written_by_an_older_version(run, "data", ("group_batches", "preload"))
+    _resumes_only_with(run, capsys, "cannot resume: config data.group_batches was 0, now 8", "data.group_batches=0")
 
 
 def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):
@@ -270,20 +281,11 @@ def test_a_run_from_before_suppression_loads_and_resumes_as_it_was_trained(tmp_p
     """Checkpoints of older versions lack mil.suppression: their model had none."""
     run = tmp_path / "old"
     assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4", "--set", "mil.suppression=false") == 0
-    ckpt = torch.load(run / "model.pt", weights_only=True)
-    del ckpt["config"]["mil"]["suppression"], ckpt["config"]["mil"]["method"]  # as older versions wrote it
-    torch.save(ckpt, run / "model.pt")
+    _as_written_by_an_older_version(run, "mil", ("suppression", "method"))
     loaded = load_checkpoint(run / "model.pt")
     assert loaded.config.mil.suppression is False and loaded.config.mil.method == "wsal"
     with FeatureStore(tiny_data[0]) as store:
         feats = store.read(store.video_ids[0]).features
     cas_probs, _, _ = infer_video(loaded.model, feats)
     assert cas_probs.shape == (feats.shape[0], 3)
-    toml = run / "config.toml"
-    toml.write_text("".join(line for line in toml.read_text().splitlines(True) if not line.startswith(("suppression", "method"))))
-    capsys.readouterr()
-    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
-    assert main(resume) == 2
-    assert "cannot resume: config mil.suppression was False, now True" in capsys.readouterr().err
-    assert main(resume + ["--set", "mil.suppression=false"]) == 0
-    assert load_checkpoint(run / "model.pt").step == 6
+    _resumes_only_with(run, capsys, "cannot resume: config mil.suppression was False, now True", "mil.suppression=false")
