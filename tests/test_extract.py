@@ -377,7 +377,7 @@ def sampler_videos(tmp_path_factory):
 
 @pytest.mark.parametrize("scope", ["flow", "all"])
 def test_sampled_store_keeps_the_motion_snippets_within_budget(sampler_videos, tmp_path, scope):
-    """Issue 5 acceptance, untimed part: the kept masks of an end-to-end store (bench/extract_sampler.py times it)."""
+    """The sampler end to end, untimed part: the kept masks of an extracted store (bench/extract_sampler.py times it)."""
     from wsal.features.sampler import max_kept
     from wsal.features.synthetic_video import motion_snippets
 
@@ -397,8 +397,8 @@ def test_sampled_store_keeps_the_motion_snippets_within_budget(sampler_videos, t
 
 
 @pytest.mark.slow
-def test_issue4_sixty_second_video_through_the_cli(tmp_path, weights, capsys):
-    """Issue 4 acceptance: 60 s, 25 fps, 320x240 -> 93 full snippets + the 12-frame tail = 94 rows of
+def test_sixty_second_video_through_the_cli(tmp_path, weights, capsys):
+    """A whole video through `wsal extract`: 60 s, 25 fps, 320x240 -> 93 full snippets + the 12-frame tail = 94 rows of
     2048-d features on the SnippetGrid; other rgb weights change the rgb features; `wsal train` takes the store.
     (About 15 s on 2 CPU cores: random I3D at a 32 px crop, DIS flow.)"""
     from wsal.eval.io import write_ground_truth
