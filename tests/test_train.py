@@ -289,3 +289,56 @@ def test_a_run_from_before_suppression_loads_and_resumes_as_it_was_trained(tmp_p
     cas_probs, _, _ = infer_video(loaded.model, feats)
     assert cas_probs.shape == (feats.shape[0], 3)
     _resumes_only_with(run, capsys, "cannot resume: config mil.suppression was False, now True", "mil.suppression=false")
+
+
+def test_learning_rate_schedules():
+    from wsal.config import TrainConfig
+    from wsal.train import learning_rate
+
+    constant = TrainConfig(max_steps=100, lr=1e-3)
+    assert {learning_rate(constant, s) for s in range(1, 101)} == {1e-3}
+    warm = TrainConfig(max_steps=100, lr=1e-3, warmup_steps=4)
+    assert [learning_rate(warm, s) for s in (1, 2, 4, 5, 100)] == [2.5e-4, 5e-4, 1e-3, 1e-3, 1e-3]
+    cosine = TrainConfig(max_steps=100, lr=1e-3, lr_schedule="cosine", warmup_steps=10)
+    values = [learning_rate(cosine, s) for s in range(1, 101)]
+    assert values[9] == 1e-3 and values[10] == 1e-3  # end of the warm-up, then the first cosine step
+    assert all(a >= b for a, b in zip(values[10:], values[11:])) and 0 < values[-1] < 1e-5
+    assert learning_rate(cosine, 10 + 46) == pytest.approx(0.5e-3)  # half-way through the 90 decay steps
+
+
+def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path, config_file, tiny_data, capsys):
+    cosine = ("--set", "train.lr_schedule=cosine", "--set", "train.warmup_steps=2")
+    one_go, split = tmp_path / "one_go", tmp_path / "split"
+    assert _train_cli(config_file, tiny_data, one_go, *cosine) == 0
+    lrs = [float(r["lr"]) for r in _log_rows(one_go)]  # lr of the last step of each 2-step row
+    assert lrs[0] == pytest.approx(1e-3) and lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-4
+    # a killed run resumed from its mid-run checkpoint follows the same schedule: the same weights
+    (split / "checkpoints").mkdir(parents=True)
+    (split / "checkpoints" / "step_4.pt").write_bytes((one_go / "checkpoints" / "step_4.pt").read_bytes())
+    (split / "config.toml").write_bytes((one_go / "config.toml").read_bytes())
+    assert main(["train", "--out", str(split), "--resume", "--device", "cpu"]) == 0
+    a = torch.load(one_go / "model.pt", weights_only=True)["model"]
+    b = torch.load(split / "model.pt", weights_only=True)["model"]
+    for key, tensor in a.items():
+        torch.testing.assert_close(b[key], tensor, atol=1e-6, rtol=0)
+    # the decay ends at max_steps: a cosine run cannot be stretched on resume, a constant one can
+    capsys.readouterr()
+    assert main(["train", "--out", str(split), "--resume", "--set", "train.max_steps=12", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot resume: train.max_steps was 8, now 12, and the cosine learning-rate schedule ends at max_steps" in err
+    assert len(err.splitlines()) == 1
+    assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", "train.warmup_steps=8") == 2
+    assert "train.warmup_steps must be in 0..max_steps-1 (7), got 8" in capsys.readouterr().err
+
+
+def test_a_run_from_before_learning_rate_schedules_resumes_with_a_constant_rate(tmp_path, config_file, tiny_data, capsys):
+    """Checkpoints of older versions lack train.lr_schedule and warmup_steps: their rate was constant."""
+    run = tmp_path / "old"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4") == 0
+    _as_written_by_an_older_version(run, "train", ("lr_schedule", "warmup_steps"))
+    assert load_checkpoint(run / "model.pt").config.train.lr_schedule == "constant"
+    capsys.readouterr()
+    resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]
+    assert main([*resume, "--set", "train.lr_schedule=cosine"]) == 2
+    assert "cannot resume: config train.lr_schedule was 'constant', now 'cosine'" in capsys.readouterr().err
+    assert main(resume) == 0 and load_checkpoint(run / "model.pt").step == 6

@@ -162,11 +162,15 @@ class ChangePointConfig:
 
 @dataclass
 class TrainConfig:
-    """The fixed-step optimisation schedule (AdamW, constant learning rate)."""
+    """The fixed-step optimisation schedule (AdamW; learning rate by :func:`wsal.train.learning_rate`)."""
 
     max_steps: int = 5000
     batch_size: int = 16
     lr: float = 1e-4
+    # constant: lr at every step; cosine: lr decays to 0 along half a cosine from the end of the
+    # warm-up to max_steps (so max_steps cannot change when such a run resumes)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0  # lr rises linearly from lr / warmup_steps to lr over the first steps
     weight_decay: float = 5e-4
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -47,7 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from wsal.config import ExperimentConfig, config_from_dict, config_to_dict, save_config
+from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth
@@ -174,7 +175,33 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 # Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
 # did: such a run resumes with --set KEY=VALUE instead of never, and loads as it was trained.
-_OLDER_RUN_VALUES: dict[str, Any] = {"data.group_batches": 0, "mil.method": "wsal", "mil.suppression": False}
+_OLDER_RUN_VALUES: dict[str, Any] = {
+    "data.group_batches": 0,
+    "mil.method": "wsal",
+    "mil.suppression": False,
+    "train.lr_schedule": "constant",
+    "train.warmup_steps": 0,
+}
+
+
+def learning_rate(tc: TrainConfig, step: int) -> float:
+    """The learning rate of training step ``step`` (1-based) under ``tc``'s schedule.
+
+    A pure function of the step, so a resumed run follows the same schedule without saved
+    scheduler state. Warm-up: ``lr * step / warmup_steps`` for the first ``warmup_steps`` steps.
+    After it, ``constant`` keeps ``lr``; ``cosine`` decays from ``lr`` along half a cosine, reaching 0 one step after ``max_steps``.
+
+    >>> tc = TrainConfig(max_steps=10, lr=1.0, lr_schedule="cosine", warmup_steps=2)
+    >>> [round(learning_rate(tc, s), 3) for s in (1, 2, 3, 7, 10)]
+    [0.5, 1.0, 1.0, 0.5, 0.038]
+    """
+    if step <= tc.warmup_steps:
+        return tc.lr * step / tc.warmup_steps
+    if tc.lr_schedule == "constant":
+        return tc.lr
+    span = max(tc.max_steps - tc.warmup_steps, 1)
+    progress = min((step - 1 - tc.warmup_steps) / span, 1.0)
+    return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def with_older_values(saved: dict) -> dict:
@@ -194,6 +221,11 @@ def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> 
     old, new = _flatten(with_older_values(saved)), _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
         if key in _RESUME_FREE_KEYS or key.startswith("localize."):
+            if key == "train.max_steps" and config.train.lr_schedule == "cosine" and old.get(key) != new.get(key):
+                raise WsalError(
+                    f"{where}: cannot resume: train.max_steps was {old.get(key)!r}, now {new.get(key)!r}, and the "
+                    "cosine learning-rate schedule ends at max_steps (train a new run to train longer)"
+                )
             continue
         if old.get(key) != new.get(key):
             raise WsalError(
@@ -240,6 +272,8 @@ def train(
     tc = config.train
     if tc.max_steps < 1 or tc.batch_size < 1 or tc.checkpoint_every < 1 or tc.log_every < 1:
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
+    if not 0 <= tc.warmup_steps < tc.max_steps:
+        raise WsalError(f"train.warmup_steps must be in 0..max_steps-1 ({tc.max_steps - 1}), got {tc.warmup_steps}")
     if config.data.group_batches < 0:
         raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
@@ -357,6 +391,9 @@ def train(
             writer.writerow(header)
         for step, batch in enumerate(loader, start=start_step + 1):
             batch = batch.to(dev)
+            lr = learning_rate(tc, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 out = model(batch.features, batch.mask)
                 losses = model_losses(out, batch.labels, batch.mask, config, len(dataset.classes))
@@ -371,7 +408,7 @@ def train(
                 means = (sums / count).tolist()  # the one host synchronisation per log row
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
-                writer.writerow([step, *(f"{m:.6g}" for m in means), f"{tc.lr:.6g}", f"{rate:.4g}"])
+                writer.writerow([step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"])
                 log_fh.flush()
                 last_total = means[keys.index("loss/total")]
                 bar.set_postfix({"loss": f"{last_total:.4f}"}, refresh=False)
