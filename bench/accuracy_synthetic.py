@@ -47,7 +47,7 @@ from pathlib import Path
 
 import torch
 
-from hard_benchmark import METHODS, run_hard
+from hard_benchmark import METHODS, Optim, run_hard
 
 from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
@@ -85,8 +85,12 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=50,
                         help="hard preset: checkpoint interval of the convergence columns (default: %(default)s)")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4],
-                        help="hard preset: learning rates tried for every method; each method gets the one its "
-                             "tuning-subset score prefers (default: %(default)s)")
+                        help="hard preset: constant learning rates tried for every method; each method gets the "
+                             "setting its tuning subset prefers (bench/hard_benchmark.py) (default: %(default)s)")
+    parser.add_argument("--cosine-lrs", type=float, nargs="*", default=[],
+                        help="hard preset: learning rates tried with cosine decay (train.lr_schedule=cosine) too")
+    parser.add_argument("--resume", action="store_true",
+                        help="hard preset: reuse the runs already in --out (checked against the config) and train the rest")
     parser.add_argument("--off", nargs="*", default=[], metavar="PROPERTY",
                         help="hard preset: properties turned off (partial context lookalike modes distractors shots i3d_like)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -96,21 +100,23 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} is not empty: choose another --out")
+    if out.exists() and any(out.iterdir()) and not (args.resume and args.preset == "hard"):
+        raise SystemExit(f"{out} is not empty: choose another --out" + (" or pass --resume" if args.preset == "hard" else ""))
     if args.preset == "hard":
         from wsal.synthetic.hard import HardSpec
 
         if not args.timeline.is_file():
             raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
-        if args.eval_every < 1 or min(args.lrs) <= 0:
-            raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1 and --lrs > 0, got {args.eval_every}, {args.lrs}")
+        if args.eval_every < 1 or min(args.lrs + args.cosine_lrs) <= 0:
+            raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1 and learning rates > 0, "
+                             f"got {args.eval_every}, {args.lrs + args.cosine_lrs}")
+        optims = [Optim(lr) for lr in args.lrs] + [Optim(lr, "cosine") for lr in args.cosine_lrs]
         try:
             spec = HardSpec.from_switches(args.off)
             text = run_hard(out, args.timeline, args.seeds, args.steps, args.eval_every,
                             list(METHODS) if args.baselines else ["wsal"], args.feature_dim, spec, args.overrides,
-                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), args.lrs,
-                            args.max_videos)  # fmt: skip
+                            args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), optims,
+                            args.max_videos, args.resume)  # fmt: skip
         except WsalError as err:
             raise SystemExit(f"accuracy_synthetic: {err}") from None
         print(text)

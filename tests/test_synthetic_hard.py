@@ -170,23 +170,35 @@ def test_benchmark_with_baselines_runs_end_to_end_on_a_tiny_timeline(tmp_path, t
     import sys
 
     bench = Path(__file__).resolve().parents[1] / "bench" / "accuracy_synthetic.py"
-    out = subprocess.run(
-        [sys.executable, str(bench), "--preset", "hard", "--baselines", "--timeline", str(timeline), "--seeds", "0", "1",
-         "--steps", "4", "--eval-every", "2", "--feature-dim", "16", "--threads", "1", "--out", str(tmp_path / "run"),
-         "--set", "mil.embed_dim=8", "--set", "data.num_snippets=32", "--set", "train.batch_size=2", "--lrs", "1e-4", "1e-3"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    command = [sys.executable, str(bench), "--preset", "hard", "--baselines", "--timeline", str(timeline), "--seeds", "0", "1",
+               "--steps", "4", "--eval-every", "2", "--feature-dim", "16", "--threads", "1", "--out", str(tmp_path / "run"),
+               "--set", "mil.embed_dim=8", "--set", "data.num_snippets=32", "--set", "train.batch_size=2",
+               "--lrs", "1e-4", "1e-3", "--cosine-lrs", "1e-3"]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     summary = (tmp_path / "run" / "summary.md").read_text()
     for method in ("wsal", "attention-mil", "basnet", "cola"):
         assert f"| {method} (0, 1) |" in summary  # test table, two seeds
         assert summary.count(f"| {method} |") == 1  # convergence row
         assert f"{method}: lr " in summary and "signal=" in summary  # chosen on the tuning subset
-        curves = [tmp_path / "run" / f"{method}_lr{lr}_seed_0" / "test_curve.json" for lr in ("0.0001", "0.001")]
-        assert sum(c.is_file() for c in curves) == 1  # the curve of the chosen learning rate only
+        folders = [f"{method}_lr0.0001_seed_0", f"{method}_lr0.001_seed_0", f"{method}_lr0.001_cosine_seed_0"]
+        curves = [tmp_path / "run" / folder / "test_curve.json" for folder in folders]
+        assert sum(c.is_file() for c in curves) == 1  # the curve of the chosen setting only
         curve = json.loads(next(c for c in curves if c.is_file()).read_text())
         assert [step for step, _ in curve] == [2, 4]
+        log = (tmp_path / "run" / folders[2] / "log.csv").read_text().splitlines()
+        assert log[0].split(",")[-2] == "lr" and float(log[-1].split(",")[-2]) < 1e-3  # cosine decayed
     assert "spec: partial=True" in summary
+    assert "optimisation settings tried ['lr 0.0001', 'lr 0.001', 'lr 0.001 cosine']" in summary
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "pass --resume" in refused.stderr
+    model = tmp_path / "run" / "wsal_lr0.001_cosine_seed_1" / "model.pt"
+    before = model.stat().st_mtime_ns
+    again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing to train" in again.stderr and model.stat().st_mtime_ns == before  # reused, not retrained
+    table = [line for line in summary.splitlines() if line.startswith("| wsal (0, 1) |")]
+    assert table == [line for line in (tmp_path / "run" / "summary.md").read_text().splitlines() if line.startswith("| wsal (0, 1) |")]
     bad = subprocess.run([sys.executable, str(bench), "--preset", "hard", "--timeline", str(tmp_path / "none.json"),
                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode != 0 and "timeline GT not found" in bad.stderr and "Traceback" not in bad.stderr
