@@ -2,20 +2,25 @@
 
 Protocol (the ActivityNet detection protocol; :func:`detection_map`):
 
-1. Predictions for videos that are not in the ground truth being evaluated are dropped (and
-   counted); so are predictions whose label has no ground-truth segment in those videos (counted
-   per label). The classes evaluated are the labels with at least one ground-truth segment.
-2. Optional, off by default (THUMOS-14 variant, ``ignore_ambiguous=True``): a prediction whose
-   segment intersects an Ambiguous region of its video with positive length (intersection length
-   > 0 seconds; equivalently tIoU > 0 for non-empty segments) is removed before matching, so it is
-   neither a true nor a false positive. Zero-length predictions are never removed.
+1. Predictions whose label has no ground-truth segment in the evaluated videos are dropped
+   (counted per label; the official code stops with a KeyError there). The classes evaluated are
+   the labels with at least one ground-truth segment. Predictions for videos that are not in the
+   ground truth being evaluated (unknown videos, or videos of another subset) are false positives
+   of their class, as in the official code, and counted; ``drop_unknown_videos=True`` drops them
+   instead (not the official protocol: results say so).
+2. Optional, off by default (the THUMOS-14 kit's Ambiguous rule, ``ignore_ambiguous=True``): a
+   prediction that stays unmatched at a threshold (step 4) and whose segment intersects an
+   Ambiguous region of its video with positive length (intersection > 0 seconds) is removed from
+   the ranking at that threshold: neither a true nor a false positive. Matched predictions always
+   count, and zero-length predictions are never removed.
 3. Per class, predictions are ranked by score, highest first; equal scores keep their order in the
    predictions file (stable sort).
 4. Per threshold, in rank order, each prediction claims the ground-truth segment of its class and
    video with the highest tIoU >= threshold that no higher-ranked prediction has claimed (equal
-   tIoU: the segment listed first in the ground-truth file). If the best one is taken, the next
-   best unclaimed one above the threshold is claimed. A prediction that claims nothing is a false
-   positive, as is every prediction in a video without ground truth of its class.
+   tIoU: the segment listed first in the ground-truth file; the official code's reversed argsort
+   effectively takes the last). If the best one is taken, the next best unclaimed one above the
+   threshold is claimed. A prediction that claims nothing is a false positive, as is every
+   prediction in a video without ground truth of its class.
 5. AP is the area under the interpolated precision envelope (precision at rank i replaced by the
    maximum precision at any rank >= i), summed over the recall steps: ActivityNet's
    ``interpolated_prec_rec``. Recall is relative to all ground-truth segments of the class.
@@ -125,14 +130,16 @@ class DetectionResult:
     num_ground_truth_per_class: dict[str, int]
     num_predictions: int  # predictions that were ranked and matched
     num_predictions_in_file: int
-    num_unknown_video: int  # predictions dropped: their video is not in the ground truth
+    num_unknown_video: int  # predictions (known label) whose video is not in the ground truth
     unknown_video_ids: tuple[str, ...]  # those videos, sorted
+    drop_unknown_videos: bool  # False: those predictions are false positives (official); True: dropped
     unknown_labels: dict[str, int]  # label without ground truth -> predictions dropped
     ignore_ambiguous: bool
     num_ambiguous_regions: int  # Ambiguous regions in the evaluated videos
-    num_ambiguous_removed: int  # predictions removed because they overlap one (ignore_ambiguous)
+    num_ambiguous_removed: int  # predictions on an Ambiguous region: removed where unmatched (ignore_ambiguous)
     pr_tiou: float | None  # threshold of the stored PR curves: 0.5 if asked, else the closest
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)  # label -> (precision, recall)
+    protocol: str = "activitynet"  # "activitynet" (this module) or "thumos14-kit" (wsal.eval.thumos14_kit)
 
     def average_between(self, low: float, high: float) -> float:
         """Mean mAP over the thresholds in [low, high] (1e-9 tolerance); NaN if there are none."""
@@ -144,9 +151,14 @@ class DetectionResult:
         lines = []
         if self.num_unknown_video:
             shown = ", ".join(self.unknown_video_ids[:3]) + (", ..." if len(self.unknown_video_ids) > 3 else "")
+            what = (
+                "were dropped (drop-unknown-videos: not the official protocol)"
+                if self.drop_unknown_videos
+                else "count as false positives (official protocol; a wrong subset or file?)"
+            )
             lines.append(
                 f"{self.num_unknown_video} predictions for {len(self.unknown_video_ids)} videos not in the "
-                f"ground truth were dropped ({shown})"
+                f"ground truth {what} ({shown})"
             )
         if self.unknown_labels:
             total = sum(self.unknown_labels.values())
@@ -163,7 +175,8 @@ class DetectionResult:
         return lines
 
 
-def _check_thresholds(tiou_thresholds: Sequence[float]) -> np.ndarray:
+def check_thresholds(tiou_thresholds: Sequence[float]) -> np.ndarray:
+    """The thresholds as a (K,) float64 array; :class:`WsalError` unless there are some, all in (0, 1]."""
     thresholds = np.asarray(list(tiou_thresholds), dtype=np.float64).reshape(-1)
     if thresholds.size == 0:
         raise WsalError("no tIoU thresholds given")
@@ -265,13 +278,14 @@ def detection_map(
     preds: Predictions,
     tiou_thresholds: Sequence[float],
     ignore_ambiguous: bool = False,
+    drop_unknown_videos: bool = False,
 ) -> DetectionResult:
     """Detection mAP of ``preds`` against every video of ``gt`` (pass ``gt.subset(...)`` first).
 
     The protocol is the module docstring's. Raises :class:`WsalError` when the thresholds are
     not in (0, 1] or the ground truth has no annotated segment.
     """
-    thresholds = _check_thresholds(tiou_thresholds)
+    thresholds = check_thresholds(tiou_thresholds)
     num_k = len(thresholds)
     video_ids = gt.video_ids()
     video_index = {v: i for i, v in enumerate(video_ids)}
@@ -285,22 +299,17 @@ def detection_map(
     gt_cls = _lookup(gt_label, class_index)
     npos = np.bincount(gt_cls, minlength=len(classes))  # (C,)
 
-    # 1. drop predictions for unknown videos / labels (counted)
+    # 1. drop predictions with unknown labels (counted); unknown videos: false positives or dropped
     vid = _lookup(preds.video_ids, video_index)
     cls = _lookup(preds.labels, class_index)
-    unknown_video = vid < 0
+    bad_label = cls < 0
+    unknown_video = (vid < 0) & ~bad_label
     unknown_video_ids = tuple(sorted(set(preds.video_ids[unknown_video].tolist())))
-    bad_label = ~unknown_video & (cls < 0)
     labels_bad, counts_bad = np.unique(preds.labels[bad_label], return_counts=True)
-    keep = ~unknown_video & ~bad_label
-    # 2. optional THUMOS Ambiguous filter
+    keep = ~bad_label & ~unknown_video if drop_unknown_videos else ~bad_label
+    # every unknown video shares one extra video id without ground truth: its predictions find no candidate
+    vid = np.where(vid < 0, len(video_ids), vid)
     num_amb_regions = sum(len(gt.videos[v].ambiguous_s) for v in video_ids)
-    num_amb_removed = 0
-    if ignore_ambiguous and num_amb_regions:
-        kept_idx = np.flatnonzero(keep)
-        amb = _ambiguous_mask(gt, video_ids, vid[kept_idx], preds.start_s[kept_idx], preds.end_s[kept_idx])
-        keep[kept_idx[amb]] = False
-        num_amb_removed = int(amb.sum())
     idx = np.flatnonzero(keep)  # file order
     # 3. rank: by class, then score descending; stable sorts, so ties keep file order
     by_score = idx[np.argsort(-preds.scores[idx], kind="stable")]
@@ -309,7 +318,7 @@ def detection_map(
     r_seg = np.stack([preds.start_s[order], preds.end_s[order]], axis=1)  # (M, 2)
     num_ranked = len(order)
     # candidates: GT of the same (class, video), tIoU >= lowest threshold
-    num_videos = max(len(video_ids), 1)
+    num_videos = len(video_ids) + 1  # + the shared id of unknown videos
     gt_key = gt_cls * num_videos + gt_vid
     gt_by_key = np.argsort(gt_key, kind="stable")  # file order inside a group
     r_key = r_cls * num_videos + r_vid
@@ -318,6 +327,13 @@ def detection_map(
     pair_tiou = tiou_pairs(r_seg[pair_rank], gt_seg[pair_gt])
     near = pair_tiou >= thresholds.min()
     tp = _greedy_match(pair_rank[near], pair_gt[near], pair_tiou[near], r_key[pair_rank[near]], thresholds, num_ranked, len(gt_seg))
+    # 2. optional: unmatched predictions on an Ambiguous region leave the ranking
+    counted = np.ones((num_k, num_ranked), dtype=bool)
+    num_amb_removed = 0
+    if ignore_ambiguous and num_amb_regions:
+        amb = _ambiguous_mask(gt, video_ids, r_vid, r_seg[:, 0], r_seg[:, 1])  # (M,)
+        counted = ~(amb[None, :] & ~tp)  # (K, M)
+        num_amb_removed = int(amb.sum())
     # 5./6. per-class AP
     bounds = np.searchsorted(r_cls, np.arange(len(classes) + 1))
     pr_k = int(np.argmin(np.abs(thresholds - 0.5)))
@@ -325,11 +341,13 @@ def detection_map(
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for c, label in enumerate(classes):
         tp_c = tp[:, bounds[c] : bounds[c + 1]]  # (K, n_c)
+        counted_c = counted[:, bounds[c] : bounds[c + 1]]  # (K, n_c)
         tp_cum = np.cumsum(tp_c, axis=1, dtype=np.float64)
-        precision = tp_cum / np.arange(1, tp_c.shape[1] + 1)
+        # a removed prediction repeats the previous (precision, recall) point: it adds no area
+        precision = tp_cum / np.maximum(np.cumsum(counted_c, axis=1), 1)
         recall = tp_cum / npos[c]
         per_class[label] = interpolated_ap(precision, recall).reshape(num_k)
-        curves[label] = (precision[pr_k], recall[pr_k])
+        curves[label] = (precision[pr_k][counted_c[pr_k]], recall[pr_k][counted_c[pr_k]])
     mAP = np.mean(np.stack([per_class[c] for c in classes]), axis=0)
     return DetectionResult(
         tiou=thresholds,
@@ -343,6 +361,7 @@ def detection_map(
         num_predictions_in_file=len(preds),
         num_unknown_video=int(unknown_video.sum()),
         unknown_video_ids=unknown_video_ids,
+        drop_unknown_videos=drop_unknown_videos,
         unknown_labels={str(k): int(n) for k, n in zip(labels_bad, counts_bad)},
         ignore_ambiguous=ignore_ambiguous,
         num_ambiguous_regions=int(num_amb_regions),

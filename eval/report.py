@@ -1,14 +1,16 @@
 """Presenting detection results: tIoU presets, averages, terminal table, JSON summary, report folder.
 
 * presets: ``thumos`` = tIoU 0.1:0.7 step 0.1 (with extra averages over 0.1:0.5 and 0.3:0.7, the
-  ranges WTAL papers quote), ``activitynet`` = 0.5:0.95 step 0.05.
+  ranges WTAL papers quote), ``activitynet`` = 0.5:0.95 step 0.05 as the official evaluator's
+  ``np.linspace(0.5, 0.95, 10)`` values (0.8999999999999999, not 0.9).
 * :func:`format_table`: one compact row per prediction file (mAP in %), for side-by-side comparison.
 * :func:`summary_json`: DESIGN.md's ``evaluate --json`` schema for one prediction file.
 * :func:`write_report`: ``report.md`` (protocol, per-threshold and per-class tables), ``per_class.csv``
   and three PNG plots (per-class AP bars, mAP vs tIoU, precision-recall at tIoU 0.5), drawn with
   matplotlib's Agg canvas (no display, no global backend switch).
 
-Every output names the protocol, including whether THUMOS Ambiguous regions were ignored.
+Every output names the protocol, including whether THUMOS Ambiguous regions were used and
+whether predictions on unknown videos were dropped.
 What this module does not do: compute metrics (``wsal.eval.detection``) or read input files.
 """
 
@@ -24,8 +26,12 @@ import numpy as np
 from wsal.eval.detection import DetectionResult
 
 TIOU_PRESETS: dict[str, tuple[float, ...]] = {
-    "thumos": tuple(round(0.1 * i, 2) for i in range(1, 8)),  # 0.1 .. 0.7
-    "activitynet": tuple(round(0.5 + 0.05 * i, 2) for i in range(10)),  # 0.5 .. 0.95
+    # 0.1 .. 0.7, each the double nearest the decimal (THUMOS-14 has no official list: WTAL code
+    # passes np.linspace(0.1, 0.7, 7), whose third value is 0.30000000000000004; --tiou takes it)
+    "thumos": tuple(round(0.1 * i, 2) for i in range(1, 8)),
+    # exactly the ActivityNet evaluator's np.linspace(0.5, 0.95, 10): its ninth value is
+    # 0.8999999999999999, and a tIoU that computes to that value is a hit there
+    "activitynet": tuple(float(t) for t in np.linspace(0.5, 0.95, 10)),
 }
 # Extra [low, high] ranges averaged for a preset, besides the average over all its thresholds.
 EXTRA_AVERAGES: dict[str, tuple[tuple[float, float], ...]] = {"thumos": ((0.1, 0.5), (0.3, 0.7))}
@@ -42,19 +48,51 @@ def default_preset(num_classes: int) -> str:
     return "activitynet" if num_classes > MAX_CLASSES_FOR_THUMOS_PRESET else "thumos"
 
 
-def protocol_description(ignore_ambiguous: bool) -> str:
-    """One line naming the protocol.
+PROTOCOL_NAMES: dict[str, str] = {"activitynet": "activitynet-detection", "thumos14-kit": "thumos14-kit"}
 
-    >>> protocol_description(False)
-    'ActivityNet detection mAP (score-ranked greedy matching, interpolated AP, mean over ground-truth classes); THUMOS Ambiguous regions: not used'
+
+def protocol_description(result: DetectionResult) -> str:
+    """One line naming the protocol of ``result``, with every departure from the official one.
+
+    >>> from wsal.eval.detection import DetectionResult
+    >>> r = DetectionResult(np.array([0.5]), np.array([1.0]), 1.0, {}, (), 0, {}, 0, 0, 0, (), False, {}, False, 0, 0, 0.5, {})
+    >>> protocol_description(r)
+    'ActivityNet detection mAP (score-ranked greedy matching, interpolated AP, mean over ground-truth classes; predictions on videos outside the ground truth are false positives); THUMOS Ambiguous regions: not used'
     """
+    if result.protocol == "thumos14-kit":
+        return (
+            "THUMOS-14 evaluation kit (ground truth in order takes its best free prediction, overlap "
+            "strictly above the threshold, unmatched predictions on Ambiguous regions removed, "
+            "true positives first on equal scores, 11-point interpolated AP)"
+        )
+    unknown = (
+        "predictions on videos outside the ground truth dropped (not the official protocol)"
+        if result.drop_unknown_videos
+        else "predictions on videos outside the ground truth are false positives"
+    )
     ambiguous = (
-        "predictions overlapping them are removed before matching" if ignore_ambiguous else "not used"
+        "unmatched predictions on them are removed (the THUMOS-14 kit's rule)" if result.ignore_ambiguous else "not used"
     )
     return (
         "ActivityNet detection mAP (score-ranked greedy matching, interpolated AP, mean over "
-        f"ground-truth classes); THUMOS Ambiguous regions: {ambiguous}"
+        f"ground-truth classes; {unknown}); THUMOS Ambiguous regions: {ambiguous}"
     )
+
+
+def protocol_tag(result: DetectionResult) -> str:
+    """A few words for table titles: the protocol and any non-default choice.
+
+    >>> from wsal.eval.detection import DetectionResult
+    >>> r = DetectionResult(np.array([0.5]), np.array([1.0]), 1.0, {}, (), 0, {}, 0, 0, 0, (), True, {}, True, 0, 0, 0.5, {})
+    >>> protocol_tag(r)
+    'activitynet, unknown videos dropped, Ambiguous ignored'
+    """
+    words = [result.protocol]
+    if result.drop_unknown_videos:
+        words.append("unknown videos dropped")
+    if result.ignore_ambiguous:
+        words.append("Ambiguous ignored")
+    return ", ".join(words)
 
 
 @dataclass(frozen=True)
@@ -99,9 +137,11 @@ def summary_json(run: Run, subset: str | None, preset: str | None) -> dict:
         "num_predictions": r.num_predictions,
         "num_predictions_in_file": r.num_predictions_in_file,
         "protocol": {
-            "name": "activitynet-detection",
+            "name": PROTOCOL_NAMES[r.protocol],
             "ignore_ambiguous": r.ignore_ambiguous,
-            "description": protocol_description(r.ignore_ambiguous),
+            "drop_unknown_videos": r.drop_unknown_videos,
+            "description": protocol_description(r),
+            "num_unknown_video": r.num_unknown_video,
             "num_ambiguous_removed": r.num_ambiguous_removed,
         },
         "preset": preset,
@@ -122,7 +162,7 @@ def format_table(runs: list[Run], preset: str | None) -> str:
     ]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in [header] + rows]
-    return "mAP (%) at tIoU\n" + "\n".join(lines)
+    return f"mAP (%) at tIoU ({protocol_tag(runs[0].result)})\n" + "\n".join(lines)
 
 
 def interpolated_precision_at(precision: np.ndarray, recall: np.ndarray, recall_grid: np.ndarray) -> np.ndarray:
@@ -257,7 +297,7 @@ def write_report(
     lines = [
         "# Detection evaluation",
         "",
-        f"- Protocol: {protocol_description(first.ignore_ambiguous)}.",
+        f"- Protocol: {protocol_description(first)}.",
         f"- Ground truth: `{ground_truth_path}`, subset: {subset or 'all videos'}, "
         f"{len(first.classes)} classes, {first.num_ground_truth} segments.",
         f"- tIoU thresholds: {', '.join(tious)}" + (f" (preset `{preset}`)" if preset else "") + ".",
@@ -266,7 +306,7 @@ def write_report(
         r = run.result
         lines.append(
             f"- `{run.name}`: `{run.path}`, {r.num_predictions_in_file} predictions in the file, {r.num_predictions} evaluated"
-            + (f", {r.num_ambiguous_removed} removed as Ambiguous" if r.ignore_ambiguous else "")
+            + (f", {r.num_ambiguous_removed} on Ambiguous regions (removed where unmatched)" if r.num_ambiguous_removed else "")
             + "."
         )
         lines += [f"  - warning: {w}" for w in r.warnings()]

@@ -65,7 +65,9 @@ def test_several_files_side_by_side_with_warnings(files, capsys):
     rows = [line.split() for line in captured.out.splitlines() if line.startswith(("perfect ", "half "))]
     # half at 0.5: A: [35,36] FP (score .95), then [0,20] TP (tIoU .5) of 2 GT -> AP .25; B perfect -> .625
     assert rows == [["perfect", "100.00", "100.00", "100.00"], ["half", "62.50", "50.00", "56.25"]]
-    assert "1 predictions for 1 videos not in the ground truth were dropped (v7)" in captured.err
+    # v7's B prediction (.7) is a false positive of B, ranked after the equal-score TP in v2 (file order)
+    assert "1 predictions for 1 videos not in the ground truth count as false positives" in captured.err
+    assert "(v7)" in captured.err and "half: 4 of 5 predictions evaluated, 1 on videos outside the ground truth" in captured.out
     assert "labels that have no ground truth in the evaluated videos were dropped ('Q' x1)" in captured.err
     js = json.loads(out.read_text())
     assert [r["predictions"] for r in js["runs"]] == [perfect, half]
@@ -78,12 +80,51 @@ def test_ignore_ambiguous_is_named_and_applied(files, capsys):
                  "--ignore-ambiguous", "--json", str(tmp / "r.json"), "--report", str(tmp / "rep")])
     captured = capsys.readouterr()
     assert code == 0
-    assert "predictions overlapping them are removed before matching" in captured.out
+    assert "unmatched predictions on them are removed (the THUMOS-14 kit's rule)" in captured.out
+    assert "mAP (%) at tIoU (activitynet, Ambiguous ignored)" in captured.out
     js = json.loads((tmp / "r.json").read_text())
     # the FP at [35, 36] lies in v1's Ambiguous region: A is then 1 TP of 2 GT -> .5, B 1 -> .75
     assert js["mAP"] == [0.75] and js["protocol"]["ignore_ambiguous"] is True
     assert js["protocol"]["num_ambiguous_removed"] == 1
-    assert "predictions overlapping them are removed before matching" in (tmp / "rep" / "report.md").read_text()
+    assert "unmatched predictions on them are removed" in (tmp / "rep" / "report.md").read_text()
+
+
+def test_drop_unknown_videos_is_labelled_everywhere(files, capsys):
+    tmp, gt, _, _ = files
+    pred = _json(tmp / "p.json", {"results": {
+        "v1": [{"segment": [0, 10], "label": "A", "score": 0.5}, {"segment": [20, 30], "label": "A", "score": 0.4}],
+        "v3": [{"segment": [0, 5], "label": "A", "score": 0.9}],  # a validation video, evaluating test
+    }})
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", pred, "--subset", "test", "--tiou", "0.5",
+                 "--json", str(tmp / "official.json")]) == 0
+    official = capsys.readouterr()
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", pred, "--subset", "test", "--tiou", "0.5",
+                 "--drop-unknown-videos", "--json", str(tmp / "dropped.json")]) == 0
+    dropped = capsys.readouterr()
+    # officially A: FP (v3), TP, TP -> envelope 2/3 over recall 0..1 -> 2/3; B without predictions 0
+    assert json.loads((tmp / "official.json").read_text())["mAP"] == [pytest.approx(1 / 3)]
+    js = json.loads((tmp / "dropped.json").read_text())
+    assert js["mAP"] == [0.5] and js["protocol"]["drop_unknown_videos"] is True
+    assert js["protocol"]["num_unknown_video"] == 1 and "not the official protocol" in js["protocol"]["description"]
+    assert "mAP (%) at tIoU (activitynet, unknown videos dropped)" in dropped.out
+    assert "mAP (%) at tIoU (activitynet)" in official.out
+    assert "count as false positives" in official.err and "were dropped" in dropped.err
+
+
+def test_thumos14_kit_protocol(files, capsys):
+    tmp, gt, perfect, half = files
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", perfect, half, "--subset", "test", "--tiou", "0.5",
+                 "--protocol", "thumos14-kit", "--json", str(tmp / "kit.json")]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: THUMOS-14 evaluation kit" in out and "mAP (%) at tIoU (thumos14-kit)" in out
+    js = json.loads((tmp / "kit.json").read_text())["runs"]
+    assert js[0]["mAP"] == [1.0] and js[0]["protocol"]["name"] == "thumos14-kit"
+    # half, A: [0,20] has overlap exactly 0.5 with [0,10], not above 0.5 -> FP; [35,36] lies on the
+    # Ambiguous region -> removed; no TP -> 0. B: TP (.7), v7's B FP (.7) ranks after it -> 1. mAP .5
+    assert js[1]["mAP"] == [0.5]
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", perfect, "--subset", "test",
+                  "--protocol", "thumos14-kit", "--ignore-ambiguous"], capsys)
+    assert "belong to the activitynet protocol" in err
 
 
 def test_activitynet_preset_by_name(files, capsys):
@@ -146,8 +187,9 @@ def test_subset_all_and_unknown_videos_only(files, capsys):
     other = _json(tmp / "other.json", {"results": {"x": [{"segment": [0, 1], "label": "A", "score": 1}]}})
     assert main(["evaluate", "--ground-truth", gt, "--predictions", other, "--subset", "test"]) == 0
     err = capsys.readouterr().err
-    assert "1 predictions for 1 videos not in the ground truth were dropped (x)" in err
-    assert "no predictions left to evaluate: mAP is 0" in err
+    assert "1 predictions for 1 videos not in the ground truth count as false positives" in err and "(x)" in err
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", other, "--subset", "test", "--drop-unknown-videos"]) == 0
+    assert "no predictions left to evaluate: mAP is 0" in capsys.readouterr().err
 
 
 def test_real_activitynet_sample_via_cli(shared_data, capsys, tmp_path):
@@ -167,3 +209,4 @@ def test_help_lists_presets(capsys):
     text = capsys.readouterr().out
     assert "thumos = 0.1 0.2 0.3 0.4 0.5 0.6 0.7 (also averages over 0.1:0.5 and 0.3:0.7)" in text
     assert "activitynet = 0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9 0.95." in text and "--ignore-ambiguous" in text
+    assert "--protocol {activitynet,thumos14-kit}" in text and "--drop-unknown-videos" in text

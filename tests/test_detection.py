@@ -12,7 +12,7 @@ import pytest
 from wsal.errors import WsalError
 from wsal.eval.detection import detection_map, interpolated_ap, tiou, tiou_matrix
 from wsal.eval.io import GroundTruth, Predictions, VideoGT, load_ground_truth, load_predictions
-from wsal.eval.reference import reference_per_class_ap
+from wsal.eval.reference import official_activitynet_ap, reference_per_class_ap
 
 
 def make_gt(videos: dict[str, list[tuple[float, float, str]]], ambiguous: dict[str, list] | None = None) -> GroundTruth:
@@ -106,14 +106,53 @@ def test_duplicate_detection_is_false_positive():
     assert r.per_class_AP["A"][0] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
 
 
-def test_wrong_video_is_false_positive_and_unknown_video_dropped():
-    # right segment, but in v2 (which has no A) -> FP; v9 is not in the GT -> dropped and counted
+def test_wrong_and_unknown_videos_are_false_positives_as_in_the_official_code():
+    # right segment, but in v2 (which has no A) -> FP; v9 is not in the GT -> FP too (counted)
     preds = make_preds([("v2", "A", 0, 10, 0.9), ("v1", "A", 0, 10, 0.5), ("v9", "A", 0, 10, 1.0)])
     r = detection_map(make_gt(GT2), preds, [0.5])
-    # ranks: FP, TP of 2 GT -> precision 0, .5; recall 0, .5 -> AP .5 * .5
+    # ranks: FP (v9), FP (v2), TP of 2 GT -> precision 1/3 at recall .5 -> AP 1/6
+    assert r.per_class_AP["A"][0] == pytest.approx(1 / 6)
+    assert official_activitynet_ap(make_gt(GT2), preds, [0.5])["A"][0] == pytest.approx(1 / 6)
+    assert r.num_unknown_video == 1 and r.unknown_video_ids == ("v9",) and r.num_predictions == 3
+    assert not r.drop_unknown_videos
+    assert "1 predictions for 1 videos not in the ground truth count as false positives" in r.warnings()[0]
+
+
+def test_drop_unknown_videos_keeps_the_older_behaviour_and_says_so():
+    preds = make_preds([("v2", "A", 0, 10, 0.9), ("v1", "A", 0, 10, 0.5), ("v9", "A", 0, 10, 1.0)])
+    r = detection_map(make_gt(GT2), preds, [0.5], drop_unknown_videos=True)
+    # ranks: FP (v2), TP of 2 GT -> precision .5 at recall .5 -> AP .25
     assert r.per_class_AP["A"][0] == pytest.approx(0.25)
-    assert r.num_unknown_video == 1 and r.unknown_video_ids == ("v9",) and r.num_predictions == 2
-    assert "1 predictions for 1 videos not in the ground truth were dropped (v9)" in r.warnings()[0]
+    assert r.drop_unknown_videos and r.num_unknown_video == 1 and r.num_predictions == 2
+    assert "were dropped (drop-unknown-videos: not the official protocol) (v9)" in r.warnings()[0]
+
+
+def test_one_confident_prediction_on_an_unknown_video():
+    # 4 GT of one class, 4 exact hits (.9 .. .6) and one prediction (.95) on a video of another subset:
+    # officially precision 0, 1/2, 2/3, 3/4, 4/5 at recall 0, 1/4 .. 1; the interpolated envelope is
+    # 4/5 everywhere -> AP 0.8 (dropping the unknown video: 1.0)
+    gt = make_gt({"v1": [(0, 10, "A"), (20, 30, "A")], "v2": [(0, 10, "A"), (20, 30, "A")]})
+    hits = [("v1", "A", 0, 10, 0.9), ("v1", "A", 20, 30, 0.8), ("v2", "A", 0, 10, 0.7), ("v2", "A", 20, 30, 0.6)]
+    preds = make_preds([("other", "A", 0, 10, 0.95), *hits])
+    official = 0.8
+    assert detection_map(gt, preds, [0.5]).mAP[0] == pytest.approx(official)
+    assert official_activitynet_ap(gt, preds, [0.5])["A"][0] == pytest.approx(official)
+    assert detection_map(gt, preds, [0.5], drop_unknown_videos=True).mAP[0] == 1.0
+
+
+def test_activitynet_preset_is_the_official_linspace():
+    from wsal.eval.report import TIOU_PRESETS
+
+    official = np.linspace(0.5, 0.95, 10)
+    assert TIOU_PRESETS["activitynet"] == tuple(official.tolist())
+    assert TIOU_PRESETS["activitynet"][8] == 0.8999999999999999
+    # GT [0, 7.3], prediction [0, 6.57]: tIoU computes to 0.8999999999999999, a hit at the official 0.9
+    gt = make_gt({"v": [(0, 7.3, "A")]})
+    preds = make_preds([("v", "A", 0, 6.57, 1.0)])
+    assert tiou([0, 6.57], np.array([[0, 7.3]]))[0] == 0.8999999999999999
+    assert detection_map(gt, preds, TIOU_PRESETS["activitynet"]).mAP[8] == 1.0
+    assert official_activitynet_ap(gt, preds, official.tolist())["A"][8] == 1.0
+    assert detection_map(gt, preds, [0.9]).mAP[0] == 0.0  # the decimal 0.9 is one double higher
 
 
 def test_all_false_positives():
@@ -163,16 +202,30 @@ def test_score_ties_keep_file_order():
     assert detection_map(gt, tp_first, [0.5]).per_class_AP["A"][0] == 1.0
 
 
-def test_ignore_ambiguous_removes_overlapping_predictions():
+def test_ignore_ambiguous_removes_unmatched_predictions_on_ambiguous_regions():
     gt = make_gt({"v": [(0, 10, "A")]}, ambiguous={"v": [(20, 25)]})
     preds = make_preds([("v", "A", 24, 30, 0.9), ("v", "A", 25, 30, 0.8), ("v", "A", 0, 10, 0.5)])
     off = detection_map(gt, preds, [0.5])
     on = detection_map(gt, preds, [0.5], ignore_ambiguous=True)
     assert off.per_class_AP["A"][0] == pytest.approx(1 / 3)  # FP, FP, TP
     # [24,30] overlaps [20,25] by 1 s -> removed; [25,30] only touches it -> kept (FP)
-    assert on.num_ambiguous_removed == 1 and on.ignore_ambiguous and on.num_predictions == 2
+    assert on.num_ambiguous_removed == 1 and on.ignore_ambiguous and on.num_predictions == 3
     assert on.per_class_AP["A"][0] == pytest.approx(0.5)
     assert off.num_ambiguous_removed == 0 and not off.ignore_ambiguous
+    precision, recall = on.pr_curves["A"]  # the removed prediction is no point of the curve
+    np.testing.assert_allclose(precision, [0.0, 0.5])
+    np.testing.assert_allclose(recall, [0.0, 1.0])
+
+
+def test_ignore_ambiguous_never_removes_a_true_positive():
+    # the THUMOS-14 kit's rule: GT A [0,10] runs into Ambiguous [9,20]; its exact hit stays a TP,
+    # the unmatched [12,18] on the Ambiguous region is removed -> AP 1 (removing every prediction
+    # on the region before matching, as older wsal did, gave 0)
+    gt = make_gt({"v": [(0, 10, "A")]}, ambiguous={"v": [(9, 20)]})
+    preds = make_preds([("v", "A", 0, 10, 0.9), ("v", "A", 12, 18, 0.8), ("v", "A", 40, 50, 0.7)])
+    on = detection_map(gt, preds, [0.5], ignore_ambiguous=True)
+    assert on.per_class_AP["A"][0] == 1.0 and on.num_ambiguous_removed == 2
+    assert reference_per_class_ap(gt, preds, [0.5], ignore_ambiguous=True)["A"] == [1.0]
 
 
 def test_ignore_ambiguous_without_regions_warns():
@@ -241,15 +294,59 @@ def test_matches_plain_loop_on_random_cases():
         gt, preds = _random_case(rng)
         if gt.num_instances() == 0:
             continue
-        for ignore in (False, True):
-            fast = detection_map(gt, preds, thresholds, ignore_ambiguous=ignore)
-            slow = reference_per_class_ap(gt, preds, thresholds, ignore_ambiguous=ignore)
+        for ignore, drop in ((False, False), (True, False), (False, True), (True, True)):
+            fast = detection_map(gt, preds, thresholds, ignore_ambiguous=ignore, drop_unknown_videos=drop)
+            slow = reference_per_class_ap(gt, preds, thresholds, ignore_ambiguous=ignore, drop_unknown_videos=drop)
             assert set(slow) == set(fast.classes)
             for label, aps in slow.items():
                 np.testing.assert_allclose(fast.per_class_AP[label], aps, rtol=0, atol=1e-9)
             np.testing.assert_allclose(fast.mAP, np.mean([slow[c] for c in fast.classes], axis=0), rtol=0, atol=1e-9)
             checked += 1
-    assert checked > 600
+    assert checked > 1200
+
+
+def _official_case(rng: np.random.Generator) -> tuple[GroundTruth, Predictions]:
+    """Random case where the official definition is unambiguous: distinct continuous scores and
+    times (no score ties, no equal tIoU to two segments), no zero-length or reversed segments,
+    every label with ground truth; predictions on two videos outside the ground truth."""
+    labels = ["a", "b", "c"]
+    videos = {}
+    for v in range(rng.integers(1, 6)):
+        n = int(rng.integers(1, 6))
+        start = rng.uniform(0, 60, n)
+        videos[f"v{v}"] = [(s, s + d, str(lab)) for s, d, lab in zip(start, rng.uniform(0.5, 15, n), rng.choice(labels, n))]
+    gt = make_gt(videos)
+    known = sorted({lab for rows in videos.values() for _, _, lab in rows})
+    m = int(rng.integers(0, 60))
+    start = rng.uniform(0, 60, m)
+    rows = [
+        (str(v), str(lab), s, s + d, float(sc))
+        for v, lab, s, d, sc in zip(
+            rng.choice([*videos, "x1", "x2"], m), rng.choice(known, m), start, rng.uniform(0.2, 20, m),
+            rng.permutation(rng.uniform(0, 1, m)),
+        )
+    ]
+    return gt, make_preds(rows)
+
+
+def test_default_equals_the_official_matching_where_it_is_defined():
+    rng = np.random.default_rng(11)
+    thresholds = np.linspace(0.1, 0.95, 18).tolist()
+    unknown_seen = 0
+    for _ in range(300):
+        gt, preds = _official_case(rng)
+        fast = detection_map(gt, preds, thresholds)
+        official = official_activitynet_ap(gt, preds, thresholds)
+        assert set(official) == set(fast.classes)
+        for label, aps in official.items():
+            np.testing.assert_allclose(fast.per_class_AP[label], aps, rtol=0, atol=1e-9)
+        unknown_seen += fast.num_unknown_video
+    assert unknown_seen > 100
+
+
+def test_official_loop_raises_on_a_label_without_ground_truth():
+    with pytest.raises(KeyError):
+        official_activitynet_ap(make_gt(GT2), make_preds([("v1", "Z", 0, 1, 0.5)]), [0.5])
 
 
 # --- real data --------------------------------------------------------------------------------
@@ -269,6 +366,6 @@ def test_thumos_ground_truth_against_itself_with_ambiguous(shared_data):
     r = detection_map(gt, preds, [0.1, 0.5, 0.7])
     np.testing.assert_array_equal(r.mAP, [1.0, 1.0, 1.0])
     on = detection_map(gt, preds, [0.5], ignore_ambiguous=True)
-    # GT segments that overlap an Ambiguous region are removed too, so recall drops below 1
-    assert on.num_ambiguous_removed > 0 and on.mAP[0] < 1.0
-    assert on.num_predictions == r.num_predictions - on.num_ambiguous_removed
+    # a few GT segments overlap an Ambiguous region; as exact hits they stay true positives
+    assert on.num_ambiguous_removed > 0 and on.mAP[0] == 1.0
+    assert on.num_predictions == r.num_predictions

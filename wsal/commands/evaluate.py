@@ -3,7 +3,8 @@
 Reads files only (no model, no torch). Prints a compact table (one row per prediction file),
 optionally writes the JSON summary (``--json``) and a report folder (``--report``). Expected user
 errors (bad files, unknown subset, bad thresholds) end with one line and exit code 2; counted
-problems (predictions for unknown videos, labels without ground truth) are printed as warnings.
+problems (predictions on videos outside the ground truth, labels without ground truth) are
+printed as warnings.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def _description() -> str:
         for name, values in TIOU_PRESETS.items()
     )
     return f"""\
-Detection mAP at several tIoU thresholds (ActivityNet protocol: predictions ranked by score per
-class, each claims the unmatched ground-truth segment of its class and video with the highest
-tIoU >= threshold, interpolated AP, mean over ground-truth classes, a class without predictions
-scores 0). Predictions for videos not in the (subset's) ground truth and labels without ground
-truth are dropped and counted in a warning.
+Detection mAP at several tIoU thresholds. Default protocol: ActivityNet's official detection
+evaluator (predictions ranked by score per class, each claims the unmatched ground-truth segment of
+its class and video with the highest tIoU >= threshold, interpolated AP, mean over ground-truth
+classes, a class without predictions scores 0, predictions on videos outside the evaluated ground
+truth are false positives). --protocol thumos14-kit: the THUMOS-14 evaluation kit's rules instead.
+Labels without ground truth are dropped and counted in a warning. Every departure from the official
+code, and why: docs/evaluation.md.
 
 tIoU presets: {presets}.
 Default: thumos, or activitynet when the ground truth has more than {MAX_CLASSES_FOR_THUMOS_PRESET} classes.
@@ -59,9 +62,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="'thumos', 'activitynet', or thresholds in (0, 1] (default: thumos, activitynet above 50 classes)",
     )
     parser.add_argument(
+        "--protocol", choices=("activitynet", "thumos14-kit"), default="activitynet",
+        help="activitynet: the official ActivityNet detection evaluator (default); thumos14-kit: the "
+        "THUMOS-14 kit (ground truth takes its best prediction, overlap > threshold, its Ambiguous rule, "
+        "11-point AP)",
+    )
+    parser.add_argument(
         "--ignore-ambiguous", action="store_true",
-        help="THUMOS-14 variant: remove predictions that overlap an Ambiguous region of their video "
-        "(positive-length intersection) before matching (default: off)",
+        help="activitynet protocol with the THUMOS-14 kit's Ambiguous rule: unmatched predictions that "
+        "intersect an Ambiguous region of their video are removed, not false positives (default: off)",
+    )
+    parser.add_argument(
+        "--drop-unknown-videos", action="store_true",
+        help="activitynet protocol: drop predictions on videos outside the evaluated ground truth instead "
+        "of counting them as false positives (not the official protocol; labelled in every output)",
     )
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the summary as JSON")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.md, per_class.csv and plots into DIR")
@@ -93,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_ground_truth, load_predictions, write_json_atomic
     from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
+    from wsal.eval.thumos14_kit import thumos14_kit_map
+
+    if args.protocol == "thumos14-kit" and (args.ignore_ambiguous or args.drop_unknown_videos):
+        raise WsalError(
+            "--ignore-ambiguous and --drop-unknown-videos belong to the activitynet protocol; "
+            "the THUMOS-14 kit always applies its own Ambiguous rule and counts unknown videos as false positives"
+        )
 
     full = load_ground_truth(args.ground_truth)
     subsets = full.subsets()
@@ -111,7 +132,13 @@ def run(args: argparse.Namespace) -> int:
     names = run_names(args.predictions)
     runs = []
     for name, path in zip(names, args.predictions):
-        result = detection_map(gt, load_predictions(path), thresholds, ignore_ambiguous=args.ignore_ambiguous)
+        preds = load_predictions(path)
+        if args.protocol == "thumos14-kit":
+            result = thumos14_kit_map(gt, preds, thresholds)
+        else:
+            result = detection_map(
+                gt, preds, thresholds, ignore_ambiguous=args.ignore_ambiguous, drop_unknown_videos=args.drop_unknown_videos
+            )
         runs.append(Run(name=name, path=path, result=result))
         for warning in result.warnings():
             print(f"wsal evaluate: warning: {path}: {warning}", file=sys.stderr)
@@ -121,11 +148,14 @@ def run(args: argparse.Namespace) -> int:
         f"ground truth: {args.ground_truth}, subset {subset or 'all'}: {len(gt.videos)} videos, "
         f"{len(first.classes)} classes, {first.num_ground_truth} segments"
     )
-    print(f"protocol: {protocol_description(args.ignore_ambiguous)}")
+    print(f"protocol: {protocol_description(first)}")
     print(f"tIoU: {' '.join(f'{t:g}' for t in thresholds)}" + (f" (preset {preset}; {why})" if preset else ""))
     for r in runs:
-        print(f"{r.name}: {r.result.num_predictions} of {r.result.num_predictions_in_file} predictions evaluated"
-              + (f", {r.result.num_ambiguous_removed} removed as Ambiguous" if args.ignore_ambiguous else ""))
+        res = r.result
+        print(f"{r.name}: {res.num_predictions} of {res.num_predictions_in_file} predictions evaluated"
+              + (f", {res.num_unknown_video} on videos outside the ground truth" if res.num_unknown_video else "")
+              + (f", {res.num_ambiguous_removed} on Ambiguous regions (removed where unmatched)"
+                 if res.num_ambiguous_removed else ""))
     print(format_table(runs, preset))
 
     if args.json:
