@@ -118,6 +118,9 @@ def official_activitynet_ap(gt: GroundTruth, preds: Predictions, tiou_thresholds
     result = {}
     for label in sorted(ground_truth):
         gts = ground_truth[label]
+        gt_of_video: dict[str, list[int]] = {}
+        for j, g in enumerate(gts):
+            gt_of_video.setdefault(g[0], []).append(j)
         rows = by_label[label]
         if not rows:
             result[label] = [0.0] * len(tiou_thresholds)
@@ -128,7 +131,7 @@ def official_activitynet_ap(gt: GroundTruth, preds: Predictions, tiou_thresholds
         tp = [[0.0] * len(ranked) for _ in tiou_thresholds]
         fp = [[0.0] * len(ranked) for _ in tiou_thresholds]
         for idx, (video_id, start, end, _) in enumerate(ranked):
-            candidates = [j for j, g in enumerate(gts) if g[0] == video_id]
+            candidates = gt_of_video.get(video_id, [])
             if not candidates:
                 for t in range(len(tiou_thresholds)):
                     fp[t][idx] = 1.0
