@@ -140,7 +140,8 @@ def official_activitynet_ap(gt: GroundTruth, preds: Predictions, tiou_thresholds
             for j in candidates:
                 _, g_start, g_end = gts[j]
                 inter = max(0.0, min(end, g_end) - max(start, g_start))
-                overlaps.append(inter / ((end - start) + (g_end - g_start) - inter))
+                with np.errstate(invalid="ignore"):  # two zero-length segments: 0/0 = NaN, as in numpy there
+                    overlaps.append(np.float64(inter) / np.float64((end - start) + (g_end - g_start) - inter))
             by_overlap = np.asarray(overlaps).argsort()[::-1]
             for t, threshold in enumerate(tiou_thresholds):
                 for k in by_overlap:

@@ -369,3 +369,36 @@ def test_thumos_ground_truth_against_itself_with_ambiguous(shared_data):
     # a few GT segments overlap an Ambiguous region; as exact hits they stay true positives
     assert on.num_ambiguous_removed > 0 and on.mAP[0] == 1.0
     assert on.num_predictions == r.num_predictions
+
+
+# --- named departures from the official code (docs/evaluation.md), each by hand -------------
+
+def test_departure_score_ties_official_puts_the_later_prediction_first():
+    gt = make_gt({"v": [(0, 10, "A")]})
+    fp_first = make_preds([("v", "A", 30, 40, 0.5), ("v", "A", 0, 10, 0.5)])
+    assert detection_map(gt, fp_first, [0.5]).mAP[0] == pytest.approx(0.5)  # file order: FP, TP
+    assert official_activitynet_ap(gt, fp_first, [0.5])["A"] == [1.0]  # reversed argsort: TP, FP
+
+
+def test_departure_equal_tiou_to_two_segments():
+    # p [5,15] has tIoU 1/3 with g0 [0,10] and with g1 [10,20]; q [0,10] comes next (g0 exact).
+    gt = make_gt({"v": [(0, 10, "A"), (10, 20, "A")]})
+    preds = make_preds([("v", "A", 5, 15, 0.9), ("v", "A", 0, 10, 0.8)])
+    # wsal: p takes g0 (listed first), q finds g0 taken and g1 at 0 -> TP, FP: AP 0.5
+    assert detection_map(gt, preds, [0.3]).mAP[0] == pytest.approx(0.5)
+    # official: p takes g1 (the last), q then takes g0 -> TP, TP: AP 1
+    assert official_activitynet_ap(gt, preds, [0.3])["A"] == [1.0]
+
+
+def test_departure_zero_length_segments_at_different_instants():
+    gt = make_gt({"v": [(5, 5, "A")]})
+    preds = make_preds([("v", "A", 8, 8, 0.9)])
+    assert detection_map(gt, preds, [0.5]).mAP[0] == 0.0  # tIoU 0
+    assert official_activitynet_ap(gt, preds, [0.5])["A"] == [1.0]  # 0/0 = NaN passes the threshold test
+
+
+def test_departure_labels_without_ground_truth_are_dropped_not_an_error():
+    preds = make_preds([("v1", "Z", 0, 10, 0.9), ("v1", "A", 0, 10, 0.5)])
+    assert detection_map(make_gt(GT2), preds, [0.5]).unknown_labels == {"Z": 1}
+    with pytest.raises(KeyError):
+        official_activitynet_ap(make_gt(GT2), preds, [0.5])
