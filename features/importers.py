@@ -29,6 +29,7 @@ What this module does not do: compute features, read labels or ground truth, or 
 from __future__ import annotations
 
 import os
+import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from wsal.errors import WsalError
+from wsal.npyfile import load_npy
 from wsal.timeline import SnippetGrid
 
 if TYPE_CHECKING:
@@ -260,8 +262,8 @@ class AcmnetSource:
 class WtalcSource:
     """W-TALC's joint feature file: an object array of (T, D) matrices, one per ``videoname.npy`` entry.
 
-    The file is a pickle (numpy object array), so it is loaded with ``allow_pickle``: only import
-    files you trust.
+    The file is a pickle (numpy object array): it is read with wsal.npyfile's restricted
+    unpickler, which builds arrays and refuses any other callable a crafted file names.
     """
 
     def __init__(self, path: Path, annotations_dir: Path | None) -> None:
@@ -308,8 +310,8 @@ def _load_pickled(path: Path, what: str) -> NDArray:
         raise WsalError(f"{path}: {what} file not found")
     try:
         # latin1: these files may be Python 2 pickles; numpy documents latin1 as safe for array data.
-        return np.asarray(np.load(path, allow_pickle=True, encoding="latin1"))
-    except (OSError, ValueError, EOFError) as err:
+        return np.asarray(load_npy(path, encoding="latin1"))
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise WsalError(f"{path}: unreadable {what} .npy file ({_one_line(err)})") from None
 
 

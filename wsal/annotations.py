@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from wsal.errors import WsalError
+from wsal.npyfile import load_npy
 
 FORMATS: tuple[str, ...] = ("thumos14", "activitynet", "wtalc")
 AMBIGUOUS_LABEL = "Ambiguous"
@@ -360,7 +361,7 @@ def _load_npy(folder: Path, name: str, required: bool) -> np.ndarray | None:
             )
         return None
     try:
-        return np.load(path, allow_pickle=True)
+        return load_npy(path)  # object arrays without running code from the file (wsal.npyfile)
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise AnnotationError(f"{path}: cannot read as a .npy array ({err})") from None
 
