@@ -206,7 +206,7 @@ def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):
     assert _train_cli(config_file, tiny_data, run, "--resume", "--set", "mil.embed_dim=8") == 2
     assert "config mil.embed_dim was 16, now 8" in capsys.readouterr().err
     assert _train_cli(config_file, tiny_data, tmp_path / "fresh", "--resume") == 2
-    assert "no checkpoint to resume from" in capsys.readouterr().err
+    assert "--resume given but there is no run here" in capsys.readouterr().err
 
 
 def test_missing_inputs_are_one_line_errors(tmp_path, config_file, tiny_data, capsys):
@@ -342,3 +342,73 @@ def test_a_run_from_before_learning_rate_schedules_resumes_with_a_constant_rate(
     assert main([*resume, "--set", "train.lr_schedule=cosine"]) == 2
     assert "cannot resume: config train.lr_schedule was 'constant', now 'cosine'" in capsys.readouterr().err
     assert main(resume) == 0 and load_checkpoint(run / "model.pt").step == 6
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again_on_resume(tmp_path, config_file, tiny_data, capsys):
+    one_go, stopped = tmp_path / "one_go", tmp_path / "stopped"
+    assert _train_cli(config_file, tiny_data, one_go) == 0
+    stopped.mkdir()  # what a kill before the first checkpoint leaves: config.toml and a partial log
+    (stopped / "config.toml").write_bytes((one_go / "config.toml").read_bytes())
+    (stopped / "log.csv").write_text("\n".join((one_go / "log.csv").read_text().splitlines()[:2]) + "\n")
+    capsys.readouterr()
+    assert _train_cli(config_file, tiny_data, stopped) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(stopped), "--resume", "--device", "cpu"]) == 0
+    assert "has no checkpoint yet (stopped before the first): training from step 0" in capsys.readouterr().err
+    a = torch.load(one_go / "model.pt", weights_only=True)["model"]
+    b = torch.load(stopped / "model.pt", weights_only=True)["model"]
+    for key, tensor in a.items():
+        torch.testing.assert_close(b[key], tensor, atol=1e-6, rtol=0)
+    assert [r["step"] for r in _log_rows(stopped)] == ["2", "4", "6", "8"]
+    assert main(["train", "--out", str(tmp_path / "new"), "--resume", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--resume given but there is no run here (no checkpoint, no config.toml)") and len(err.splitlines()) == 1
+
+
+def test_checkpoints_by_time_as_well_as_by_steps(tmp_path, config_file, tiny_data):
+    run = tmp_path / "run"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.checkpoint_every=1000",
+                      "--set", "train.checkpoint_minutes=1e-9") == 0  # fmt: skip
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step_{s}.pt" for s in range(1, 8)]
+    none = tmp_path / "none"
+    assert _train_cli(config_file, tiny_data, none, "--set", "train.checkpoint_every=1000",
+                      "--set", "train.checkpoint_minutes=0") == 0  # fmt: skip
+    assert not (none / "checkpoints").exists() or not any((none / "checkpoints").iterdir())
+
+
+def test_a_non_finite_loss_stops_training_with_one_line(tmp_path, config_file, tiny_data, capsys):
+    run = tmp_path / "run"
+    # a learning rate of 1e30 blows the weights up within a few steps
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.lr=1e30", "--set", "train.checkpoint_every=2") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("wsal train: error: ") and "non-finite loss in steps" in err[-1]
+    # the first update already diverges: nothing good was saved, and nothing is
+    assert "non-finite loss in steps 1-2" in err[-1] and "last good checkpoint: none" in err[-1] and "lower train.lr" in err[-1]
+    assert not (run / "model.pt").exists() and not list(run.glob("checkpoints/*.pt"))
+    for bad in ("train.lr=nan", "train.lr=0", "train.weight_decay=-1", "train.checkpoint_minutes=-1"):
+        assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("wsal train: error: train.") and len(err.splitlines()) == 1
+
+
+def test_a_loss_that_turns_nan_names_the_last_good_checkpoint(tmp_path, config_file, tiny_data, monkeypatch):
+    import wsal.train as train_module
+
+    calls = {"n": 0}
+    real = train_module.model_losses
+
+    def nan_from_step_5(*args, **kwargs):
+        calls["n"] += 1
+        losses = real(*args, **kwargs)
+        if calls["n"] >= 5:
+            losses = {k: v * float("nan") for k, v in losses.items()}
+        return losses
+
+    monkeypatch.setattr(train_module, "model_losses", nan_from_step_5)
+    run = tmp_path / "run"
+    with pytest.raises(WsalError) as err:
+        train(load_config(ExperimentConfig, config_file, ["train.checkpoint_every=2"]), *tiny_data, run, device="cpu")
+    message = str(err.value)
+    assert "non-finite loss in steps 5-6" in message and f"last good checkpoint: {run / 'checkpoints' / 'step_4.pt'}" in message
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_2.pt", "step_4.pt"]  # step 6 not saved
+    assert not (run / "model.pt").exists()

@@ -176,6 +176,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
     checkpoint_every: int = 1000  # steps between periodic checkpoints
+    checkpoint_minutes: float = 10.0  # also a checkpoint once this long has passed since the last (0: off)
     log_every: int = 10  # steps between rows of log.csv
 
 

@@ -5,7 +5,14 @@
 * ``config.toml`` -- the resolved config (data paths, device and all defaults filled in);
 * ``log.csv`` -- one row every ``train.log_every`` steps: step, each loss key (mean over the
   steps since the previous row), lr, steps/s;
-* ``checkpoints/step_N.pt`` every ``train.checkpoint_every`` steps and ``model.pt`` at the end.
+* ``checkpoints/step_N.pt`` every ``train.checkpoint_every`` steps, and whenever
+  ``train.checkpoint_minutes`` have passed since the last one (a kill loses minutes, not hours),
+  and ``model.pt`` at the end.
+
+A non-finite mean loss at a log row, or before a checkpoint is written, stops training with an
+error naming the steps and the last checkpoint saved with finite losses (losses are read from the
+device only there, never inside a step). A run stopped before its first checkpoint starts again
+from step 0 on ``resume``.
 
 A checkpoint stands alone: resolved config dict, class list, the store's attributes (feature_dim,
 fps, snippet grid), model weights, step, optimizer / grad-scaler state and torch RNG states. Files
@@ -71,6 +78,7 @@ _RESUME_FREE_KEYS: frozenset[str] = frozenset(
         "train.max_steps",
         "train.device",
         "train.checkpoint_every",
+        "train.checkpoint_minutes",
         "train.log_every",
     }
 )
@@ -258,6 +266,8 @@ def train(
     device: str | None = None,
 ) -> Path:
     """Train per ``config``; paths given here override ``config.data``; returns RUN/model.pt."""
+    if resume and latest_checkpoint(Path(out_dir)) is None and not (Path(out_dir) / "config.toml").is_file():
+        raise WsalError(f"{out_dir}: --resume given but there is no run here (no checkpoint, no config.toml)")
     features = str(features_path) if features_path else config.data.features
     annotations = str(annotations_path) if annotations_path else config.data.annotations
     if not features:
@@ -274,6 +284,10 @@ def train(
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
     if not 0 <= tc.warmup_steps < tc.max_steps:
         raise WsalError(f"train.warmup_steps must be in 0..max_steps-1 ({tc.max_steps - 1}), got {tc.warmup_steps}")
+    if not (math.isfinite(tc.lr) and tc.lr > 0 and math.isfinite(tc.weight_decay) and tc.weight_decay >= 0):
+        raise WsalError(f"train.lr must be finite and > 0 and train.weight_decay finite and >= 0, got {tc.lr}, {tc.weight_decay}")
+    if not tc.checkpoint_minutes >= 0:
+        raise WsalError(f"train.checkpoint_minutes must be >= 0 (0: by steps only), got {tc.checkpoint_minutes}")
     if config.data.group_batches < 0:
         raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
@@ -283,7 +297,9 @@ def train(
 
     resume_from = latest_checkpoint(run) if resume else None
     if resume and resume_from is None:
-        raise WsalError(f"{run}: --resume given but there is no checkpoint to resume from")
+        # stopped before its first checkpoint: nothing finished to keep, so it starts again
+        print(f"wsal train: {run} has no checkpoint yet (stopped before the first): training from step 0", file=sys.stderr)
+        log_path.unlink(missing_ok=True)
     if not resume and (final_path.exists() or log_path.exists() or (run / "checkpoints").exists()):
         raise WsalError(f"{run}: already holds a run; pass --resume to continue it or choose a new --out")
 
@@ -380,8 +396,19 @@ def train(
     # host wait for the device each step.
     sums = torch.zeros(len(keys), dtype=torch.float64, device=dev)
     count = 0
-    last_time = started = time.perf_counter()
+    last_time = started = last_saved = time.perf_counter()
     last_total = float("nan")  # total loss of the last log row, for the summary
+    good = resume_from  # the newest checkpoint written with finite losses
+
+    def check_finite(means: list[float], step: int) -> None:
+        """Stop at the first log row or checkpoint whose mean losses are not finite."""
+        bad = [f"{k} {m}" for k, m in zip(keys, means) if not math.isfinite(m)]
+        if bad:
+            raise WsalError(
+                f"{run}: non-finite loss in steps {step - count + 1}-{step} ({', '.join(bad)}): training stopped; "
+                f"last good checkpoint: {good if good is not None else 'none'} "
+                "(lower train.lr, or check the features for NaN / inf)"
+            )
     model.train()
     with log_path.open("a", newline="") as log_fh, tqdm(
         total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
@@ -404,8 +431,14 @@ def train(
             sums += torch.stack([losses[k].detach().double() for k in keys])
             count += 1
             bar.update(1)
+            due = step % tc.checkpoint_every == 0 or (
+                tc.checkpoint_minutes > 0 and time.perf_counter() - last_saved >= 60 * tc.checkpoint_minutes
+            )
+            if due and step != tc.max_steps:
+                check_finite((sums / count).tolist(), step)  # never save a diverged model as "good"
             if step % tc.log_every == 0 or step == tc.max_steps:
                 means = (sums / count).tolist()  # the one host synchronisation per log row
+                check_finite(means, step)
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
                 writer.writerow([step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"])
@@ -415,8 +448,10 @@ def train(
                 sums.zero_()
                 count = 0
                 last_time = now
-            if step % tc.checkpoint_every == 0 and step != tc.max_steps:
-                _save_atomic(checkpoint(step), run / "checkpoints" / f"step_{step}.pt")
+            if due and step != tc.max_steps:
+                good = run / "checkpoints" / f"step_{step}.pt"
+                _save_atomic(checkpoint(step), good)
+                last_saved = time.perf_counter()
     dataset.close()
     final_step = max(start_step, tc.max_steps)
     _save_atomic(checkpoint(final_step), final_path)
