@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from wsal.errors import WsalError
+from wsal.jsonfile import JsonContentError, parse_json
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,11 @@ def _read_json(path: str | os.PathLike, what: str) -> Any:
     if not text.strip():
         raise WsalError(f"{p}: {what} file is empty")
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as err:
         raise WsalError(f"{p}: not a JSON {what} file ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except JsonContentError as err:
+        raise WsalError(f"{p}: refused {what} file: {err}") from None
 
 
 def _to_float(value: Any, where: str) -> float:
@@ -155,8 +158,12 @@ def _parse_video_gt(vid: str, entry: Any, where: str) -> VideoGT:
     if not isinstance(subset, str) or not subset:
         raise WsalError(f"{where}: missing or non-string 'subset'")
     duration_s = None if entry.get("duration") is None else _to_float(entry["duration"], f"{where}: duration")
+    if duration_s is not None and duration_s <= 0:
+        raise WsalError(f"{where}: duration must be > 0 seconds, got {duration_s:g}")
     fps = None if entry.get("fps") is None else _to_float(entry["fps"], f"{where}: fps")
-    annotations = entry.get("annotations", [])
+    if "annotations" not in entry:
+        raise WsalError(f"{where}: missing 'annotations' (a video without instances has \"annotations\": [])")
+    annotations = entry["annotations"]
     if not isinstance(annotations, list):
         raise WsalError(f"{where}: 'annotations' must be a list")
     pairs: list[tuple[float, float]] = []
@@ -166,6 +173,8 @@ def _parse_video_gt(vid: str, entry: Any, where: str) -> VideoGT:
         if not isinstance(ann, dict) or "segment" not in ann or "label" not in ann:
             raise WsalError(f"{at}: expected {{'segment': [start, end], 'label': L}}, got {ann!r}")
         pairs.append(_to_segment(ann["segment"], at))
+        if pairs[-1][0] < 0:
+            raise WsalError(f"{at}: segment starts before the video, at {pairs[-1][0]:g} s")
         labels.append(_to_label(ann["label"], at))
     ambiguous = entry.get("ambiguous", [])
     if not isinstance(ambiguous, list):

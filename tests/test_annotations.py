@@ -281,6 +281,8 @@ def _one_video(**entry) -> str:
         (_one_video(annotations=[{"segment": [1, 2], "label": 7}]), "'label' must be a non-empty string"),
         (_one_video(), "video v has no 'annotations' list"),
         (_one_video(duration="long", annotations=[]), "video v, duration: 'long' is not a number"),
+        ('{"database": {"v": {"subset": "training", "annotations": []}, "v": {"subset": "training", "annotations": []}}}',
+         "refused: key 'v' appears twice in one object"),
     ],
 )
 def test_activitynet_bad_files_are_one_line_errors(content, message, tmp_path, capsys):

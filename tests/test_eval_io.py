@@ -77,7 +77,13 @@ def test_subset_keeps_classes_and_names_available(tmp_path):
         ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2, 3], "label": "A"}]}}}, r"segment must be \[start, end\]"),
         ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2]}]}}}, "annotation 0: expected"),
         ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2], "label": ""}]}}}, "label must be a non-empty string"),
-        ({"database": {"v": {"subset": "t", "ambiguous": [[3, 1]]}}}, "ambiguous 0: segment"),
+        ({"database": {"v": {"subset": "t", "annotations": [], "ambiguous": [[3, 1]]}}}, "ambiguous 0: segment"),
+        ({"database": {"v": {"subset": "t"}}}, r"video 'v': missing 'annotations' \(a video without instances has"),
+        ({"database": {"v": {"subset": "t", "duration": -3, "annotations": []}}}, "duration must be > 0 seconds, got -3"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [-2, 1], "label": "A"}]}}}, "segment starts before the video, at -2 s"),
+        ('{"database": {"v": {"subset": "t", "annotations": []}, "v": {"subset": "t", "annotations": []}}}',
+         "refused ground-truth file: key 'v' appears twice in one object"),
+        ('{"database": ' + "[" * 50000 + "]" * 50000 + "}", "refused ground-truth file: nested too deeply"),
         ('{"database": {"v": {"subset": "t", "annotations": [{"segment": [NaN, 2], "label": "A"}]}}}', "not finite"),
     ],
 )
@@ -180,3 +186,11 @@ def test_real_files(shared_data):
     assert len(preds) == anet.num_instances() and np.all(preds.scores == 1.0)
     with pytest.raises(WsalError, match="classification result file"):
         load_predictions(shared_data / "activitynet/official_samples/sample_classification_prediction.json")
+
+
+def test_a_video_listed_twice_in_predictions_is_refused(tmp_path):
+    path = tmp_path / "pred.json"
+    path.write_text('{"results": {"v1": [{"segment": [0, 1], "label": "A", "score": 1}], "v1": []}}')
+    with pytest.raises(WsalError, match="refused predictions file: key 'v1' appears twice in one object") as info:
+        load_predictions(path)
+    assert "\n" not in str(info.value)

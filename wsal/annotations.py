@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from wsal.errors import WsalError
+from wsal.jsonfile import JsonContentError, parse_json
 from wsal.npyfile import load_npy
 
 FORMATS: tuple[str, ...] = ("thumos14", "activitynet", "wtalc")
@@ -201,9 +202,11 @@ def _read_text(path: Path) -> str:
 def _read_json(path: Path) -> Any:
     text = _read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as err:
         raise AnnotationError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    except JsonContentError as err:
+        raise AnnotationError(f"{path}: refused: {err}") from None
 
 
 def _require_folder(path: Path) -> None:
