@@ -97,11 +97,22 @@ def test_store_with_other_feature_dim_or_fps_is_refused(tiny_run, tmp_path, caps
     _copy_store(store, narrow, StoreMeta(meta.fps, 16, 16, ("rgb", "flow"), (5, 5), "x"), lambda f: f[:, :10])
     assert localize(ckpt, narrow, gt, tmp_path / "p.json") == 2
     err = capsys.readouterr().err.strip()
-    assert "feature_dim 10 differs from the checkpoint's 12" in err and "\n" not in err
+    assert "stream_dims 5+5 differs from the checkpoint's 6+6" in err and "\n" not in err
     faster = tmp_path / "fps30.h5"
     _copy_store(store, faster, StoreMeta(30.0, 16, 16, meta.streams, meta.stream_dims, "x"))
     assert localize(ckpt, faster, gt, tmp_path / "p.json") == 2
     assert "fps 30 differs from the checkpoint's 25" in capsys.readouterr().err
+    # same width, other streams: an rgb-only store of 12 columns against an rgb + flow 6 + 6 model
+    rgb_only = tmp_path / "rgb.h5"
+    _copy_store(store, rgb_only, StoreMeta(meta.fps, 16, 16, ("rgb",), (12,), meta.backbone))
+    assert localize(ckpt, rgb_only, gt, tmp_path / "p.json") == 2
+    err = capsys.readouterr().err.strip()
+    assert "store streams rgb differs from the checkpoint's rgb+flow" in err and "\n" not in err
+    # same layout, another backbone: allowed, with a warning
+    other = tmp_path / "other.h5"
+    _copy_store(store, other, StoreMeta(meta.fps, 16, 16, meta.streams, meta.stream_dims, "i3d-imported:basnet"))
+    assert localize(ckpt, other, gt, tmp_path / "p.json") == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "features from backbone 'i3d-imported:basnet'" in err
 
 
 def test_missing_videos_error_or_skip(tiny_run, tmp_path, capsys):

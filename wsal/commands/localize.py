@@ -288,18 +288,24 @@ def localize_from_network(
 
 
 def check_store_matches(meta: StoreMeta, trained: dict[str, Any], features: Path, checkpoint: Path) -> None:
-    """Raise when the store's feature layout differs from the one the checkpoint was trained on."""
-    current = {
-        "feature_dim": meta.feature_dim,
-        "fps": meta.fps,
-        "clip_len_frames": meta.clip_len_frames,
-        "stride_frames": meta.stride_frames,
-    }
-    for key, value in current.items():
-        if key in trained and float(trained[key]) != float(value):
-            raise WsalError(
-                f"{features}: store {key} {value:g} differs from the checkpoint's {float(trained[key]):g} ({checkpoint})"
-            )
+    """Raise when the store's feature layout differs from the one the checkpoint was trained on:
+    streams, their widths and the snippet grid. Another backbone name (features extracted another
+    way, e.g. community features for training and ``wsal extract`` for one's own videos) is allowed
+    with a warning: the layout fits, but scores may not transfer."""
+    from wsal.features.store import StoreMeta
+
+    was = StoreMeta.from_attrs(trained, f"{checkpoint}: store_meta")
+    for key in ("streams", "stream_dims", "fps", "clip_len_frames", "stride_frames"):
+        now, then = getattr(meta, key), getattr(was, key)
+        if now != then:
+            show = (lambda v: "+".join(map(str, v))) if isinstance(now, tuple) else (lambda v: f"{v:g}")
+            raise WsalError(f"{features}: store {key} {show(now)} differs from the checkpoint's {show(then)} ({checkpoint})")
+    if meta.backbone != was.backbone:
+        print(
+            f"wsal localize: warning: {features}: features from backbone {meta.backbone!r}, the checkpoint was trained "
+            f"on {was.backbone!r}: the layout fits, the scores may not transfer",
+            file=sys.stderr,
+        )
 
 
 BATCH_SNIPPETS = 16 * 750  # padded snippets per network call: a THUMOS training batch
