@@ -263,6 +263,10 @@ def test_check_config_rejects_nonsense():
     with pytest.raises(WsalError, match="act_thresholds"):
         check_config(LocalizeConfig(act_thresholds=()))
     check_config(LocalizeConfig(cp_merge=(0.6, 1.0)))
+    for field, bad in (("class_threshold", float("nan")), ("act_thresholds", (0.1, float("nan"))),
+                       ("outer_ratio", float("inf")), ("video_score_weight", float("nan"))):  # fmt: skip
+        with pytest.raises(WsalError, match=f"localize.{field} must be"):
+            check_config(LocalizeConfig(**{field: bad}))
     for bad in (1.2, (0.8, -0.1), ()):
         with pytest.raises(WsalError, match="cp_merge"):
             check_config(LocalizeConfig(cp_merge=bad))

@@ -194,3 +194,28 @@ def test_batched_network_calls_give_each_videos_own_outputs(tiny_run):
     assert [v for call in calls for v in call] == sorted(lengths, key=lengths.get)
     for call in calls[:-1]:
         assert max(lengths[v] for v in call) * len(call) <= BATCH_SNIPPETS
+
+
+def test_non_finite_outputs_are_an_error_not_zero_segments(tiny_run, tmp_path, capsys):
+    import h5py
+    import torch
+
+    _, store, gt, ckpt = tiny_run
+    state = torch.load(ckpt, weights_only=True)
+    state["model"] = {k: v * float("nan") if v.is_floating_point() else v for k, v in state["model"].items()}
+    diverged = tmp_path / "diverged.pt"
+    torch.save(state, diverged)
+    out = tmp_path / "p.json"
+    assert localize(diverged, store, gt, out) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("wsal localize: error: ") and "the model outputs are not finite (NaN / inf)" in last
+    assert not out.exists()
+    raw = tmp_path / "raw.h5"
+    assert localize(ckpt, store, gt, tmp_path / "ok.json", "--save-raw", str(raw)) == 0
+    with h5py.File(raw, "r+") as f:
+        damaged = []
+        f.visititems(lambda name, obj: damaged.append(obj) if name.endswith("attention") else None)
+        damaged[0][0] = np.nan
+    capsys.readouterr()
+    assert main(["localize", "--from-raw", str(raw), "--out", str(out)]) == 2
+    assert "the model outputs are not finite" in capsys.readouterr().err

@@ -476,7 +476,13 @@ def check_config(config: LocalizeConfig) -> None:
     problems = []
     if not config.act_thresholds:
         problems.append("localize.act_thresholds is empty")
-    if config.outer_ratio < 0:
+    elif not all(math.isfinite(t) for t in config.act_thresholds):
+        problems.append(f"localize.act_thresholds must be finite, got {list(config.act_thresholds)}")
+    if not math.isfinite(config.class_threshold):
+        problems.append(f"localize.class_threshold must be finite, got {config.class_threshold}")
+    if not math.isfinite(config.video_score_weight):
+        problems.append(f"localize.video_score_weight must be finite, got {config.video_score_weight}")
+    if not 0 <= config.outer_ratio < math.inf:
         problems.append(f"localize.outer_ratio must be >= 0, got {config.outer_ratio}")
     if not 0.0 <= config.nms_iou <= 1.0:
         problems.append(f"localize.nms_iou must be in [0, 1], got {config.nms_iou}")

@@ -168,9 +168,19 @@ def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> Locali
 
 
 def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
-    """One :class:`wsal.raw.RawVideo` -> its detections in ActivityNet results form."""
+    """One :class:`wsal.raw.RawVideo` -> its detections in ActivityNet results form; non-finite
+    outputs (a diverged checkpoint, a damaged raw file or store) are an error, not zero segments."""
+    import numpy as np
+
     from wsal.localize import localize_video
 
+    arrays = [video.cas_probs, video.attention, video.video_scores]
+    if video.change_scores is not None:
+        arrays.append(video.change_scores)
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise WsalError(f"video {video.video_id!r}: the model outputs are not finite (NaN / inf): a diverged checkpoint or a damaged raw file")
+    if video.duration_s is not None and not (np.isfinite(video.duration_s) and video.duration_s > 0):
+        raise WsalError(f"video {video.video_id!r}: duration_s {video.duration_s} is not a positive number (damaged store or raw file)")
     segments = localize_video(
         video.cas_probs,
         video.attention,
