@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except WsalError as err:
         print(f"wsal {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file that cannot be read or written (full disk, read-only folder, ...)
+        from wsal.outputs import os_error_message
+
+        print(f"wsal {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"wsal {args.command}: interrupted", file=sys.stderr)
         return 130

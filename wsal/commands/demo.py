@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wsal.errors import WsalError
+from wsal.outputs import check_writable_folder
 
 if TYPE_CHECKING:
     from wsal.eval.io import GroundTruth
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise WsalError(f"--steps must be >= 1, got {args.steps}")
-    out = Path(args.out)
+    out = check_writable_folder(args.out, "demo")
     prepare_folder(out)
     timings = run_demo(out, steps=args.steps, seed=args.seed, device=args.device)
     print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

@@ -108,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
     from wsal.eval.io import load_ground_truth, load_predictions, write_json_atomic
     from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
     from wsal.eval.thumos14_kit import thumos14_kit_map
+    from wsal.outputs import check_writable, check_writable_folder
+
+    if args.json:
+        check_writable(args.json, "JSON summary")
+    if args.report:
+        check_writable_folder(args.report, "report")
 
     if args.protocol == "thumos14-kit" and (args.ignore_ambiguous or args.drop_unknown_videos):
         raise WsalError(

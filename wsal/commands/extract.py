@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from wsal.errors import WsalError
+from wsal.outputs import check_writable
 
 
 
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     index, count = resolve_shard(args.shard, env)
     if count > 1 and args.shard is None and "{rank}" not in args.out:
         raise WsalError(f"--out {args.out}: with {count} torchrun ranks the path must contain {{rank}} (e.g. part-{{rank}}.h5)")
-    out = Path(args.out.replace("{rank}", str(index)))
+    out = check_writable(args.out.replace("{rank}", str(index)), "feature store")
     rgb_weights = Path(args.rgb_weights)
     flow_weights = Path(args.flow_weights) if args.flow_weights else None
     if config.flow == "none":

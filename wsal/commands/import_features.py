@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from wsal.outputs import check_writable
+
 _DEFAULTS_NOTE = "The snippet grid is not stored in these files: give the one the features were extracted on."
 
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         annotations_dir=args.annotations_dir,
     )
+    check_writable(args.out, "feature store")
     summary = import_features(args.source, args.out, options)
     for reason in summary.bad.values():
         print(f"wsal import-features: skipped bad video: {reason}", file=sys.stderr)

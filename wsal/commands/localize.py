@@ -89,6 +89,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wsal.outputs import check_writable
+
+    check_writable(args.out, "detections")  # before any inference
+    if args.save_raw:
+        check_writable(args.save_raw, "raw outputs")
     if args.from_raw:
         stray = [name for name in ("checkpoint", "features", "annotations", "subset") if getattr(args, name)]
         if stray:

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from wsal.errors import WsalError
+from wsal.outputs import check_writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     parts = [Path(p) for p in args.parts]
+    if not any(p.resolve() == out.resolve() for p in parts):
+        check_writable(out, "feature store")
     if len(set(p.resolve() for p in parts)) != len(parts):
         raise WsalError("the same part is given twice")
     if any(p.resolve() == out.resolve() for p in parts):

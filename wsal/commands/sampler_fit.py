@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from wsal.features.skim import attention_targets, fit_skim, save_skim, skim_inputs
     from wsal.raw import RawReader
 
+    from wsal.outputs import check_writable
+
+    check_writable(args.out, "sampler model")
     try:
         fit_config = SkimFitConfig(hidden=args.hidden, steps=args.steps, lr=args.lr, seed=args.seed)
     except ValueError as err:

@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.instance_fraction <= 1:
         raise WsalError(f"--instance-fraction must be in (0, 1], got {args.instance_fraction}")
+    if args.out is not None:
+        from wsal.outputs import check_writable_folder
+
+        check_writable_folder(args.out, "report")
     bad = [b for b in args.budgets if not 0 < b <= 1]
     if bad:
         raise WsalError(f"--budgets must be in (0, 1], got {bad[0]}")

@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from wsal.config import ExperimentConfig, load_config
     from wsal.train import train
 
+    from wsal.outputs import check_writable_folder
+
+    check_writable_folder(args.out, "run")
     config_path = args.config
     if config_path is None and args.resume and (Path(args.out) / "config.toml").is_file():
         config_path = Path(args.out) / "config.toml"

@@ -1,0 +1,97 @@
+"""Bad inputs across commands, table-driven: every case ends with exit 2 and one
+``wsal COMMAND: error:`` line (after any progress bar), never a traceback, and nothing is written
+where it should not be.
+
+``{out}`` in a case is an output path under a regular file (it cannot be created, as a path on a
+read-only mount cannot: root ignores folder permissions, so tests use this form); ``{store}``,
+``{gt}``, ``{ckpt}``, ``{pred}``, ``{raw}`` are a tiny trained run's files; ``{tmp}`` a fresh folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wsal.cli import main
+from wsal.synthetic import make_synthetic_dataset
+
+TRAIN = ["--set", "train.max_steps=2", "--set", "train.batch_size=2", "--set", "mil.embed_dim=8",
+         "--set", "data.num_snippets=32", "--set", "train.log_every=1", "--device", "cpu"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("bad_inputs")
+    store, gt = make_synthetic_dataset(root / "data", seed=0, num_train_videos=4, num_test_videos=2, num_classes=2,
+                                       feature_dim=8, snippets=(20, 40))  # fmt: skip
+    assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(root / "run"), *TRAIN]) == 0
+    ckpt, pred, raw = root / "run" / "model.pt", root / "pred.json", root / "raw.h5"
+    assert main(["localize", "--checkpoint", str(ckpt), "--features", str(store), "--annotations", str(gt),
+                 "--subset", "test", "--out", str(pred), "--save-raw", str(raw), "--device", "cpu"]) == 0  # fmt: skip
+    blocker = root / "a_file"
+    blocker.write_text("not a folder")
+    return {"store": str(store), "gt": str(gt), "ckpt": str(ckpt), "pred": str(pred), "raw": str(raw),
+            "out": str(blocker / "sub" / "out"), "root": str(root)}  # fmt: skip
+
+
+def _json_file(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+CASES: list[tuple[str, list[str], str]] = [
+    # outputs that cannot be written: refused before any work, one line
+    ("evaluate --json", ["evaluate", "--ground-truth", "{gt}", "--predictions", "{pred}", "--subset", "test", "--json", "{out}.json"],
+     "cannot write the JSON summary here"),
+    ("evaluate --report", ["evaluate", "--ground-truth", "{gt}", "--predictions", "{pred}", "--subset", "test", "--report", "{out}"],
+     "cannot write the report folder here"),
+    ("localize --out", ["localize", "--checkpoint", "{ckpt}", "--features", "{store}", "--annotations", "{gt}", "--subset", "test",
+                        "--out", "{out}.json", "--device", "cpu"], "cannot write the detections here"),
+    ("localize --save-raw", ["localize", "--checkpoint", "{ckpt}", "--features", "{store}", "--annotations", "{gt}", "--subset",
+                             "test", "--out", "{tmp}/p.json", "--save-raw", "{out}.h5", "--device", "cpu"], "cannot write the raw outputs here"),
+    ("localize --from-raw --out", ["localize", "--from-raw", "{raw}", "--out", "{out}.json"], "cannot write the detections here"),
+    ("train --out", ["train", "--features", "{store}", "--annotations", "{gt}", "--out", "{out}", *TRAIN], "cannot write the run folder here"),
+    ("import-features --out", ["import-features", "--layout", "basnet", "{tmp}", "--out", "{out}.h5"], "cannot write the feature store here"),
+    ("merge-stores --out", ["merge-stores", "{store}", "--out", "{out}.h5"], "cannot write the feature store here"),
+    ("demo --out", ["demo", "--out", "{out}", "--steps", "1"], "cannot write the demo folder here"),
+    ("annotations --out", ["annotations", "--format", "activitynet", "{tmp}/anet.json", "--out", "{out}.json"], "cannot write"),
+    # configuration values that make no sense
+    ("train lr nan", ["train", "--features", "{store}", "--annotations", "{gt}", "--out", "{tmp}/r", *TRAIN, "--set", "train.lr=nan"],
+     "train.lr must be finite and > 0"),
+    ("train warmup too long", ["train", "--features", "{store}", "--annotations", "{gt}", "--out", "{tmp}/r", *TRAIN,
+                               "--set", "train.warmup_steps=5"], "train.warmup_steps must be in 0..max_steps-1"),
+    ("train --resume on nothing", ["train", "--out", "{tmp}/nothing", "--resume", "--device", "cpu"], "there is no run here"),
+    ("localize class_threshold nan", ["localize", "--from-raw", "{raw}", "--out", "{tmp}/p.json", "--set", "localize.class_threshold=nan"],
+     "localize.class_threshold must be finite"),
+    # files whose content is refused
+    ("predictions: a video twice", ["evaluate", "--ground-truth", "{gt}", "--subset", "test", "--predictions", "{dup_pred}"],
+     "key 'v1' appears twice in one object"),
+    ("ground truth: a video twice", ["evaluate", "--ground-truth", "{dup_gt}", "--predictions", "{pred}"],
+     "key 'v' appears twice in one object"),
+    ("ground truth: no annotations key", ["evaluate", "--ground-truth", "{no_ann_gt}", "--predictions", "{pred}"],
+     "missing 'annotations'"),
+    ("ground truth: nested too deeply", ["evaluate", "--ground-truth", "{deep_gt}", "--predictions", "{pred}"],
+     "nested too deeply"),
+    ("evaluate: kit with --ignore-ambiguous", ["evaluate", "--ground-truth", "{gt}", "--predictions", "{pred}", "--subset", "test",
+                                               "--protocol", "thumos14-kit", "--ignore-ambiguous"], "belong to the activitynet protocol"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, argv, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(files, tmp_path, capsys, name, argv, message):
+    values = dict(files, tmp=str(tmp_path))
+    values["dup_pred"] = _json_file(tmp_path, "dup_pred.json", '{"results": {"v1": [], "v1": []}}')
+    values["dup_gt"] = _json_file(tmp_path, "dup_gt.json", '{"database": {"v": {"subset": "t", "annotations": []}, "v": {"subset": "t", "annotations": []}}}')
+    values["no_ann_gt"] = _json_file(tmp_path, "no_ann.json", json.dumps({"database": {"v": {"subset": "t"}}}))
+    values["deep_gt"] = _json_file(tmp_path, "deep.json", '{"database": ' + "[" * 100000 + "]" * 100000 + "}")
+    (tmp_path / "anet.json").write_text(json.dumps({"database": {"v": {"subset": "training", "annotations": []}}}))
+    args = [a.format(**values) for a in argv]
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err and err[-1].startswith(f"wsal {args[0]}: error: ") and message in err[-1], err[-1:]
+    assert not any("Traceback" in line for line in err)
+    assert not Path(files["out"]).parent.exists()  # nothing created under the blocking file

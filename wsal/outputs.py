@@ -1,0 +1,54 @@
+"""Output paths checked before the work that fills them.
+
+A command that computes for minutes and then cannot write its result (a missing or read-only
+folder, a path under a regular file) should say so at once. :func:`check_writable` creates the
+parent folder if needed and writes and removes a probe file there; anything that fails is a
+:class:`WsalError` naming the path.
+
+What this module does not do: write results (each format owns its atomic writer).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from wsal.errors import WsalError
+
+
+def os_error_message(err: OSError) -> str:
+    """``FILE: reason`` for an OSError (the reason alone when it names no file).
+
+    >>> os_error_message(PermissionError(13, "Permission denied", "/x/out.json"))
+    '/x/out.json: Permission denied'
+    """
+    reason = err.strerror or str(err)
+    return f"{err.filename}: {reason}" if err.filename else reason
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """``path`` (a file to be written) as a Path, after checking that its folder can take it."""
+    target = Path(path)
+    if target.is_dir():
+        raise WsalError(f"{target}: is a folder, expected a {what} file path")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsal-probe-"):
+            pass
+    except OSError as err:
+        raise WsalError(f"{target}: cannot write the {what} here ({os_error_message(err)})") from None
+    return target
+
+
+def check_writable_folder(path: str | os.PathLike, what: str = "output") -> Path:
+    """``path`` (a folder to be filled) as a Path, created if needed, after a probe write inside it."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsal-probe-"):
+            pass
+    except OSError as err:
+        raise WsalError(f"{folder}: cannot write the {what} folder here ({os_error_message(err)})") from None
+    return folder
