@@ -27,16 +27,20 @@ def os_error_message(err: OSError) -> str:
     return f"{err.filename}: {reason}" if err.filename else reason
 
 
+def _probe(folder: Path) -> None:
+    """Create ``folder`` if needed and write and remove a probe file in it (OSError when it cannot)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsal-probe-"):
+        pass
+
+
 def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
     """``path`` (a file to be written) as a Path, after checking that its folder can take it."""
     target = Path(path)
     if target.is_dir():
         raise WsalError(f"{target}: is a folder, expected a {what} file path")
-    folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsal-probe-"):
-            pass
+        _probe(target.parent)
     except OSError as err:
         raise WsalError(f"{target}: cannot write the {what} here ({os_error_message(err)})") from None
     return target
@@ -46,9 +50,7 @@ def check_writable_folder(path: str | os.PathLike, what: str = "output") -> Path
     """``path`` (a folder to be filled) as a Path, created if needed, after a probe write inside it."""
     folder = Path(path)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsal-probe-"):
-            pass
+        _probe(folder)
     except OSError as err:
         raise WsalError(f"{folder}: cannot write the {what} folder here ({os_error_message(err)})") from None
     return folder
