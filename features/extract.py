@@ -629,11 +629,12 @@ def extract_store(
                     break
         if collector.remaining:
             raise RuntimeError(f"workers stopped with {len(collector.remaining)} videos unprocessed: {sorted(collector.remaining)[:3]}")
+        summary.stored = writer.commit()  # only after a clean run: an error or Ctrl-C keeps the staged videos
     finally:
         bar.close()
         if pool is not None:
             pool.close()
-    summary.stored = writer.commit()  # only after a clean run: an error or Ctrl-C keeps the staged videos
+        writer.close()
     summary.seconds = time.perf_counter() - start
     return summary
 

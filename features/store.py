@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -36,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wsal.errors import WsalError
+from wsal.locks import file_lock
 
 SCHEMA_VERSION = 1
 FAILURES_GROUP = "_failures"
@@ -228,6 +230,16 @@ class StoreWriter:
         self.path = Path(path)
         self.meta = meta
         self.parts_dir = Path(str(self.path) + ".parts")
+        # one writer per store: a second one fails here, before it touches the staged parts
+        self._lock = file_lock(self.path, "feature store").acquire()
+        try:
+            self._open_parts()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open_parts(self) -> None:
+        meta = self.meta
         self._existing: set[str] = set()
         if self.path.exists():
             with FeatureStore(self.path) as old:
@@ -235,18 +247,41 @@ class StoreWriter:
                 self._existing = set(old.video_ids)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         meta_file = self.parts_dir / _META_FILE
+        staged_attrs = None
         if meta_file.exists():
-            staged_meta = StoreMeta.from_attrs(json.loads(meta_file.read_text()), str(self.parts_dir))
-            staged_meta.check_same(meta, str(self.parts_dir))
+            try:
+                staged_attrs = json.loads(meta_file.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                _warn(f"{meta_file}: damaged (a crash while it was written?): written again from this run's settings")
+        if isinstance(staged_attrs, dict):
+            StoreMeta.from_attrs(staged_attrs, str(self.parts_dir)).check_same(meta, str(self.parts_dir))
         else:
             _atomic_write_text(meta_file, json.dumps(meta.to_attrs()))
+        for part in sorted(self.parts_dir.glob("*" + _PART_SUFFIX)):
+            problem = _part_problem(part, meta.feature_dim)
+            if problem:
+                part.unlink()
+                _warn(f"{part}: damaged staged video ({problem}): removed, the video will be processed again")
+        for record in sorted(self.parts_dir.glob("*" + _FAIL_SUFFIX)):
+            try:
+                json.loads(record.read_text())["video"]
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                record.unlink()
+                _warn(f"{record}: damaged failure record: removed, the video will be tried again")
 
     def __enter__(self) -> "StoreWriter":
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self.commit()
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the store for other writers (staged parts stay for a later run)."""
+        self._lock.release()
 
     def staged_ids(self) -> set[str]:
         return {unquote(p.name[: -len(_PART_SUFFIX)]) for p in self.parts_dir.glob("*" + _PART_SUFFIX)}
@@ -284,7 +319,9 @@ class StoreWriter:
         with h5py.File(tmp, "w") as f:
             group = f.create_group("video")
             _write_video_group(group, feats, kept, num_frames, duration_s, source, video_id)
+        _fsync(tmp)  # on disk before the rename makes it count as done
         os.replace(tmp, final)
+        _fsync(self.parts_dir)
         (self.parts_dir / (stem + _FAIL_SUFFIX)).unlink(missing_ok=True)
 
     def add_failure(self, video_id: str, reason: str) -> None:
@@ -407,7 +444,36 @@ def _check_video_id(video_id: str) -> None:
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
+    _fsync(tmp)
     os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _part_problem(part: Path, feature_dim: int) -> str | None:
+    """Why a staged video file cannot be committed (None when it can)."""
+    try:
+        with h5py.File(part, "r") as f:
+            features = f["video/features"]
+            if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] != feature_dim:
+                return f"features of shape {features.shape}, expected (T>=1, {feature_dim})"
+            for key in ("num_frames", "duration_s"):
+                if key not in f["video"].attrs:
+                    return f"no {key} attribute"
+    except (OSError, KeyError) as err:
+        return str(err).splitlines()[0][:200]
+    return None
+
+
+def _warn(message: str) -> None:
+    print(f"wsal: warning: {message}", file=sys.stderr)
 
 
 def _as_str(value: object) -> str:

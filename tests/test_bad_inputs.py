@@ -95,3 +95,23 @@ def test_bad_input_is_one_line(files, tmp_path, capsys, name, argv, message):
     assert err and err[-1].startswith(f"wsal {args[0]}: error: ") and message in err[-1], err[-1:]
     assert not any("Traceback" in line for line in err)
     assert not Path(files["out"]).parent.exists()  # nothing created under the blocking file
+
+
+def test_two_writers_of_one_store(tmp_path, capsys):
+    """import-features into a store another process is writing: one line naming the holder, and
+    the holder's staged work untouched."""
+    import numpy as np
+
+    from wsal.locks import file_lock
+
+    source = tmp_path / "src"
+    for stream in ("rgb", "flow"):
+        (source / "train" / stream).mkdir(parents=True)
+        np.save(source / "train" / stream / "v1.npy", np.ones((6, 4), np.float32))
+    out = tmp_path / "store.h5"
+    with file_lock(out, "feature store"):
+        assert main(["import-features", "--layout", "basnet", str(source), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("wsal import-features: error: ") and "another process is writing this feature store" in err[-1]
+        assert not out.exists()
+    assert main(["import-features", "--layout", "basnet", str(source), "--out", str(out)]) == 0

@@ -2,6 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
+from wsal.errors import WsalError
 from wsal.features.store import FeatureStore, StoreError, StoreMeta, StoreWriter, merge_stores
 
 
@@ -117,3 +118,42 @@ def test_merge_stores_equals_single_write(tmp_path, rng, small_meta):
             np.testing.assert_array_equal(s.read(vid).features, feats)
     with pytest.raises(StoreError, match="also in"):
         merge_stores([tmp_path / "a.h5", tmp_path / "a.h5"], tmp_path / "m2.h5")
+
+
+def _add(writer, vid, rng, meta, n=5):
+    writer.add(vid, rng.standard_normal((n, meta.feature_dim)).astype(np.float32), num_frames=16 * n, duration_s=0.64 * n, source="x")
+
+
+def test_a_second_writer_is_refused_and_loses_nothing(tmp_path, rng, small_meta):
+    path = tmp_path / "s.h5"
+    first = StoreWriter(path, small_meta)
+    _add(first, "a", rng, small_meta)
+    with pytest.raises(WsalError, match=r"another process is writing this feature store \(pid \d+ on "):
+        StoreWriter(path, small_meta)
+    assert first.is_done("a")  # the refused writer touched nothing
+    first.commit()
+    first.close()
+    with StoreWriter(path, small_meta) as second:  # free again once the first is closed
+        _add(second, "b", rng, small_meta)
+    with FeatureStore(path) as store:
+        assert store.video_ids == ["a", "b"]
+
+
+def test_damaged_staged_parts_are_removed_reported_and_redone(tmp_path, rng, small_meta, capsys):
+    path = tmp_path / "s.h5"
+    writer = StoreWriter(path, small_meta)
+    for vid in ("good", "cut"):
+        _add(writer, vid, rng, small_meta)
+    writer.close()  # killed before its commit: the parts stay
+    parts = path.with_name("s.h5.parts")
+    cut = parts / "cut.part.h5"
+    cut.write_bytes(cut.read_bytes()[:100])  # truncated by a crash
+    (parts / "meta.json").write_text("")  # empty after a crash
+    with StoreWriter(path, small_meta) as again:
+        assert again.is_done("good") and not again.is_done("cut")  # redone
+        _add(again, "cut", rng, small_meta)
+    err = capsys.readouterr().err
+    assert "cut.part.h5: damaged staged video" in err and "will be processed again" in err
+    assert "meta.json: damaged" in err
+    with FeatureStore(path) as store:
+        assert store.video_ids == ["cut", "good"]

@@ -412,3 +412,15 @@ def test_a_loss_that_turns_nan_names_the_last_good_checkpoint(tmp_path, config_f
     assert "non-finite loss in steps 5-6" in message and f"last good checkpoint: {run / 'checkpoints' / 'step_4.pt'}" in message
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_2.pt", "step_4.pt"]  # step 6 not saved
     assert not (run / "model.pt").exists()
+
+
+def test_a_second_training_into_the_same_run_is_refused(tmp_path, config_file, tiny_data, capsys):
+    from wsal.locks import folder_lock
+
+    run = tmp_path / "run"
+    with folder_lock(run, "training run"):  # what a running `wsal train --out RUN` holds
+        assert _train_cli(config_file, tiny_data, run) == 2
+        err = capsys.readouterr().err.strip()
+        assert "another process is writing this training run (pid " in err and len(err.splitlines()) == 1
+        assert not (run / "log.csv").exists()
+    assert _train_cli(config_file, tiny_data, run) == 0  # released: the run trains

@@ -58,6 +58,7 @@ from tqdm import tqdm
 from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.errors import WsalError
+from wsal.locks import folder_lock
 from wsal.eval.io import load_ground_truth
 from wsal.features.store import StoreMeta
 from wsal.model.methods import build_model, loss_keys, model_losses
@@ -291,10 +292,19 @@ def train(
     if config.data.group_batches < 0:
         raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
+    dev = resolve_device(tc.device)
+    run.mkdir(parents=True, exist_ok=True)
+    with folder_lock(run, "training run"):  # a second `wsal train` into RUN fails at once
+        return _train_in_run(config, features, annotations, run, resume, dev)
+
+
+def _train_in_run(
+    config: ExperimentConfig, features: str, annotations: str, run: Path, resume: bool, dev: torch.device
+) -> Path:
+    """The body of :func:`train` once its inputs are checked and RUN is locked."""
+    tc = config.train
     final_path = run / "model.pt"
     log_path = run / "log.csv"
-    dev = resolve_device(tc.device)
-
     resume_from = latest_checkpoint(run) if resume else None
     if resume and resume_from is None:
         # stopped before its first checkpoint: nothing finished to keep, so it starts again
