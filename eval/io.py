@@ -277,6 +277,7 @@ def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode open() would
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, allow_nan=False)
             f.flush()
@@ -285,6 +286,12 @@ def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_ground_truth(database: dict, path: str | os.PathLike) -> None:

@@ -27,7 +27,6 @@ flow: see flow.py). No dropout: the port's dropout sits before the logits and is
 
 from __future__ import annotations
 
-import pickle
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -39,6 +38,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from wsal.errors import WsalError
+from wsal.torchfile import load_torch_file
 
 FEATURE_DIM = 1024  # channels of Mixed_5c
 BN_EPS = 1e-3  # the TF original's batch-norm epsilon, kept by the port
@@ -224,13 +224,7 @@ def _describe_keys(kind: str, keys: list[str], shown: int = 3) -> str:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise WsalError(f"I3D weights file not found: {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WsalError(f"cannot read I3D weights {path}: {first_line}") from exc
+    loaded = load_torch_file(path, "I3D weights file")
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]  # a training checkpoint wrapping the weights
     if not isinstance(loaded, Mapping) or not loaded:

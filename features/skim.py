@@ -38,6 +38,7 @@ import torch
 from numpy.typing import NDArray
 
 from wsal.errors import WsalError
+from wsal.torchfile import load_torch_file
 from wsal.features.sampler import CoarseSignals, SamplerConfig, SkimFitConfig
 from wsal.timeline import SnippetGrid
 
@@ -169,19 +170,17 @@ def save_skim(skim: Skim, path: str | os.PathLike) -> None:
 def load_skim(path: str | os.PathLike) -> Skim:
     """Read a skim model file; a missing or foreign file is a one-line WsalError."""
     path = Path(path)
-    if not path.is_file():
-        raise WsalError(f"{path}: skim model file not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a file that is not its own (pickle, zip, ...)
-        raise WsalError(f"{path}: not a readable torch file ({type(err).__name__})") from None
+    data = load_torch_file(path, "skim model file")
     if not isinstance(data, dict) or data.get("kind") != SKIM_KIND:
         raise WsalError(f"{path}: not a skim model (written by `wsal sampler-fit`)")
     if data.get("version") != SKIM_VERSION:
         raise WsalError(f"{path}: skim model version {data.get('version')} is not supported (this wsal reads {SKIM_VERSION})")
-    state = data["state_dict"]
-    model = SkimModel(int(data["hidden"]), state["mean"].numpy(), state["std"].numpy())
-    model.load_state_dict(state)
+    try:
+        state = data["state_dict"]
+        model = SkimModel(int(data["hidden"]), state["mean"].numpy(), state["std"].numpy())
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+        raise WsalError(f"{path}: damaged skim model ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
     model.eval()
     grid = SnippetGrid(data["fps"], data["clip_len_frames"], data["stride_frames"])
     return Skim(model, grid, SamplerConfig(**data["sampler"]))

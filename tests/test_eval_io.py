@@ -194,3 +194,16 @@ def test_a_video_listed_twice_in_predictions_is_refused(tmp_path):
     with pytest.raises(WsalError, match="refused predictions file: key 'v1' appears twice in one object") as info:
         load_predictions(path)
     assert "\n" not in str(info.value)
+
+
+def test_json_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from wsal.eval.io import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic({"a": 1}, tmp_path / "x.json")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

@@ -419,4 +419,4 @@ def test_learned_sampler_fit_report_and_errors(videos, tmp_path, capsys):
     assert "2 of 2 videos have no file" in capsys.readouterr().err
     assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", str(held),
                  "--sampler-model", str(raw)]) == 2  # fmt: skip
-    assert "not a readable torch file" in capsys.readouterr().err
+    assert "not a readable skim model file" in capsys.readouterr().err

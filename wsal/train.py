@@ -59,6 +59,7 @@ from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.errors import WsalError
 from wsal.locks import folder_lock
+from wsal.torchfile import load_torch_file
 from wsal.eval.io import load_ground_truth
 from wsal.features.store import StoreMeta
 from wsal.model.methods import build_model, loss_keys, model_losses
@@ -134,17 +135,14 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    if not path.is_file():
-        raise WsalError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types for foreign or truncated files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WsalError(f"{path}: not a readable wsal checkpoint ({reason})") from None
+    ckpt = load_torch_file(path, "wsal checkpoint", map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise WsalError(f"{path}: not a wsal checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
     if ckpt.get("version") != CHECKPOINT_VERSION:
         raise WsalError(f"{path}: checkpoint version {ckpt.get('version')} is not supported (this wsal reads {CHECKPOINT_VERSION})")
+    step = ckpt.get("step")
+    if type(step) is not int or step < 0:
+        raise WsalError(f"{path}: checkpoint step must be a non-negative integer, got {step!r}")
     return ckpt
 
 
