@@ -67,6 +67,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("localize class_threshold nan", ["localize", "--from-raw", "{raw}", "--out", "{tmp}/p.json", "--set", "localize.class_threshold=nan"],
      "localize.class_threshold must be finite"),
     # files whose content is refused
+    ("train: a config that is not UTF-8", ["train", "--config", "{latin1_toml}", "--features", "{store}", "--annotations", "{gt}",
+                                          "--out", "{tmp}/r"], "not UTF-8 text"),
     ("predictions: a video twice", ["evaluate", "--ground-truth", "{gt}", "--subset", "test", "--predictions", "{dup_pred}"],
      "key 'v1' appears twice in one object"),
     ("ground truth: a video twice", ["evaluate", "--ground-truth", "{dup_gt}", "--predictions", "{pred}"],
@@ -113,6 +115,8 @@ def test_bad_input_is_one_line(files, tmp_path, capsys, name, argv, message):
             changed["step"] = step
         torch.save(changed, tmp_path / f"{name}.pt")
         values[f"{name}_ckpt"] = str(tmp_path / f"{name}.pt")
+    (tmp_path / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    values["latin1_toml"] = str(tmp_path / "latin1.toml")
     (tmp_path / "anet.json").write_text(json.dumps({"database": {"v": {"subset": "training", "annotations": []}}}))
     args = [a.format(**values) for a in argv]
     code = main(args)

@@ -480,3 +480,18 @@ def test_learned_sampler_in_extract(sampler_videos, tmp_path):
     with pytest.raises(WsalError, match="fitted on snippets"):
         other_grid = ExtractConfig(workers=0, sampler="learned", sampler_model=str(model), snippet_frames=8, **SMALL)
         extract_store(find_videos([sampler_videos]), tmp_path / "x.h5", other_grid, stand_in_models(), "cpu", "test")
+
+
+def test_cli_all_videos_failed_is_an_error(tmp_path, weights, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b"):
+        (videos / f"{name}.mp4").write_bytes(b"not a video at all")
+    out = tmp_path / "s.h5"
+    code = main(["extract", str(videos), "--out", str(out), "--rgb-weights", str(weights["rgb"]), "--flow", "none",
+                 "--workers", "0", "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("wsal extract: error: ") and "every one of the 2 videos failed" in err[-1]
+    assert any(line.startswith("wsal extract: failed: a: ") for line in err)
+    with FeatureStore(out) as store:  # the failures are recorded for the user to read
+        assert sorted(store.failures()) == ["a", "b"]

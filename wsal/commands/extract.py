@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from wsal.errors import WsalError
@@ -157,4 +158,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(summary.failed)} failed (reasons in the store's failure list); {summary.stored} videos in the store; "
         f"{summary.snippets} snippets in {summary.seconds:.1f} s ({rate:.1f} snippets/s) on {device}"
     )
+    for vid, reason in list(summary.failed.items())[:3]:
+        print(f"wsal extract: failed: {vid}: {reason}", file=sys.stderr)
+    if summary.failed and not summary.done and not summary.skipped:
+        raise WsalError(f"{out}: every one of the {len(summary.failed)} videos failed (reasons in the store's failure list)")
     return 0
