@@ -546,3 +546,20 @@ def test_real_wtalc_activitynet13_reduced(shared_data, tmp_path, capsys):
     assert _subset_counts(database) == {"training": (9337, 14369, 0), "validation": (4575, 7054, 0)}
     assert "dropped 11 zero-length or reversed segment(s)" in stderr
     assert all(v["fps"] is not None for v in database.values())
+
+
+def test_impossible_times_are_refused_and_late_segments_reported(thumos_dir, tmp_path, capsys):
+    _write(thumos_dir / "annotations_val" / "Diving_val.txt", "video_validation_0000002 -1.5 4.0\n")
+    code, _, err = _convert(capsys, "thumos14", thumos_dir, tmp_path / "gt.json")
+    assert code == 2 and "Diving_val.txt:1: segment [-1.5, 4] starts before the video (negative time)" in err
+    _write(thumos_dir / "annotations_val" / "Diving_val.txt", "")  # an empty class file
+    info = _write(tmp_path / "info.json", json.dumps({"video_test_0000004": {"fps": 30, "duration": 10.0}}))
+    code, _, err = _convert(capsys, "thumos14", thumos_dir, tmp_path / "gt.json", "--video-info", info)
+    assert code == 0
+    assert "Diving_val.txt: empty: class Diving has no segments in validation from this file" in err
+    # video_test_0000004's Diving [18.6, 20.8] starts after its 10 s: kept, and said
+    assert "1 segments in 1 videos start after their video ends (e.g. video_test_0000004 at 18.6 s of 10 s)" in err
+    assert _database(tmp_path / "gt.json")["video_test_0000004"]["annotations"][0]["segment"] == [18.6, 20.8]
+    bad = _write(tmp_path / "anet.json", json.dumps({"database": {"v": {"subset": "training", "duration": -4, "annotations": []}}}))
+    code, _, err = _convert(capsys, "activitynet", bad, tmp_path / "gt2.json")
+    assert code == 2 and "video v, duration: a duration must be > 0 s, got -4" in err

@@ -100,6 +100,18 @@ class AnnotationSet:
     dropped: list[DroppedSegment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def after_the_end(self) -> list[tuple[str, float, float]]:
+        """(video, start_s, duration_s) of every instance that starts after its video ends (when the
+        duration is known). The official THUMOS-14 test annotations hold a few (e.g.
+        video_test_0000270); they are kept, as the official ground truth keeps them, and reported."""
+        return [
+            (vid, inst.start_s, video.duration_s)
+            for vid, video in sorted(self.videos.items())
+            if video.duration_s is not None
+            for inst in video.instances
+            if inst.start_s >= video.duration_s
+        ]
+
     def subsets(self) -> dict[str, tuple[int, int, int]]:
         """``{subset: (videos, instances, ambiguous regions)}``, subsets sorted by name."""
         counts: dict[str, list[int]] = {}
@@ -133,6 +145,8 @@ class AnnotationSet:
 
         Segments with ``end_s <= start_s`` go to :attr:`dropped` instead.
         """
+        if start_s < 0:
+            raise AnnotationError(f"{where}: segment [{start_s:g}, {end_s:g}] starts before the video (negative time)")
         if not end_s > start_s:
             self.dropped.append(DroppedSegment(vid, label, start_s, end_s, where))
         elif ambiguous:
@@ -248,7 +262,10 @@ def read_thumos14(source: Path) -> AnnotationSet:
         match = _THUMOS_FILE.match(path.name)
         assert match is not None  # thumos14_files only returns matching names
         label, subset = match["label"], THUMOS_SUBSETS[match["split"]]
-        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        text = _read_text(path)
+        if not text.strip():
+            result.notes.append(f"{path}: empty: class {label} has no segments in {subset} from this file")
+        for number, line in enumerate(text.splitlines(), start=1):
             where = f"{path}:{number}"
             parsed = parse_thumos_line(line, where)
             if parsed is None:
@@ -268,7 +285,15 @@ def read_thumos14(source: Path) -> AnnotationSet:
 
 
 def _optional_seconds(value: object, where: str) -> float | None:
-    return None if value is None else to_seconds(value, where)
+    return None if value is None else positive_seconds(value, where)
+
+
+def positive_seconds(value: object, where: str) -> float:
+    """:func:`to_seconds`, and more than 0 (a duration)."""
+    seconds = to_seconds(value, where)
+    if seconds <= 0:
+        raise AnnotationError(f"{where}: a duration must be > 0 s, got {seconds:g}")
+    return seconds
 
 
 def _json_segment(raw: object, where: str) -> tuple[float, float]:
@@ -465,7 +490,7 @@ def read_wtalc(folder: Path) -> AnnotationSet:
         fps = fps_rows[row] if fps_rows is not None else fps_by_name.get(_text(names[row]))
         result.videos[vid] = AnnotatedVideo(
             subset=_text(subsets[row]),
-            duration_s=None if durations is None else to_seconds(durations[row], f"{where}, duration.npy"),
+            duration_s=None if durations is None else positive_seconds(durations[row], f"{where}, duration.npy"),
             fps=None if fps is None else to_seconds(fps, f"{where}, fps"),
         )
         video_segments, video_labels = segments[row], labels[row]

@@ -77,6 +77,13 @@ def run(args: argparse.Namespace) -> int:
                 f"(e.g. {missing[0]}); their fps/duration stay as read"
             )
     _report_dropped(result.dropped)
+    late = result.after_the_end()
+    if late:
+        vid, start_s, duration_s = late[0]
+        result.notes.append(
+            f"{len(late)} segments in {len({v for v, _, _ in late})} videos start after their video ends "
+            f"(e.g. {vid} at {start_s:g} s of {duration_s:g} s): kept as annotated (no detection can match them)"
+        )
     for note in result.notes:
         print(f"wsal annotations: note: {note}", file=sys.stderr)
     try:
