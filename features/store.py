@@ -158,7 +158,17 @@ class FeatureStore:
         group = self._file[vid]
         if not isinstance(group, h5py.Group) or "features" not in group:
             raise StoreError(f"{self.path}: video '{vid}' has no features dataset")
-        shape = group["features"].shape
+        features = group["features"]
+        if features.dtype.kind not in "fiu":
+            raise StoreError(f"{self.path}: video '{vid}' features are of type {features.dtype}, expected numbers")
+        shape = features.shape
+        attrs = group.attrs
+        try:
+            num_frames, duration_s = int(attrs["num_frames"]), float(attrs["duration_s"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise StoreError(f"{self.path}: video '{vid}' lacks a numeric num_frames / duration_s attribute ({err})") from None
+        if num_frames < 1 or not (np.isfinite(duration_s) and duration_s > 0):
+            raise StoreError(f"{self.path}: video '{vid}' has num_frames {num_frames}, duration_s {duration_s}: both must be > 0")
         if len(shape) != 2 or shape[1] != self.meta.feature_dim:
             raise StoreError(
                 f"{self.path}: video '{vid}' features have shape {shape}, expected (T, {self.meta.feature_dim})"

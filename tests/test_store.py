@@ -157,3 +157,24 @@ def test_damaged_staged_parts_are_removed_reported_and_redone(tmp_path, rng, sma
     assert "meta.json: damaged" in err
     with FeatureStore(path) as store:
         assert store.video_ids == ["cut", "good"]
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda g: g.attrs.__delitem__("num_frames"), "lacks a numeric num_frames / duration_s attribute"),
+        (lambda g: g.attrs.__setitem__("duration_s", float("nan")), "both must be > 0"),
+        (lambda g: g.attrs.__setitem__("num_frames", 0), "both must be > 0"),
+        (lambda g: (g.__delitem__("features"), g.create_dataset("features", data=np.full((5, 6), b"xy"))), "expected numbers"),
+    ],
+)
+def test_reader_refuses_damaged_video_records(tmp_path, rng, small_meta, damage, message):
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        w.add("v", _feats(rng, 5), num_frames=80, duration_s=3.2, source="x")
+    with h5py.File(path, "r+") as f:
+        damage(f["v"])
+    with pytest.raises(StoreError, match=message):
+        FeatureStore(path)
+    with pytest.raises(StoreError, match=message):  # merge-stores reads its parts the same way
+        merge_stores([path], tmp_path / "merged.h5")
