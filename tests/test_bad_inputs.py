@@ -4,7 +4,8 @@ where it should not be.
 
 ``{out}`` in a case is an output path under a regular file (it cannot be created, as a path on a
 read-only mount cannot: root ignores folder permissions, so tests use this form); ``{store}``,
-``{gt}``, ``{ckpt}``, ``{pred}``, ``{raw}`` are a tiny trained run's files; ``{tmp}`` a fresh folder.
+``{gt}``, ``{ckpt}``, ``{pred}``, ``{raw}`` are a tiny trained run's files (``{run}`` its folder,
+``{run_copy}`` a copy); ``{tmp}`` a fresh folder holding the small bad files the other names point to.
 """
 
 from __future__ import annotations
@@ -87,6 +88,95 @@ CASES: list[tuple[str, list[str], str]] = [
     ("localize: checkpoint with a text step", ["localize", "--checkpoint", "{textstep_ckpt}", "--features", "{store}", "--annotations",
                                                "{gt}", "--subset", "test", "--out", "{tmp}/p.json", "--device", "cpu"],
      "checkpoint step must be a non-negative integer, got 'x'"),
+    # everyday mistakes, one per command and option family
+    ('evaluate: ground truth missing', ['evaluate', '--ground-truth', '{tmp}/none.json', '--predictions', '{pred}'],
+     'ground-truth file not found'),
+    ('evaluate: ground truth empty', ['evaluate', '--ground-truth', '{empty}', '--predictions', '{pred}'],
+     'ground-truth file is empty'),
+    ('evaluate: predictions not JSON', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{notjson}'],
+     'not a JSON predictions file'),
+    ('evaluate: predictions in ground-truth form', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{gt}'],
+     'not a predictions file: expected {"results": {video: [...]}} at the top level'),
+    ('evaluate: NaN score', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{nan_pred}'],
+     "video 'v': detection 0: score: value nan is not finite"),
+    ('evaluate: reversed segment', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{rev_pred}'],
+     "video 'v': detection 0: segment [3, 1] is reversed"),
+    ('evaluate: tIoU above 1', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{pred}', '--tiou', '1.5'],
+     '--tiou thresholds must lie in'),
+    ('evaluate: tIoU not a number', ['evaluate', '--ground-truth', '{gt}', '--subset', 'test', '--predictions', '{pred}', '--tiou', 'abc'],
+     "--tiou expects 'thumos', 'activitynet' or numbers in"),
+    ('evaluate: unknown subset', ['evaluate', '--ground-truth', '{gt}', '--subset', 'nope', '--predictions', '{pred}'],
+     "no subset 'nope'; available subsets: test, validation"),
+    ('evaluate: several subsets, none chosen', ['evaluate', '--ground-truth', '{gt}', '--predictions', '{pred}'],
+     ' has subsets test, validation: choose one with --subset'),
+    ('localize: checkpoint missing', ['localize', '--checkpoint', '{tmp}/none.pt', '--features', '{store}', '--annotations', '{gt}', '--subset', 'test', '--out', '{tmp}/p.json'],
+     'checkpoint file not found'),
+    ('localize: --from-raw with --checkpoint', ['localize', '--from-raw', '{raw}', '--checkpoint', '{ckpt}', '--out', '{tmp}/p.json'],
+     '--from-raw re-uses saved outputs'),
+    ('localize: no --features', ['localize', '--checkpoint', '{ckpt}', '--annotations', '{gt}', '--out', '{tmp}/p.json'],
+     '--features is required'),
+    ('localize: nms_iou above 1', ['localize', '--from-raw', '{raw}', '--out', '{tmp}/p.json', '--set', 'localize.nms_iou=2'],
+     'localize.nms_iou must be in [0, 1], got 2.0'),
+    ('localize: unknown key', ['localize', '--from-raw', '{raw}', '--out', '{tmp}/p.json', '--set', 'localize.nope=1'],
+     "config.localize: unknown key 'nope'"),
+    ('localize: non-localize key on raw', ['localize', '--from-raw', '{raw}', '--out', '{tmp}/p.json', '--set', 'train.lr=1'],
+     "--set 'train.lr=1': localize only changes post-processing"),
+    ('localize: unknown subset', ['localize', '--checkpoint', '{ckpt}', '--features', '{store}', '--annotations', '{gt}', '--subset', 'nope', '--out', '{tmp}/p.json', '--device', 'cpu'],
+     "no subset 'nope'; available subsets: test, validation"),
+    ('localize: raw file missing', ['localize', '--from-raw', '{tmp}/none.h5', '--out', '{tmp}/p.json'],
+     'raw-output file not found'),
+    ('localize: raw file not HDF5', ['localize', '--from-raw', '{notjson}', '--out', '{tmp}/p.json'],
+     'not a readable HDF5 file'),
+    ('localize: store missing', ['localize', '--checkpoint', '{ckpt}', '--features', '{tmp}/none.h5', '--annotations', '{gt}', '--subset', 'test', '--out', '{tmp}/p.json', '--device', 'cpu'],
+     'feature store file not found'),
+    ('train: store missing', ['train', '--features', '{tmp}/none.h5', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN],
+     'feature store not found'),
+    ('train: max_steps 0', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN, '--set', 'train.max_steps=0'],
+     'train.max_steps, batch_size, checkpoint_every and log_every must be >= 1'),
+    ('train: wrong type', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN, '--set', 'mil.embed_dim=abc'],
+     "config.mil.embed_dim: expected an integer, got str 'abc'"),
+    ('train: unknown key', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN, '--set', 'train.nope=1'],
+     "config.train: unknown key 'nope'"),
+    ('train: config missing', ['train', '--config', '{tmp}/none.toml', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r'],
+     'config file not found'),
+    ('train: config not TOML', ['train', '--config', '{notjson}', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r'],
+     'not valid TOML'),
+    ('train: into a finished run', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{run}', *TRAIN],
+     'already holds a run; pass --resume to continue it or choose a new --out'),
+    ('train: group_batches negative', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN, '--set', 'data.group_batches=-1'],
+     'data.group_batches must be >= 0, got -1'),
+    ('train: resume with another model', ['train', '--out', '{run_copy}', '--resume', '--set', 'mil.embed_dim=4', '--set', 'train.max_steps=4', '--device', 'cpu'],
+     'cannot resume: config mil.embed_dim was 8, now 4'),
+    ('import-features: source missing', ['import-features', '--layout', 'basnet', '{tmp}/none', '--out', '{tmp}/s.h5'],
+     'not a folder'),
+    ('import-features: wtalc without names', ['import-features', '--layout', 'wtalc', '{notjson}', '--out', '{tmp}/s.h5'],
+     'video names file not found'),
+    ('annotations: folder missing', ['annotations', '--format', 'thumos14', '{tmp}/none', '--out', '{tmp}/g.json'],
+     'no such folder'),
+    ('annotations: no THUMOS files', ['annotations', '--format', 'thumos14', '{tmp}', '--out', '{tmp}/g.json'],
+     'no <Class>_val.txt or <Class>_test.txt files'),
+    ('annotations: ActivityNet not JSON', ['annotations', '--format', 'activitynet', '{notjson}', '--out', '{tmp}/g.json'],
+     'not valid JSON'),
+    ('annotations: --subset with thumos14', ['annotations', '--format', 'thumos14', '{tmp}', '--subset', 'x', '--out', '{tmp}/g.json'],
+     '--subset only applies to --format activitynet'),
+    ('merge-stores: a part twice', ['merge-stores', '{store}', '{store}', '--out', '{tmp}/m.h5'],
+     'the same part is given twice'),
+    ('merge-stores: part missing', ['merge-stores', '{tmp}/none.h5', '--out', '{tmp}/m.h5'],
+     'feature store not found'),
+    ('merge-stores: out is a part', ['merge-stores', '{store}', '--out', '{store}'],
+     'is also one of the parts; write the merge to a new file'),
+    ('demo: zero steps', ['demo', '--out', '{tmp}/d', '--steps', '0'],
+     '--steps must be >= 1, got 0'),
+    ('extract: no videos', ['extract', '{tmp}', '--out', '{tmp}/s.h5', '--rgb-weights', '{ckpt}', '--flow', 'none'],
+     'no videos found in'),
+    ('extract: weights missing', ['extract', '{tmp}', '--out', '{tmp}/s.h5', '--rgb-weights', '{tmp}/none.pt', '--flow', 'none'],
+     'I3D weights file not found:'),
+    ('extract: flow without weights', ['extract', '{tmp}', '--out', '{tmp}/s.h5', '--rgb-weights', '{ckpt}'],
+     '--flow tvl1 needs --flow-weights'),
+    ('sampler-report: instance fraction 0', ['sampler-report', '--features', '{store}', '--annotations', '{gt}', '--instance-fraction', '0'],
+     '--instance-fraction must be in'),
+    ('sampler-fit: raw missing', ['sampler-fit', '{tmp}', '--raw', '{tmp}/none.h5', '--out', '{tmp}/m.pt'],
+     'no videos found in'),
     ("evaluate: kit with --ignore-ambiguous", ["evaluate", "--ground-truth", "{gt}", "--predictions", "{pred}", "--subset", "test",
                                                "--protocol", "thumos14-kit", "--ignore-ambiguous"], "belong to the activitynet protocol"),
 ]  # fmt: skip
@@ -115,6 +205,16 @@ def test_bad_input_is_one_line(files, tmp_path, capsys, name, argv, message):
             changed["step"] = step
         torch.save(changed, tmp_path / f"{name}.pt")
         values[f"{name}_ckpt"] = str(tmp_path / f"{name}.pt")
+    import shutil
+
+    for name, text in (("empty.json", ""), ("notjson.txt", "{oops"),
+                       ("nan.json", '{"results": {"v": [{"segment": [0, 1], "label": "A", "score": NaN}]}}'),
+                       ("rev.json", '{"results": {"v": [{"segment": [3, 1], "label": "A", "score": 1}]}}')):  # fmt: skip
+        (tmp_path / name).write_text(text)
+    values.update(empty=str(tmp_path / "empty.json"), notjson=str(tmp_path / "notjson.txt"),
+                  nan_pred=str(tmp_path / "nan.json"), rev_pred=str(tmp_path / "rev.json"),
+                  run=str(Path(files["ckpt"]).parent), run_copy=str(tmp_path / "run_copy"))  # fmt: skip
+    shutil.copytree(Path(files["ckpt"]).parent, tmp_path / "run_copy")
     (tmp_path / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     values["latin1_toml"] = str(tmp_path / "latin1.toml")
     (tmp_path / "anet.json").write_text(json.dumps({"database": {"v": {"subset": "training", "annotations": []}}}))
