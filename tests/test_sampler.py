@@ -420,3 +420,16 @@ def test_learned_sampler_fit_report_and_errors(videos, tmp_path, capsys):
     assert main(["sampler-report", "--features", str(store), "--annotations", str(gt), "--videos", str(held),
                  "--sampler-model", str(raw)]) == 2  # fmt: skip
     assert "not a readable skim model file" in capsys.readouterr().err
+
+
+def test_a_skim_model_without_its_weights_is_a_one_line_error(tmp_path):
+    import torch
+
+    from wsal.errors import WsalError
+    from wsal.features.skim import SKIM_KIND, SKIM_VERSION, load_skim
+
+    path = tmp_path / "m.pt"
+    torch.save({"kind": SKIM_KIND, "version": SKIM_VERSION, "hidden": 4}, path)
+    with pytest.raises(WsalError, match=r"m.pt: damaged skim model \(KeyError") as err:
+        load_skim(path)
+    assert "\n" not in str(err.value)
