@@ -117,6 +117,18 @@ def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return ap if lead else float(ap)
 
 
+# Warn when more than this share of the ground-truth videos has no prediction at all.
+COVERAGE_WARN_SHARE = 0.1
+
+
+def coverage(gt: GroundTruth, predicted_videos: Sequence[str]) -> tuple[int, tuple[str, ...], int]:
+    """(videos with ground truth, those without any prediction (sorted), their segments)."""
+    named = set(predicted_videos)
+    with_gt = [vid for vid, v in gt.videos.items() if len(v.labels)]
+    missing = tuple(sorted(vid for vid in with_gt if vid not in named))
+    return len(with_gt), missing, sum(len(gt.videos[vid].labels) for vid in missing)
+
+
 @dataclass(frozen=True)
 class DetectionResult:
     """mAP at each tIoU threshold plus what reports need (counts, warnings, PR curves)."""
@@ -140,6 +152,21 @@ class DetectionResult:
     pr_tiou: float | None  # threshold of the stored PR curves: 0.5 if asked, else the closest
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)  # label -> (precision, recall)
     protocol: str = "activitynet"  # "activitynet" (this module) or "thumos14-kit" (wsal.eval.thumos14_kit)
+    num_gt_videos: int = 0  # evaluated videos with at least one ground-truth segment
+    videos_without_predictions: tuple[str, ...] = ()  # of those, the ones no prediction names, sorted
+    instances_without_predictions: int = 0  # ground-truth segments in those videos
+
+    def coverage_warning(self) -> str | None:
+        """A line when more than :data:`COVERAGE_WARN_SHARE` of the ground-truth videos have no prediction at all."""
+        missing = len(self.videos_without_predictions)
+        if not self.num_gt_videos or missing <= COVERAGE_WARN_SHARE * self.num_gt_videos:
+            return None
+        shown = ", ".join(self.videos_without_predictions[:3]) + (", ..." if missing > 3 else "")
+        return (
+            f"{missing} of {self.num_gt_videos} ground-truth videos ({100 * missing / self.num_gt_videos:.0f}%) have no "
+            f"prediction at all ({self.instances_without_predictions} of {self.num_ground_truth} segments; e.g. {shown}): "
+            "they count as misses; to score only the videos you ran, pass --videos or --features"
+        )
 
     def average_between(self, low: float, high: float) -> float:
         """Mean mAP over the thresholds in [low, high] (1e-9 tolerance); NaN if there are none."""
@@ -172,6 +199,9 @@ class DetectionResult:
             lines.append("ignore-ambiguous is on but the evaluated videos have no Ambiguous regions")
         if self.num_predictions == 0:
             lines.append("no predictions left to evaluate: mAP is 0")
+        coverage = self.coverage_warning()
+        if coverage:
+            lines.append(coverage)
         return lines
 
 
@@ -368,4 +398,16 @@ def detection_map(
         num_ambiguous_removed=num_amb_removed,
         pr_tiou=float(thresholds[pr_k]),
         pr_curves=curves,
+        **coverage_fields(gt, preds),
     )
+
+
+def coverage_fields(gt: GroundTruth, preds: Predictions) -> dict:
+    """The coverage fields of :class:`DetectionResult` (predictions with a ground-truth label count)."""
+    num, missing, instances = coverage(gt, preds.video_ids[np.isin(preds.labels, np.asarray(gt_labels(gt)))].tolist())
+    return {"num_gt_videos": num, "videos_without_predictions": missing, "instances_without_predictions": instances}
+
+
+def gt_labels(gt: GroundTruth) -> list[str]:
+    """Labels with at least one segment in the evaluated videos, sorted."""
+    return sorted({lab for v in gt.videos.values() for lab in v.labels})

@@ -30,7 +30,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -73,6 +73,15 @@ class GroundTruth:
                 f"{self.path}: no subset {name!r}; available subsets: {', '.join(available) or '(none)'}"
             )
         videos = {vid: v for vid, v in self.videos.items() if v.subset == name}
+        return GroundTruth(videos=videos, classes=self.classes, path=self.path)
+
+    def restricted(self, video_ids: Iterable[str], source: str) -> "GroundTruth":
+        """Only the videos in ``video_ids`` (e.g. those a feature store holds); ``source`` names the
+        list in the error raised when none of them is in the ground truth."""
+        keep = set(video_ids)
+        videos = {vid: v for vid, v in self.videos.items() if vid in keep}
+        if not videos:
+            raise WsalError(f"{source}: none of its {len(keep)} videos is in the ground truth {self.path}")
         return GroundTruth(videos=videos, classes=self.classes, path=self.path)
 
     def subsets(self) -> list[str]:

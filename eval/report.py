@@ -102,6 +102,7 @@ class Run:
     name: str
     path: str
     result: DetectionResult
+    scope: str | None = None  # "N videos listed in FILE" when the ground truth was restricted, else None
 
 
 def run_names(paths: list[str]) -> list[str]:
@@ -145,6 +146,13 @@ def summary_json(run: Run, subset: str | None, preset: str | None) -> dict:
             "num_ambiguous_removed": r.num_ambiguous_removed,
         },
         "preset": preset,
+        "restricted_to": run.scope,
+        "coverage": {
+            "num_gt_videos": r.num_gt_videos,
+            "videos_without_predictions": len(r.videos_without_predictions),
+            "instances_without_predictions": r.instances_without_predictions,
+            "examples": list(r.videos_without_predictions[:10]),
+        },
         "warnings": r.warnings(),
     }
 
@@ -162,7 +170,8 @@ def format_table(runs: list[Run], preset: str | None) -> str:
     ]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in [header] + rows]
-    return f"mAP (%) at tIoU ({protocol_tag(runs[0].result)})\n" + "\n".join(lines)
+    scope = f"; ground truth restricted to {runs[0].scope}" if runs[0].scope else ""
+    return f"mAP (%) at tIoU ({protocol_tag(runs[0].result)}{scope})\n" + "\n".join(lines)
 
 
 def interpolated_precision_at(precision: np.ndarray, recall: np.ndarray, recall_grid: np.ndarray) -> np.ndarray:
@@ -298,6 +307,7 @@ def write_report(
         "# Detection evaluation",
         "",
         f"- Protocol: {protocol_description(first)}.",
+        *([f"- Ground truth restricted to {runs[0].scope}."] if runs[0].scope else []),
         f"- Ground truth: `{ground_truth_path}`, subset: {subset or 'all videos'}, "
         f"{len(first.classes)} classes, {first.num_ground_truth} segments.",
         f"- tIoU thresholds: {', '.join(tious)}" + (f" (preset `{preset}`)" if preset else "") + ".",

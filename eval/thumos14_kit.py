@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from wsal.errors import WsalError
-from wsal.eval.detection import DetectionResult, check_thresholds
+from wsal.eval.detection import DetectionResult, coverage_fields, check_thresholds
 from wsal.eval.io import GroundTruth, Predictions
 
 # MATLAB's 0:0.1:1 (see the module docstring)
@@ -172,4 +172,5 @@ def thumos14_kit_map(gt: GroundTruth, preds: Predictions, tiou_thresholds: Seque
         pr_tiou=float(thresholds[pr_k]),
         pr_curves=curves,
         protocol="thumos14-kit",
+        **coverage_fields(gt, preds),
     )

@@ -210,3 +210,45 @@ def test_help_lists_presets(capsys):
     assert "thumos = 0.1 0.2 0.3 0.4 0.5 0.6 0.7 (also averages over 0.1:0.5 and 0.3:0.7)" in text
     assert "activitynet = 0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9 0.95." in text and "--ignore-ambiguous" in text
     assert "--protocol {activitynet,thumos14-kit}" in text and "--drop-unknown-videos" in text
+
+
+def test_coverage_is_told_and_the_ground_truth_can_be_restricted(files, capsys):
+    tmp, gt, _, _ = files
+    # predictions for v1 only: v2's ground truth (class B) has no prediction at all
+    only_v1 = _json(tmp / "v1.json", {"results": {"v1": PERFECT["v1"]}})
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", only_v1, "--subset", "test", "--tiou", "0.5",
+                 "--json", str(tmp / "all.json")]) == 0
+    captured = capsys.readouterr()
+    assert "1 of 2 ground-truth videos (50%) have no prediction at all (1 of 3 segments; e.g. v2)" in captured.err
+    js = json.loads((tmp / "all.json").read_text())
+    assert js["mAP"] == [0.5] and js["restricted_to"] is None
+    assert js["coverage"] == {"num_gt_videos": 2, "videos_without_predictions": 1, "instances_without_predictions": 1, "examples": ["v2"]}
+    listed = tmp / "videos.txt"
+    listed.write_text("# the videos I ran\nv1\n\nv9\n")
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", only_v1, "--subset", "test", "--tiou", "0.5",
+                 "--videos", str(listed), "--json", str(tmp / "some.json")]) == 0
+    captured = capsys.readouterr()
+    assert f"ground truth restricted to 1 videos listed in {listed}" in captured.out and captured.err == ""
+    js = json.loads((tmp / "some.json").read_text())
+    assert js["mAP"] == [1.0] and js["restricted_to"] == f"1 videos listed in {listed}" and js["per_class_AP"] == {"A": [1.0]}
+    nothing = tmp / "none.txt"
+    nothing.write_text("v9\n")
+    err = _error(["evaluate", "--ground-truth", gt, "--predictions", only_v1, "--subset", "test", "--videos", str(nothing)], capsys)
+    assert "none of its 1 videos is in the ground truth" in err
+
+
+def test_restrict_to_the_videos_of_a_store(files, capsys):
+    import numpy as np
+
+    from wsal.features.store import StoreMeta, StoreWriter
+
+    tmp, gt, _, _ = files
+    store = tmp / "s.h5"
+    with StoreWriter(store, StoreMeta(25.0, 16, 16, ("rgb",), (4,), "test")) as writer:
+        writer.add("v2", np.ones((3, 4), np.float32), num_frames=48, duration_s=1.92, source="x")
+    only_v2 = _json(tmp / "v2.json", {"results": {"v2": PERFECT["v2"]}})
+    assert main(["evaluate", "--ground-truth", gt, "--predictions", only_v2, "--subset", "test", "--tiou", "0.5",
+                 "--features", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"restricted to 1 videos of {store}" in out
+    assert [line.split() for line in out.splitlines() if line.startswith("v2 ")] == [["v2", "100.00", "100.00"]]

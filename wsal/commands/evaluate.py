@@ -77,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="activitynet protocol: drop predictions on videos outside the evaluated ground truth instead "
         "of counting them as false positives (not the official protocol; labelled in every output)",
     )
+    parser.add_argument(
+        "--videos", default=None, metavar="FILE",
+        help="score only the ground-truth videos listed in FILE (one id per line); labelled in every output",
+    )
+    parser.add_argument(
+        "--features", default=None, metavar="STORE.h5",
+        help="score only the ground-truth videos that STORE.h5 holds (e.g. the ones you extracted); labelled",
+    )
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the summary as JSON")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.md, per_class.csv and plots into DIR")
     return parser
@@ -101,6 +109,23 @@ def _thresholds(tokens: list[str] | None, num_classes: int) -> tuple[list[float]
     if any(not 0 < v <= 1 for v in values):
         raise WsalError(f"--tiou thresholds must lie in (0, 1], got {' '.join(tokens)}")
     return values, None, "--tiou"
+
+
+def _video_list(path: str) -> list[str]:
+    """Video ids, one per line (blank lines and # comments ignored)."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WsalError(f"{path}: video list not found") from None
+    except UnicodeDecodeError:
+        raise WsalError(f"{path}: not UTF-8 text") from None
+    ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    ids = [vid for vid in ids if vid]
+    if not ids:
+        raise WsalError(f"{path}: no video ids (one per line)")
+    return ids
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +159,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         subset, gt = args.subset, full.subset(args.subset)
     thresholds, preset, why = _thresholds(args.tiou, len(full.classes))
+    scope = None
+    if args.videos and args.features:
+        raise WsalError("--videos and --features both restrict the ground truth: give one")
+    if args.videos:
+        ids = _video_list(args.videos)
+        gt = gt.restricted(ids, args.videos)
+        scope = f"{len(gt.videos)} videos listed in {args.videos}"
+    elif args.features:
+        from wsal.features.store import FeatureStore
+
+        with FeatureStore(args.features) as store:
+            gt = gt.restricted(store.video_ids, args.features)
+        scope = f"{len(gt.videos)} videos of {args.features}"
 
     names = run_names(args.predictions)
     runs = []
@@ -145,14 +183,14 @@ def run(args: argparse.Namespace) -> int:
             result = detection_map(
                 gt, preds, thresholds, ignore_ambiguous=args.ignore_ambiguous, drop_unknown_videos=args.drop_unknown_videos
             )
-        runs.append(Run(name=name, path=path, result=result))
+        runs.append(Run(name=name, path=path, result=result, scope=scope))
         for warning in result.warnings():
             print(f"wsal evaluate: warning: {path}: {warning}", file=sys.stderr)
 
     first = runs[0].result
     print(
         f"ground truth: {args.ground_truth}, subset {subset or 'all'}: {len(gt.videos)} videos, "
-        f"{len(first.classes)} classes, {first.num_ground_truth} segments"
+        f"{len(first.classes)} classes, {first.num_ground_truth} segments" + (f" (restricted to {scope})" if scope else "")
     )
     print(f"protocol: {protocol_description(first)}")
     print(f"tIoU: {' '.join(f'{t:g}' for t in thresholds)}" + (f" (preset {preset}; {why})" if preset else ""))
