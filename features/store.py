@@ -107,7 +107,9 @@ class StoreMeta:
     def check_same(self, other: "StoreMeta", where: str) -> None:
         """Raise unless ``other`` describes the same kind of features (for appends and merges)."""
         if self != other:
-            raise StoreError(f"{where}: store settings differ: {self} vs {other}")
+            fields = ("fps", "clip_len_frames", "stride_frames", "streams", "stream_dims", "backbone")
+            diff = [f"{f} {getattr(self, f)!r} here, {getattr(other, f)!r} asked" for f in fields if getattr(self, f) != getattr(other, f)]
+            raise StoreError(f"{where}: store settings differ: {'; '.join(diff)}")
 
 
 @dataclass
