@@ -29,13 +29,15 @@ in bench/hard_benchmark.py. ``--baselines`` trains the peers next to the default
 attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the test subset, mean
 ± std over seeds, and the steps and training time each needs to reach 95 % of its final score.
 ``--off partial context ...`` turns properties of the hard set off, one at a time or together;
-``--lrs`` gives every method the learning rate (of those listed) its tuning-subset score prefers.
+``--lrs`` (constant rates) and ``--cosine-lrs`` (rates with cosine decay) are the optimisation
+settings every method chooses from on its tuning subset (the rule: bench/hard_benchmark.py);
+``--resume`` reuses the runs already in ``--out``.
 ActivityNet timing: ``--timeline .../anet1.2_trainval_gt_from_wtalc_npy.json --timeline-subsets
 training validation --max-videos 400`` (a subset of its thousands of videos, evenly spaced).
 
     python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 800]
-                                       [--eval-every 100] [--lrs 1e-4 3e-4 1e-3] [--feature-dim 256]
-                                       [--off PROPERTY ...]
+                                       [--eval-every 100] [--lrs 1e-4 3e-4 1e-3] [--cosine-lrs 1e-3 2e-3]
+                                       [--feature-dim 256] [--off PROPERTY ...] [--resume]
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ from wsal.multiseed import SeedResult, evaluate_raw, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at
 # most 320 snippets), a 128-channel embedding for 2-core CPUs; the learning rate is chosen per
-# method on the tuning subset from ``--lrs`` (the papers' 1e-4 for BaS-Net and CoLA is one of them).
+# method on the tuning subset with the schedule from ``--lrs`` / ``--cosine-lrs`` (the papers' constant
+# 1e-4 for BaS-Net and CoLA is one of them).
 HARD_CONFIG: dict = {
     "name": "hard-benchmark",
     "data": {"train_subset": "train", "test_subset": "test", "num_snippets": 320},
