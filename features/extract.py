@@ -63,6 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wsal.errors import WsalError
+from wsal.features.store import is_valid_video_id
 from wsal.timeline import SnippetGrid
 
 if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported where used: `wsal --help` stays fast
@@ -236,8 +237,8 @@ def find_videos(inputs: Iterable[str | os.PathLike]) -> list[VideoTask]:
         vid = p.stem
         if vid in by_id and by_id[vid].resolve() != p.resolve():
             raise WsalError(f"two videos have the id '{vid}' (ids are file stems): {by_id[vid]} and {p}")
-        if not vid or vid.startswith("_"):
-            raise WsalError(f"{p}: video id '{vid}' (the file stem) must not be empty or start with '_'")
+        if not is_valid_video_id(vid):
+            raise WsalError(f"{p}: video id '{vid}' (the file stem) cannot be stored")
         by_id[vid] = p
     return [VideoTask(vid, by_id[vid]) for vid in sorted(by_id)]
 

@@ -136,7 +136,7 @@ def check_video_id(video_id: str, where: str) -> None:
     from wsal.features.store import is_valid_video_id
 
     if not is_valid_video_id(video_id):
-        raise BadVideo(f"{where}: video name '{video_id}' cannot be stored (empty, starts with '_' or contains '/')")
+        raise BadVideo(f"{where}: video name '{video_id}' cannot be stored (empty or contains '/')")
 
 
 def _read_npy(path: Path) -> NDArray:

@@ -5,7 +5,8 @@ Schema (``SCHEMA_VERSION`` 1), one file per dataset:
 * file attributes: ``schema_version``, ``fps``, ``clip_len_frames``, ``stride_frames``,
   ``streams`` (JSON list, column blocks in order, e.g. ``["rgb", "flow"]``), ``stream_dims``
   (JSON list, e.g. ``[1024, 1024]``), ``feature_dim`` (their sum), ``backbone``.
-* one group per video (names never start with ``_``): dataset ``features`` (T, D) float32, rgb
+* one group per video, named by its id (an id that starts with ``_`` or ``%`` gets a ``%`` in
+  front: names that start with ``_`` are the store's own): dataset ``features`` (T, D) float32, rgb
   columns first then flow; optional dataset ``kept`` (T,) bool from the sampler; attributes
   ``num_frames`` (at the store's fps), ``duration_s``, ``source``.
 * group ``_failures``: one attribute per video that could not be processed, value = the reason.
@@ -149,7 +150,7 @@ class FeatureStore:
         self._file = open_hdf5_read(self.path, "feature store", StoreError)
         try:
             self.meta = StoreMeta.from_attrs(dict(self._file.attrs), str(self.path))
-            self.video_ids: list[str] = sorted(k for k in self._file.keys() if not k.startswith("_"))
+            self.video_ids: list[str] = sorted(video_id_of(k) for k in self._file.keys() if not k.startswith("_"))
             for vid in self.video_ids:
                 self._check_shapes(vid)
         except StoreError:
@@ -157,7 +158,7 @@ class FeatureStore:
             raise
 
     def _check_shapes(self, vid: str) -> None:
-        group = self._file[vid]
+        group = self._file[group_name(vid)]
         if not isinstance(group, h5py.Group) or "features" not in group:
             raise StoreError(f"{self.path}: video '{vid}' has no features dataset")
         features = group["features"]
@@ -193,7 +194,7 @@ class FeatureStore:
         return len(self.video_ids)
 
     def __contains__(self, video_id: object) -> bool:
-        return isinstance(video_id, str) and not video_id.startswith("_") and video_id in self._file
+        return isinstance(video_id, str) and bool(video_id) and group_name(video_id) in self._file
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.video_ids)
@@ -205,7 +206,7 @@ class FeatureStore:
     def _group(self, video_id: str) -> h5py.Group:
         if video_id not in self:
             raise StoreError(f"{self.path}: video '{video_id}' is not in the store")
-        return self._file[video_id]
+        return self._file[group_name(video_id)]
 
     def read(self, video_id: str) -> VideoFeatures:
         """Load one video; raises if any feature value is NaN or infinite."""
@@ -366,10 +367,10 @@ class StoreWriter:
             for part in staged:
                 vid = unquote(part.name[: -len(_PART_SUFFIX)])
                 with h5py.File(part, "r") as src:
-                    if vid in out:
-                        del out[vid]
-                    src.copy(src["video"], out, name=vid)
-            done = {k for k in out.keys() if not k.startswith("_")}
+                    if group_name(vid) in out:
+                        del out[group_name(vid)]
+                    src.copy(src["video"], out, name=group_name(vid))
+            done = {video_id_of(k) for k in out.keys() if not k.startswith("_")}
             failed = {vid: reason for vid, reason in failures.items() if vid not in done}
             if failed:
                 group = out.create_group(FAILURES_GROUP)
@@ -440,17 +441,32 @@ def _write_video_group(
 
 
 def is_valid_video_id(video_id: str) -> bool:
-    """The store's naming rule: non-empty, no leading '_' (reserved), no '/' (HDF5 path separator).
+    """The store's naming rule: non-empty, no '/' (the HDF5 path separator), not '.'.
 
-    >>> is_valid_video_id("video_test_0000004"), is_valid_video_id("_failures"), is_valid_video_id("a/b")
-    (True, False, False)
+    >>> is_valid_video_id("video_test_0000004"), is_valid_video_id("_6fbXk6y8X0"), is_valid_video_id("a/b")
+    (True, True, False)
     """
-    return bool(video_id) and not video_id.startswith("_") and "/" not in video_id
+    return bool(video_id) and "/" not in video_id and video_id != "."
+
+
+def group_name(video_id: str) -> str:
+    """The HDF5 group of a video: its id, with '%' in front when the id starts with '_' (names that
+    start with '_' are the store's own, like ``_failures``; YouTube ids can start with '_') or '%'.
+
+    >>> group_name("v1"), group_name("_6fbXk6y8X0"), video_id_of(group_name("_6fbXk6y8X0"))
+    ('v1', '%_6fbXk6y8X0', '_6fbXk6y8X0')
+    """
+    return "%" + video_id if video_id[:1] in ("_", "%") else video_id
+
+
+def video_id_of(group: str) -> str:
+    """The inverse of :func:`group_name`."""
+    return group[1:] if group.startswith("%") else group
 
 
 def _check_video_id(video_id: str) -> None:
     if not is_valid_video_id(video_id):
-        raise StoreError(f"invalid video id '{video_id}': must be non-empty, not start with '_', and contain no '/'")
+        raise StoreError(f"invalid video id '{video_id}': must be non-empty and contain no '/'")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

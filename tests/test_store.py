@@ -68,7 +68,7 @@ def test_writer_rejects_bad_input(tmp_path, rng, small_meta):
     with pytest.raises(StoreError, match="non-finite"):
         w.add("v", bad, num_frames=1, duration_s=1, source="x")
     with pytest.raises(StoreError, match="invalid video id"):
-        w.add("_hidden", _feats(rng, 3), num_frames=1, duration_s=1, source="x")
+        w.add("a/b", _feats(rng, 3), num_frames=1, duration_s=1, source="x")
 
 
 def test_append_with_other_settings_is_an_error(tmp_path, rng, small_meta):
@@ -180,3 +180,22 @@ def test_reader_refuses_damaged_video_records(tmp_path, rng, small_meta, damage,
         FeatureStore(path)
     with pytest.raises(StoreError, match=message):  # merge-stores reads its parts the same way
         merge_stores([path], tmp_path / "merged.h5")
+
+
+def test_youtube_ids_that_start_with_an_underscore_are_stored(tmp_path, rng, small_meta):
+    """ActivityNet has such ids (105 of 7202 in v1.2); names starting with '_' are the store's own."""
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, small_meta) as w:
+        for vid in ("_6fbXk6y8X0", "%odd", "plain"):
+            w.add(vid, _feats(rng, 3), num_frames=48, duration_s=1.92, source="x")
+        w.add_failure("_broken", "could not decode")
+    with FeatureStore(path) as store:
+        assert store.video_ids == ["%odd", "_6fbXk6y8X0", "plain"]
+        assert "_6fbXk6y8X0" in store and store.read("_6fbXk6y8X0").features.shape == (3, 12)
+        assert "_failures" not in store and store.failures() == {"_broken": "could not decode"}
+    with StoreWriter(path, small_meta) as again:  # appending keeps them, and knows they are done
+        assert again.is_done("_6fbXk6y8X0")
+    merged = tmp_path / "m.h5"
+    merge_stores([path], merged)
+    with FeatureStore(merged) as store:
+        assert store.video_ids == ["%odd", "_6fbXk6y8X0", "plain"]
