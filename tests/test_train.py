@@ -4,6 +4,7 @@ standalone checkpoints, user errors, and that the model learns the synthetic tra
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -424,3 +425,20 @@ def test_a_second_training_into_the_same_run_is_refused(tmp_path, config_file, t
         assert "another process is writing this training run (pid " in err and len(err.splitlines()) == 1
         assert not (run / "log.csv").exists()
     assert _train_cli(config_file, tiny_data, run) == 0  # released: the run trains
+
+
+def test_skip_missing_flag(tmp_path, config_file, tiny_data, capsys):
+    gt = json.loads(Path(tiny_data[1]).read_text())
+    gt["database"]["v_not_extracted"] = {"subset": "validation", "duration": 5.0,
+                                         "annotations": [{"segment": [1.0, 2.0], "label": gt_label(gt)}]}  # fmt: skip
+    more = tmp_path / "gt.json"
+    more.write_text(json.dumps(gt))
+    data = (tiny_data[0], more)
+    assert _train_cli(config_file, data, tmp_path / "a") == 2
+    assert "pass --skip-missing (data.skip_missing = true) to train without them" in capsys.readouterr().err
+    assert _train_cli(config_file, data, tmp_path / "b", "--skip-missing") == 0
+    assert "skipping 1 'validation' videos not in" in capsys.readouterr().err
+
+
+def gt_label(gt: dict) -> str:
+    return next(a["label"] for v in gt["database"].values() for a in v["annotations"])

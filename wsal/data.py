@@ -285,7 +285,7 @@ class WeakVideoDataset(Dataset):
         if self.skipped and not skip_missing:
             raise WsalError(
                 f"{self.store_path}: {len(self.skipped)} of {len(wanted)} {subset!r} videos of {ground_truth.path} "
-                f"are not in the store (e.g. {self.skipped[0]!r}); set data.skip_missing=true to train without them"
+                f"are not in the store (e.g. {self.skipped[0]!r}); pass --skip-missing (data.skip_missing = true) to train without them"
             )
         self.video_ids: list[str] = [vid for vid in wanted if vid in stored]
         if not self.video_ids:

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to create (or continue with --resume)")
     parser.add_argument("--resume", action="store_true", help="continue RUN from its latest checkpoint")
     parser.add_argument(
+        "--skip-missing", action="store_true",
+        help="train without the training videos the store lacks, listed on stderr (data.skip_missing; default: error)",
+    )
+    parser.add_argument(
         "--device",
         default=None,
         help=f"auto | cpu | cuda | cuda:N (overrides train.device, default {TrainConfig.device!r})",
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     config_path = args.config
     if config_path is None and args.resume and (Path(args.out) / "config.toml").is_file():
         config_path = Path(args.out) / "config.toml"
-    config = load_config(ExperimentConfig, config_path, args.overrides)
+    overrides = [*args.overrides, *(["data.skip_missing=true"] if args.skip_missing else [])]
+    config = load_config(ExperimentConfig, config_path, overrides)
     path = train(config, args.features, args.annotations, args.out, resume=args.resume, device=args.device)
     print(f"wrote {path}")
     return 0
