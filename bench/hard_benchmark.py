@@ -176,15 +176,22 @@ def tuning_steps_to_95(runs: Sequence[MethodRun], store_of: dict[int, Path], ove
     found = []
     for run in runs:
         gt = load_ground_truth(run.gt).subset("tuning")
-        points = []
-        for step in checkpoint_steps(run):
-            raw = raw_for(run.run_dir / "checkpoints" / f"step_{step}.pt", store_of[run.seed], run.gt, "tuning",
-                          run.run_dir / f"raw_tuning_step_{step}.h5", device)  # fmt: skip
-            points.append((step, evaluate_raw(raw, gt, tmp / "tcurve.json", overrides, run.seed, run.method, tiou).average_mAP))
+        points = checkpoint_curve(run, store_of[run.seed], "tuning", gt, overrides, tiou, tmp, device)
         final = run.run_dir / f"raw_tuning_step_{run.steps}.h5"
-        points.append((run.steps, evaluate_raw(final, gt, tmp / "tcurve.json", overrides, run.seed, run.method, tiou).average_mAP))
+        points.append((run.steps, evaluate_raw(final, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
         found.append(steps_to_fraction(points))
     return float(np.mean(found))
+
+
+def checkpoint_curve(run: MethodRun, store: Path, subset: str, gt, overrides: list[str], tiou: Sequence[float],
+                     tmp: Path, device: str) -> list[tuple[int, float]]:  # fmt: skip
+    """(step, average mAP on ``subset``) at every saved intermediate checkpoint (``gt``: that subset's ground truth)."""
+    points = []
+    for step in checkpoint_steps(run):
+        raw = raw_for(run.run_dir / "checkpoints" / f"step_{step}.pt", store, run.gt, subset,
+                      run.run_dir / f"raw_{subset}_step_{step}.h5", device)  # fmt: skip
+        points.append((step, evaluate_raw(raw, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
+    return points
 
 
 def checkpoint_steps(run: MethodRun) -> list[int]:
@@ -220,12 +227,7 @@ def convergence(run: MethodRun, store: Path, overrides: list[str], tiou: Sequenc
                 final: SeedResult) -> list[tuple[int, float]]:  # fmt: skip
     """(step, test average mAP) at every saved checkpoint, then the final step's (``final``, from
     :func:`test_results`), at the chosen setting."""
-    gt = load_ground_truth(run.gt).subset("test")
-    points = []
-    for step in checkpoint_steps(run):
-        raw = raw_for(run.run_dir / "checkpoints" / f"step_{step}.pt", store, run.gt, "test",
-                      run.run_dir / f"raw_test_step_{step}.h5", device)  # fmt: skip
-        points.append((step, evaluate_raw(raw, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
+    points = checkpoint_curve(run, store, "test", load_ground_truth(run.gt).subset("test"), overrides, tiou, tmp, device)
     points.append((run.steps, final.average_mAP))
     return points
 

@@ -398,16 +398,12 @@ def detection_map(
         num_ambiguous_removed=num_amb_removed,
         pr_tiou=float(thresholds[pr_k]),
         pr_curves=curves,
-        **coverage_fields(gt, preds),
+        **coverage_fields(gt, preds, classes),
     )
 
 
-def coverage_fields(gt: GroundTruth, preds: Predictions) -> dict:
-    """The coverage fields of :class:`DetectionResult` (predictions with a ground-truth label count)."""
-    num, missing, instances = coverage(gt, preds.video_ids[np.isin(preds.labels, np.asarray(gt_labels(gt)))].tolist())
+def coverage_fields(gt: GroundTruth, preds: Predictions, classes: Sequence[str]) -> dict:
+    """The coverage fields of :class:`DetectionResult`; a prediction counts when its label is one of
+    the evaluated ``classes``."""
+    num, missing, instances = coverage(gt, preds.video_ids[np.isin(preds.labels, np.asarray(classes))].tolist())
     return {"num_gt_videos": num, "videos_without_predictions": missing, "instances_without_predictions": instances}
-
-
-def gt_labels(gt: GroundTruth) -> list[str]:
-    """Labels with at least one segment in the evaluated videos, sorted."""
-    return sorted({lab for v in gt.videos.values() for lab in v.labels})

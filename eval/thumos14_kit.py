@@ -172,5 +172,5 @@ def thumos14_kit_map(gt: GroundTruth, preds: Predictions, tiou_thresholds: Seque
         pr_tiou=float(thresholds[pr_k]),
         pr_curves=curves,
         protocol="thumos14-kit",
-        **coverage_fields(gt, preds),
+        **coverage_fields(gt, preds, classes),
     )

@@ -439,14 +439,15 @@ def _train_in_run(
             sums += torch.stack([losses[k].detach().double() for k in keys])
             count += 1
             bar.update(1)
-            due = step % tc.checkpoint_every == 0 or (
-                tc.checkpoint_minutes > 0 and time.perf_counter() - last_saved >= 60 * tc.checkpoint_minutes
+            save = step != tc.max_steps and (
+                step % tc.checkpoint_every == 0
+                or (tc.checkpoint_minutes > 0 and time.perf_counter() - last_saved >= 60 * tc.checkpoint_minutes)
             )
-            if due and step != tc.max_steps:
-                check_finite((sums / count).tolist(), step)  # never save a diverged model as "good"
-            if step % tc.log_every == 0 or step == tc.max_steps:
-                means = (sums / count).tolist()  # the one host synchronisation per log row
-                check_finite(means, step)
+            log_row = step % tc.log_every == 0 or step == tc.max_steps
+            if save or log_row:
+                means = (sums / count).tolist()  # the one host synchronisation per log row or checkpoint
+                check_finite(means, step)  # never log on, nor save a diverged model as "good"
+            if log_row:
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
                 writer.writerow([step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"])
@@ -456,7 +457,7 @@ def _train_in_run(
                 sums.zero_()
                 count = 0
                 last_time = now
-            if due and step != tc.max_steps:
+            if save:
                 good = run / "checkpoints" / f"step_{step}.pt"
                 _save_atomic(checkpoint(step), good)
                 last_saved = time.perf_counter()
