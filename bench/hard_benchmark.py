@@ -147,7 +147,7 @@ def train_method(method: str, seed: int, store: Path, gt: Path, out: Path, steps
 
 def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, device: str) -> Path:
     """Raw outputs of ``checkpoint`` on ``subset`` (written once; kept next to the run)."""
-    from wsal.commands.localize import localize_from_network
+    from wsal.inference import localize_from_network
 
     if not raw.is_file():
         localize_from_network(checkpoint=checkpoint, features=store, annotations=gt, subset=subset,

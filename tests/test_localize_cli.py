@@ -168,7 +168,7 @@ def test_joint_model_changepoint_mode_direct_equals_from_raw(tmp_path, capsys):
 
 def test_batched_network_calls_give_each_videos_own_outputs(tiny_run):
     """Videos run padded together give what each gives alone (the model's padding contract)."""
-    from wsal.commands.localize import BATCH_SNIPPETS, network_batches, run_network_batch
+    from wsal.inference import BATCH_SNIPPETS, network_batches, run_network_batch
     from wsal.config import ExperimentConfig
     from wsal.train import load_checkpoint
 

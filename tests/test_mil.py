@@ -10,7 +10,9 @@ import torch
 
 from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.mil import attention_topk_pool, topk_counts, topk_pool
-from wsal.model.wsal import ModelOutput, WsalModel, infer_video
+from wsal.config import ExperimentConfig
+from wsal.inference import run_network_batch
+from wsal.model.wsal import ModelOutput, WsalModel
 
 D, C = 10, 4
 
@@ -114,9 +116,15 @@ def test_attention_topk_pool_keeps_the_logit_scale_for_tiny_attention():
     assert float(attention_topk_pool(cas, att, mask, 2)) == pytest.approx(5.0)  # (0.9*6 + 0.9*4) / 1.8
 
 
-def test_infer_video_matches_forward_and_takes_any_length(model):
+def _infer(model, feats):
+    """One whole video through the production inference path (wsal.inference)."""
+    video = run_network_batch(model, [feats], ExperimentConfig(), torch.device("cpu"), ["v"], [None])[0]
+    return video.cas_probs, video.attention, video.video_scores
+
+
+def test_inference_matches_forward_and_takes_any_length(model):
     feats = np.random.default_rng(0).standard_normal((37, D)).astype(np.float32)
-    cas_probs, attention, video_scores = infer_video(model, feats)
+    cas_probs, attention, video_scores = _infer(model, feats)
     assert cas_probs.shape == (37, C) and attention.shape == (37,) and video_scores.shape == (C,)
     assert cas_probs.dtype == np.float32
     with torch.no_grad():
@@ -124,7 +132,7 @@ def test_infer_video_matches_forward_and_takes_any_length(model):
     np.testing.assert_allclose(cas_probs, ref[0][0].numpy(), atol=1e-7)
     np.testing.assert_allclose(video_scores, ref[2][0].numpy(), atol=1e-7)
     assert not model.training
-    one = infer_video(model, feats[:1])
+    one = _infer(model, feats[:1])
     assert one[0].shape == (1, C)
 
 

@@ -17,7 +17,7 @@ from wsal.errors import WsalError
 from wsal.eval.io import load_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.model.methods import loss_keys
-from wsal.model.wsal import infer_video
+from wsal.inference import run_network_batch
 from wsal.synthetic import make_synthetic_dataset
 from wsal.train import load_checkpoint, train
 
@@ -98,7 +98,7 @@ def test_train_end_to_end_writes_a_complete_run(tmp_path, config_file, tiny_data
     assert not loaded.model.training
     with FeatureStore(tiny_data[0]) as store:
         feats = store.read(store.video_ids[0]).features
-    cas_probs, attention, video_scores = infer_video(loaded.model, feats)
+    cas_probs, attention, video_scores = _infer(loaded, feats)
     assert cas_probs.shape == (feats.shape[0], 3) and attention.shape == (feats.shape[0],) and video_scores.shape == (3,)
     captured = capsys.readouterr()
     assert "wrote" in captured.out
@@ -257,7 +257,7 @@ def test_learns_the_synthetic_training_videos(tmp_path):
     with FeatureStore(store) as features:
         for vid, v in gt.videos.items():
             feats = features.read(vid).features
-            _, attention, video_scores = infer_video(loaded.model, feats)
+            _, attention, video_scores = _infer(loaded, feats)
             correct += int(loaded.classes[int(np.argmax(video_scores))] in v.labels)
             inside = np.zeros(feats.shape[0], dtype=bool)
             for start_s, end_s in v.segments_s:  # synthetic segments sit on snippet boundaries
@@ -287,7 +287,7 @@ def test_a_run_from_before_suppression_loads_and_resumes_as_it_was_trained(tmp_p
     assert loaded.config.mil.suppression is False and loaded.config.mil.method == "wsal"
     with FeatureStore(tiny_data[0]) as store:
         feats = store.read(store.video_ids[0]).features
-    cas_probs, _, _ = infer_video(loaded.model, feats)
+    cas_probs, _, _ = _infer(loaded, feats)
     assert cas_probs.shape == (feats.shape[0], 3)
     _resumes_only_with(run, capsys, "cannot resume: config mil.suppression was False, now True", "mil.suppression=false")
 
@@ -442,3 +442,9 @@ def test_skip_missing_flag(tmp_path, config_file, tiny_data, capsys):
 
 def gt_label(gt: dict) -> str:
     return next(a["label"] for v in gt["database"].values() for a in v["annotations"])
+
+
+def _infer(loaded, feats):
+    """One whole video through the production inference path (wsal.inference)."""
+    video = run_network_batch(loaded.model, [feats], loaded.config, torch.device("cpu"), ["v"], [None])[0]
+    return video.cas_probs, video.attention, video.video_scores

@@ -52,7 +52,7 @@ GT training videos missing from the store are a :class:`WsalError` (count and an
 unless ``skip_missing`` is set, in which case they are listed in ``WeakVideoDataset.skipped``
 (and ``wsal train`` prints their count).
 
-What this module does not do: batch inference over whole videos (see wsal.model.wsal.infer_video)
+What this module does not do: batch inference over whole videos (wsal.inference)
 or read segment times.
 """
 

@@ -89,7 +89,7 @@ def localize_and_evaluate(
     """Localize ``subset`` once through the network (raw outputs kept in ``raw``), then post-process
     that raw file once per boundary mode and evaluate each; predictions go to ``{pred_prefix}{mode}.json``.
     """
-    from wsal.commands.localize import localize_from_network
+    from wsal.inference import localize_from_network
     from wsal.eval.io import load_ground_truth
 
     localize_from_network(
@@ -114,7 +114,7 @@ def evaluate_raw(
     raw: Path, gt: "GroundTruth", pred: Path, overrides: Sequence[str], seed: int, label: str, tiou: Sequence[float]
 ) -> SeedResult:
     """Post-process the raw file ``raw`` with ``overrides`` (localize.* keys) into ``pred``; its mAP on ``gt``."""
-    from wsal.commands.localize import localize_from_raw
+    from wsal.inference import localize_from_raw
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_predictions
 

@@ -92,7 +92,7 @@ def run_demo(out: Path, *, steps: int, seed: int, device: str) -> dict[str, floa
     """Steps 1-5 of the module docstring; returns wall-clock seconds per stage."""
     import dataclasses
 
-    from wsal.commands.localize import localize_from_network
+    from wsal.inference import localize_from_network
     from wsal.config import ExperimentConfig, config_from_dict
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_ground_truth, load_predictions, write_json_atomic

@@ -1,7 +1,7 @@
 """The composed WSAL model: features (B, T, D) + mask (B, T) -> :class:`ModelOutput`.
 
 ``forward`` is the same in training and evaluation (dropout aside) and works on any T, so a whole
-video can be run at once (:func:`infer_video`). Outputs keep the model's tensor convention:
+video can be run at once (:mod:`wsal.inference` does). Outputs keep the model's tensor convention:
 
 * ``cas`` (B, T, C+1) class activation logits, column C = background;
 * ``attention_logits`` (B, T, 3) foreground / background / context, ``attention`` (B, T) the
@@ -160,27 +160,3 @@ class WsalModel(nn.Module):
         video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
         return cas_probs, out.attention.float(), video_scores
 
-
-def infer_video(
-    model: nn.Module, features: NDArray[np.floating], device: str | torch.device = "cpu"
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """Run one whole video (no sampling, no padding) through the model in eval mode.
-
-    ``model``: any model of wsal.model.methods (``forward(features, mask)`` and ``scores(out)``).
-
-    ``features`` (T, D) -> cas_probs (T, C), attention (T,), video_scores (C,) as float32 numpy.
-    The model is switched to eval mode (dropout off) and stays there.
-    """
-    feats = np.asarray(features, dtype=np.float32)
-    if feats.ndim != 2 or feats.shape[0] < 1:
-        raise ValueError(f"features must be (T>=1, D), got {feats.shape}")
-    model.eval()
-    with torch.no_grad():
-        x = torch.from_numpy(feats).to(device).unsqueeze(0)  # (1, T, D)
-        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (1, T)
-        cas_probs, attention, video_scores = model.scores(model(x, mask))
-    return (
-        cas_probs[0].cpu().numpy().astype(np.float32),
-        attention[0].cpu().numpy().astype(np.float32),
-        video_scores[0].cpu().numpy().astype(np.float32),
-    )
