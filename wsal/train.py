@@ -25,8 +25,13 @@ checkpoint is ever selected by a test score; the final ``model.pt`` is simply th
 
 Data: batches come from :class:`wsal.data.ResidentVideos` when the training videos fit in the
 device's memory (``data.preload``), else from a DataLoader over the store; the same batches either
-way. The loss terms are summed on the device and read once per log row (the progress bar shows the
-last row's total loss), so a step never waits for the device.
+way. The loss terms are summed on the device and read once per log row, so a step never waits for
+the device.
+
+What the user sees: a one-line progress bar of fixed width (under 80 characters: steps done, steps/s,
+ETA and the last log row's total loss; every loss term is in log.csv), then one summary line on
+stderr: steps trained, wall time, s/step, final total loss (the last log row's mean) and the
+model's path.
 
 Devices: ``auto`` is CUDA when available (with bf16 autocast, or fp16 + grad scaling where bf16 is
 not supported, if ``train.mixed_precision``), else CPU. Seeds: ``train.seed`` seeds torch (model
@@ -67,6 +72,9 @@ from wsal.model.methods import build_model, loss_keys, model_losses
 CHECKPOINT_FORMAT = "wsal-checkpoint"
 CHECKPOINT_VERSION = 1
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+# The progress line: fixed bar width instead of the terminal's (dynamic_ncols stretched the bar over
+# a wide terminal), so the line stays under 80 characters; postfix is the total loss.
+_PROGRESS_FORMAT = "{desc} {n_fmt}/{total_fmt} |{bar:12}| {rate_fmt}, ETA {remaining}{postfix}"
 
 # Config keys that may differ between the original run and its resume (they do not change the
 # optimisation path), besides the whole [localize] section. Everything else must match.
@@ -239,6 +247,20 @@ def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> 
                 f"{where}: cannot resume: config {key} was {old.get(key)!r}, now {new.get(key)!r} "
                 "(only max_steps, device, logging/checkpoint intervals and paths may change)"
             )
+
+
+def format_duration(seconds: float) -> str:
+    """Wall time as the summary line writes it: seconds under a minute, else h/m/s.
+
+    >>> format_duration(4.25), format_duration(751.4), format_duration(11532)
+    ('4.2s', '12m31s', '3h12m12s')
+    """
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _trim_log(log_path: Path, last_step: int) -> None:
@@ -419,7 +441,7 @@ def _train_in_run(
             )
     model.train()
     with log_path.open("a", newline="") as log_fh, tqdm(
-        total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", dynamic_ncols=True
+        total=tc.max_steps, initial=start_step, desc="wsal train", unit="step", bar_format=_PROGRESS_FORMAT
     ) as bar:
         writer = csv.writer(log_fh)
         if new_log:
@@ -453,7 +475,7 @@ def _train_in_run(
                 writer.writerow([step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"])
                 log_fh.flush()
                 last_total = means[keys.index("loss/total")]
-                bar.set_postfix({"loss": f"{last_total:.4f}"}, refresh=False)
+                bar.set_postfix_str(f"loss {last_total:.4f}", refresh=False)
                 sums.zero_()
                 count = 0
                 last_time = now
@@ -466,9 +488,10 @@ def _train_in_run(
     _save_atomic(checkpoint(final_step), final_path)
     done, took_s = tc.max_steps - start_step, time.perf_counter() - started
     if done > 0:
+        trained = f"trained {done} steps" if start_step == 0 else f"trained {done} steps ({start_step + 1}-{tc.max_steps})"
         print(
-            f"wsal train: steps {start_step + 1}-{tc.max_steps} in {took_s / 60:.1f} min ({took_s / done:.3f} s/step), "
-            f"final total loss {last_total:.4f} (last row of {log_path})",
+            f"wsal train: {trained} in {format_duration(took_s)} ({took_s / done:.3g} s/step); "
+            f"final total loss {last_total:.4f}; model: {final_path}",
             file=sys.stderr,
         )
     return final_path

@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
         config_path = Path(args.out) / "config.toml"
     overrides = [*args.overrides, *(["data.skip_missing=true"] if args.skip_missing else [])]
     config = load_config(ExperimentConfig, config_path, overrides)
-    path = train(config, args.features, args.annotations, args.out, resume=args.resume, device=args.device)
-    print(f"wrote {path}")
+    # train() ends with the one summary line (steps, time, final loss, model path) or says why nothing was trained
+    train(config, args.features, args.annotations, args.out, resume=args.resume, device=args.device)
     return 0
