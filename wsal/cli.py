@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "localize",
     "evaluate",
+    "run",
     "demo",
 )
 

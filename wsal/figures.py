@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+from urllib.parse import quote
 
 import numpy as np
 
 from wsal.localize import runs_to_seconds
 from wsal.timeline import SnippetGrid
+
+if TYPE_CHECKING:
+    from wsal.eval.io import VideoGT
+    from wsal.raw import RawVideo
 
 
 def plot_video_timeline(
@@ -123,6 +128,42 @@ def plot_video_timeline(
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def timeline_file_name(video_id: str) -> str:
+    """The PNG file name of a video's timeline: the id with every character but letters, digits and
+    ``-_.`` percent-encoded, so any id gives a distinct, plain file name.
+
+    >>> timeline_file_name("video_test_0000004"), timeline_file_name("a/b c")
+    ('video_test_0000004.png', 'a%2Fb%20c.png')
+    """
+    return quote(video_id, safe="-_.") + ".png"
+
+
+def draw_timeline(
+    folder: str | os.PathLike,
+    video: RawVideo,
+    grid: SnippetGrid,
+    classes: Sequence[str],
+    detections: Sequence[Mapping],
+    gt: VideoGT | None = None,
+) -> Path:
+    """:func:`plot_video_timeline` of one video's raw outputs and detections (and its ground truth,
+    when known) into ``folder`` / :func:`timeline_file_name`."""
+    return plot_video_timeline(
+        Path(folder) / timeline_file_name(video.video_id),
+        video.video_id,
+        video.cas_probs,
+        video.attention,
+        grid,
+        classes,
+        gt.segments_s if gt is not None else np.zeros((0, 2)),
+        gt.labels if gt is not None else [],
+        detections,
+        num_original_snippets=video.num_original_snippets,
+        duration_s=video.duration_s,
+        change_scores=video.change_scores,
+    )
 
 
 def assign_lanes(segments: Sequence[tuple[float, float]]) -> list[int]:

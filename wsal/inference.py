@@ -264,7 +264,12 @@ def localize_store_videos(
 
 
 def check_store_matches(
-    meta: StoreMeta, trained: dict[str, Any], features: Path, checkpoint: Path, command: str = "localize"
+    meta: StoreMeta,
+    trained: dict[str, Any],
+    features: Path,
+    checkpoint: Path,
+    command: str = "localize",
+    warn_backbone: bool = True,
 ) -> None:
     """Raise when the store's feature layout differs from the one the checkpoint was trained on:
     streams, their widths and the snippet grid. Another backbone name (features extracted another
@@ -278,7 +283,7 @@ def check_store_matches(
         if now != then:
             show = (lambda v: "+".join(map(str, v))) if isinstance(now, tuple) else (lambda v: f"{v:g}")
             raise WsalError(f"{features}: store {key} {show(now)} differs from the checkpoint's {show(then)} ({checkpoint})")
-    if meta.backbone != was.backbone:
+    if warn_backbone and meta.backbone != was.backbone:
         print(
             f"wsal {command}: warning: {features}: features from backbone {meta.backbone!r}, the checkpoint was trained "
             f"on {was.backbone!r}: the layout fits, the scores may not transfer",

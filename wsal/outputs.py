@@ -5,7 +5,11 @@ folder, a path under a regular file) should say so at once. :func:`check_writabl
 parent folder if needed and writes and removes a probe file there; anything that fails is a
 :class:`WsalError` naming the path.
 
-What this module does not do: write results (each format owns its atomic writer).
+:func:`write_text_atomic` is the one atomic writer of text results (JSON, CSV, HTML): a temp file
+next to the target, fsync, rename, so a reader never sees half a file.
+
+What this module does not do: binary formats (the feature store, raw outputs and checkpoints own
+their writers).
 """
 
 from __future__ import annotations
@@ -54,3 +58,23 @@ def check_writable_folder(path: str | os.PathLike, what: str = "output") -> Path
     except OSError as err:
         raise WsalError(f"{folder}: cannot write the {what} folder here ({os_error_message(err)})") from None
     return folder
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` (UTF-8) to a temp file next to ``path``, fsync it, then rename it over ``path``.
+    The file gets the mode a plain ``open()`` would give (mkstemp's own is 0600)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -151,28 +151,12 @@ def run_demo(out: Path, *, steps: int, seed: int, device: str) -> dict[str, floa
 
 def draw_timelines(raw_path: Path, pred_path: Path, gt: GroundTruth, folder: Path, limit: int) -> list[Path]:
     """One timeline PNG for each of the first ``limit`` videos of the raw file."""
-    from wsal.figures import plot_video_timeline
+    from wsal.figures import draw_timeline
     from wsal.raw import RawReader
 
     results = json.loads(pred_path.read_text())["results"]
-    written = []
     with RawReader(raw_path) as reader:
-        for vid in reader.video_ids[:limit]:
-            video = reader.read(vid)
-            vgt = gt.videos[vid]
-            written.append(
-                plot_video_timeline(
-                    folder / f"{vid}.png",
-                    vid,
-                    video.cas_probs,
-                    video.attention,
-                    reader.header.grid,
-                    reader.header.classes,
-                    vgt.segments_s,
-                    vgt.labels,
-                    results.get(vid, []),
-                    num_original_snippets=video.num_original_snippets,
-                    duration_s=video.duration_s,
-                )
-            )
-    return written
+        return [
+            draw_timeline(folder, reader.read(vid), reader.header.grid, reader.header.classes, results.get(vid, []), gt.videos[vid])
+            for vid in reader.video_ids[:limit]
+        ]

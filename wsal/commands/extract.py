@@ -14,8 +14,13 @@ import os
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from wsal.errors import WsalError
 from wsal.outputs import check_writable
+
+if TYPE_CHECKING:  # torch and the extraction pipeline load only when a command runs
+    from wsal.features.extract import ExtractConfig, ExtractSummary, VideoTask
 
 
 
@@ -36,16 +41,25 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files, or folders searched recursively")
     parser.add_argument("--out", required=True, help="output store; '{rank}' is replaced by the shard index")
+    add_extraction_options(parser)
+    parser.add_argument("--shard", help="I/N: process every N-th video of the sorted list starting at I (default: RANK/WORLD_SIZE under torchrun, else all)")
+    parser.add_argument("--fps", type=float, default=d.fps, help="frame rate the video is resampled to (default: %(default)s)")
+    parser.add_argument("--snippet-frames", type=int, default=d.snippet_frames, help="frames per snippet (default: %(default)s)")
+    parser.add_argument("--stride-frames", type=int, default=d.stride_frames, help="frames between snippet starts; 0 = --snippet-frames (default: %(default)s)")
+    return parser
+
+
+def add_extraction_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape extraction other than the snippet grid (shared with `wsal run`,
+    which takes the grid from its checkpoint)."""
+    from wsal.features.extract import ExtractConfig as d
+
     parser.add_argument("--rgb-weights", required=True, help="I3D RGB checkpoint (pytorch-i3d state_dict, e.g. rgb_imagenet.pt)")
     parser.add_argument("--flow-weights", help="I3D flow checkpoint (e.g. flow_imagenet.pt); required unless --flow none")
     parser.add_argument("--flow", default=d.flow, choices=["tvl1", "farneback", "dis", "none"], help="optical flow method; none = rgb stream only (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=d.workers, help="decode/flow worker processes; 0 = in the main process (default: %(default)s)")
-    parser.add_argument("--shard", help="I/N: process every N-th video of the sorted list starting at I (default: RANK/WORLD_SIZE under torchrun, else all)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="snippets per I3D forward pass (default: %(default)s)")
-    parser.add_argument("--fps", type=float, default=d.fps, help="frame rate the video is resampled to (default: %(default)s)")
-    parser.add_argument("--snippet-frames", type=int, default=d.snippet_frames, help="frames per snippet (default: %(default)s)")
-    parser.add_argument("--stride-frames", type=int, default=d.stride_frames, help="frames between snippet starts; 0 = --snippet-frames (default: %(default)s)")
     parser.add_argument("--resize", type=int, default=d.resize_short, help="shorter side after resizing, pixels (default: %(default)s)")
     parser.add_argument("--crop", type=int, default=d.crop, help="centre crop, pixels (default: %(default)s)")
     parser.add_argument(
@@ -75,7 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "frame; features are the same as without seeking; 0 = decode every frame (default: %(default)s)",
     )
     parser.add_argument("--precision", default=d.precision, choices=["bf16", "fp16", "fp32"], help="autocast dtype on CUDA; CPU always runs fp32 (default: %(default)s)")
-    return parser
 
 
 def resolve_shard(shard: str | None, env: dict[str, str]) -> tuple[int, int]:
@@ -107,15 +120,32 @@ def resolve_device(device: str, env: dict[str, str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsal.features.extract import ExtractConfig, backbone_note, extract_store, find_videos, select_shard
-    from wsal.features.i3d import load_i3d
-    from wsal.features.store import FeatureStore
+    from wsal.features.extract import find_videos, select_shard
 
     env = dict(os.environ)
-    config = ExtractConfig(
-        fps=args.fps,
-        snippet_frames=args.snippet_frames,
-        stride_frames=args.stride_frames,
+    config = extract_config(args, fps=args.fps, snippet_frames=args.snippet_frames, stride_frames=args.stride_frames)
+    index, count = resolve_shard(args.shard, env)
+    if count > 1 and args.shard is None and "{rank}" not in args.out:
+        raise WsalError(f"--out {args.out}: with {count} torchrun ranks the path must contain {{rank}} (e.g. part-{{rank}}.h5)")
+    out = check_writable(args.out.replace("{rank}", str(index)), "feature store")
+    rgb_weights, flow_weights = check_weights(args, config)
+    videos = select_shard(find_videos(args.inputs), index, count)
+    device = resolve_device(args.device, env)
+    desc = f"extract {index}/{count}" if count > 1 else "extract"
+    summary = extract_videos(videos, out, config, rgb_weights, flow_weights, device, desc, "extract")
+    if summary.failed and not summary.done and not summary.skipped:
+        raise WsalError(f"{out}: every one of the {len(summary.failed)} videos failed (reasons in the store's failure list)")
+    return 0
+
+
+def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int, stride_frames: int) -> ExtractConfig:
+    """The :class:`ExtractConfig` of the options of :func:`add_extraction_options` and a grid."""
+    from wsal.features.extract import ExtractConfig
+
+    return ExtractConfig(
+        fps=fps,
+        snippet_frames=snippet_frames,
+        stride_frames=stride_frames,
         resize_short=args.resize,
         crop=args.crop,
         flow=args.flow,
@@ -128,10 +158,10 @@ def run(args: argparse.Namespace) -> int:
         sampler_model=args.sampler_model,
         seek_min_s=args.seek_min_s,
     )
-    index, count = resolve_shard(args.shard, env)
-    if count > 1 and args.shard is None and "{rank}" not in args.out:
-        raise WsalError(f"--out {args.out}: with {count} torchrun ranks the path must contain {{rank}} (e.g. part-{{rank}}.h5)")
-    out = check_writable(args.out.replace("{rank}", str(index)), "feature store")
+
+
+def check_weights(args: argparse.Namespace, config: ExtractConfig) -> tuple[Path, Path | None]:
+    """The I3D checkpoints the config needs (rgb, and flow unless flow is "none"), checked to exist."""
     rgb_weights = Path(args.rgb_weights)
     flow_weights = Path(args.flow_weights) if args.flow_weights else None
     if config.flow == "none":
@@ -141,8 +171,25 @@ def run(args: argparse.Namespace) -> int:
     for weights in (rgb_weights, flow_weights):
         if weights is not None and not weights.is_file():
             raise WsalError(f"I3D weights file not found: {weights}")
-    videos = select_shard(find_videos(args.inputs), index, count)
-    device = resolve_device(args.device, env)
+    return rgb_weights, flow_weights
+
+
+def extract_videos(
+    videos: list[VideoTask],
+    out: Path,
+    config: ExtractConfig,
+    rgb_weights: Path,
+    flow_weights: Path | None,
+    device: str,
+    desc: str,
+    command: str,
+) -> ExtractSummary:
+    """Extract ``videos`` into the store ``out`` (resuming it; refused when it was made with other
+    settings, before the models load) and print the summary line and the first failures."""
+    from wsal.features.extract import backbone_note, extract_store
+    from wsal.features.i3d import load_i3d
+    from wsal.features.store import FeatureStore
+
     backbone = backbone_note(config, rgb_weights, flow_weights)
     if out.exists():  # fail before loading the models when the store was made with other settings
         with FeatureStore(out) as existing:
@@ -150,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
     models = {"rgb": load_i3d(rgb_weights, in_channels=3)}
     if flow_weights is not None:
         models["flow"] = load_i3d(flow_weights, in_channels=2)
-    desc = f"extract {index}/{count}" if count > 1 else "extract"
     summary = extract_store(videos, out, config, models, device, backbone, desc)
     rate = summary.snippets / summary.seconds if summary.seconds > 0 else 0.0
     print(
@@ -159,7 +205,5 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.snippets} snippets in {summary.seconds:.1f} s ({rate:.1f} snippets/s) on {device}"
     )
     for vid, reason in list(summary.failed.items())[:3]:
-        print(f"wsal extract: failed: {vid}: {reason}", file=sys.stderr)
-    if summary.failed and not summary.done and not summary.skipped:
-        raise WsalError(f"{out}: every one of the {len(summary.failed)} videos failed (reasons in the store's failure list)")
-    return 0
+        print(f"wsal {command}: failed: {vid}: {reason}", file=sys.stderr)
+    return summary
