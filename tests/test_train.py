@@ -4,6 +4,7 @@ standalone checkpoints, user errors, and that the model learns the synthetic tra
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -110,11 +111,10 @@ def test_train_end_to_end_writes_a_complete_run(tmp_path, config_file, tiny_data
         rf"final total loss {float(rows[-1]['loss/total']):.4f}; model: {re.escape(str(run / 'model.pt'))}",
         summary[0],
     ), summary[0]  # the loss is the last log row's total
-    # resuming a finished run trains nothing and leaves its model as it is
-    before = (run / "model.pt").stat().st_mtime_ns, (run / "model.pt").read_bytes()
-    assert main(["train", "--out", str(run), "--resume", "--device", "cpu"]) == 0
-    assert "finished at step 8 (train.max_steps 8): nothing to train" in capsys.readouterr().err
-    assert ((run / "model.pt").stat().st_mtime_ns, (run / "model.pt").read_bytes()) == before
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_progress_line_is_short_and_shows_the_total_loss_only(tmp_path, config_file, tiny_data, capsys):
@@ -129,6 +129,46 @@ def test_progress_line_is_short_and_shows_the_total_loss_only(tmp_path, config_f
     assert progress[-1].endswith(f"loss {float(rows[-1]['loss/total']):.4f}")
     assert not any("mil_base" in line or "loss/" in line for line in progress)
     assert "loss/mil_base" in rows[0] and "loss/total" in rows[0]
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resuming_a_finished_run_leaves_its_model_byte_identical(tmp_path, config_file, tiny_data, capsys, schedule):
+    run = tmp_path / "run"
+    assert _train_cli(config_file, tiny_data, run, "--set", f"train.lr_schedule={schedule}") == 0
+    before = _sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    longer = {
+        "constant": "raise --set train.max_steps=N to train on",
+        "cosine": "a cosine schedule ends at train.max_steps: train a new run to train longer",
+    }[schedule]
+    assert captured.err.strip() == (
+        f"wsal train: {run}: already trained 8 of 8 steps; nothing to do ({longer}); model: {run / 'model.pt'} (unchanged)"
+    )
+    assert captured.out == ""
+    assert (_sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns) == before
+    assert [r["step"] for r in _log_rows(run)] == ["2", "4", "6", "8"]
+
+
+def test_a_run_resumed_to_the_step_of_its_checkpoint_is_finished_there(tmp_path, config_file, tiny_data, capsys):
+    """A run stopped after checkpoint step_4 and resumed with max_steps 4 gets model.pt from that
+    checkpoint; a further resume finds model.pt (not the checkpoint of the same step) and trains nothing."""
+    one_go = tmp_path / "one_go"
+    assert _train_cli(config_file, tiny_data, one_go) == 0
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "step_4.pt").write_bytes((one_go / "checkpoints" / "step_4.pt").read_bytes())
+    (run / "config.toml").write_text((one_go / "config.toml").read_text())
+    resume = ["train", "--out", str(run), "--resume", "--device", "cpu", "--set", "train.max_steps=4"]
+    capsys.readouterr()
+    assert main(resume) == 0
+    assert f"trained 0 steps (checkpoint at step 4); model: {run / 'model.pt'}" in capsys.readouterr().err
+    assert load_checkpoint(run / "model.pt").step == 4
+    before = _sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns
+    assert main(resume) == 0
+    assert "already trained 4 of 4 steps; nothing to do" in capsys.readouterr().err
+    assert (_sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns) == before
 
 
 def test_resume_continues_exactly(tmp_path, config_file, tiny_data):

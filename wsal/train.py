@@ -31,7 +31,8 @@ the device.
 What the user sees: a one-line progress bar of fixed width (under 80 characters: steps done, steps/s,
 ETA and the last log row's total loss; every loss term is in log.csv), then one summary line on
 stderr: steps trained, wall time, s/step, final total loss (the last log row's mean) and the
-model's path.
+model's path. ``resume`` of a run whose model.pt already reached ``train.max_steps`` trains nothing,
+says so, and leaves model.pt byte for byte as it was.
 
 Devices: ``auto`` is CUDA when available (with bf16 autocast, or fp16 + grad scaling where bf16 is
 not supported, if ``train.mixed_precision``), else CPU. Seeds: ``train.seed`` seeds torch (model
@@ -174,7 +175,10 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint of RUN with the highest step (model.pt or checkpoints/step_N.pt), or None."""
+    """The checkpoint of RUN with the highest step (model.pt or checkpoints/step_N.pt), or None.
+
+    On a tie model.pt wins: a run resumed to the step of one of its checkpoints has finished there.
+    """
     candidates: list[tuple[int, Path]] = []
     step_dir = run_dir / "checkpoints"
     if step_dir.is_dir():
@@ -185,7 +189,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     final = run_dir / "model.pt"
     if final.is_file():
         candidates.append((int(_read_checkpoint(final)["step"]), final))
-    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+    return max(candidates, key=lambda c: (c[0], c[1] == final))[1] if candidates else None
 
 
 # Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
@@ -370,9 +374,19 @@ def _train_in_run(
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), dev)
         start_step = int(ckpt["step"])
         if start_step >= tc.max_steps and resume_from == final_path:
+            longer = (
+                "a cosine schedule ends at train.max_steps: train a new run to train longer"
+                if tc.lr_schedule == "cosine"
+                else "raise --set train.max_steps=N to train on"
+            )
+            done = (
+                f"{start_step} of {tc.max_steps} steps"
+                if start_step == tc.max_steps
+                else f"{start_step} steps (train.max_steps {tc.max_steps})"
+            )
             print(
-                f"wsal train: {run} finished at step {start_step} (train.max_steps {tc.max_steps}): nothing to train, "
-                f"{final_path} left as it is (raise train.max_steps to continue)",
+                f"wsal train: {run}: already trained {done}; nothing to do ({longer}); "
+                f"model: {final_path} (unchanged)",
                 file=sys.stderr,
             )
             dataset.close()
@@ -494,4 +508,6 @@ def _train_in_run(
             f"final total loss {last_total:.4f}; model: {final_path}",
             file=sys.stderr,
         )
+    else:  # a checkpoint at or past max_steps without model.pt: written from it, nothing trained
+        print(f"wsal train: trained 0 steps (checkpoint at step {start_step}); model: {final_path}", file=sys.stderr)
     return final_path
