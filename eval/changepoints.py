@@ -32,6 +32,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 
+from wsal.segments import tiou
+
 DEFAULT_MARGINS = (1, 2, 4)
 DEFAULT_COVER_TIOU = (0.5, 0.7)
 
@@ -135,12 +137,6 @@ def changepoints_per_minute(change_points: ArrayLike, duration_s: float) -> NDAr
     return cp.sum(axis=1) * 60.0 / duration_s
 
 
-def _tiou(a: NDArray, b: NDArray, s: float, e: float) -> NDArray:
-    inter = np.clip(np.minimum(b, e) - np.maximum(a, s), 0.0, None)
-    union = np.maximum(b, e) - np.minimum(a, s)
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def best_cover_tiou(points: ArrayLike, num_snippets: float, segments: ArrayLike) -> NDArray[np.float64]:
     """For each instance (N, 2), the best tIoU of a segment [a, b) between two candidate boundaries.
 
@@ -161,7 +157,7 @@ def best_cover_tiou(points: ArrayLike, num_snippets: float, segments: ArrayLike)
         a, b = np.meshgrid(a_opts, b_opts, indexing="ij")
         ok = a < b
         if ok.any():
-            best[i] = float(_tiou(a[ok], b[ok], s, e).max())
+            best[i] = float(tiou([s, e], np.stack([a[ok], b[ok]], axis=-1)).max())
     return best
 
 

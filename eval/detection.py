@@ -26,10 +26,8 @@ Protocol (the ActivityNet detection protocol; :func:`detection_map`):
    ``interpolated_prec_rec``. Recall is relative to all ground-truth segments of the class.
 6. mAP is the mean AP over the evaluated classes; a class without predictions scores 0.
 
-tIoU of two segments is intersection length / union length. When the union is empty (both
-segments have zero length) it is 1 if they are the same instant and 0 otherwise. (ActivityNet's
-code divides 0 by 0 there and its NaN then matches at every threshold, wherever the two instants
-are; real ground truth does contain zero-length segments, e.g. 3 in ActivityNet-1.3 validation.)
+tIoU is :func:`wsal.segments.tiou_pairs` (intersection / union; two zero-length segments score
+1 at the same instant and 0 otherwise, where ActivityNet's code divides 0 by 0).
 
 How it is fast: predictions are sorted once (class, then score); tIoU is computed only against
 ground truth of the same (class, video) in one vectorized pass; predictions with no candidate
@@ -52,47 +50,7 @@ import numpy as np
 
 from wsal.errors import WsalError
 from wsal.eval.io import GroundTruth, Predictions
-
-
-def tiou(segment: Sequence[float] | np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """tIoU of one segment ``[start, end]`` with each row of ``segments`` (M, 2) -> (M,).
-
-    >>> tiou([0.0, 2.0], np.array([[0.0, 2.0], [1.0, 3.0], [2.0, 4.0], [0.5, 1.0], [5.0, 6.0]]))
-    array([1.        , 0.33333333, 0.        , 0.25      , 0.        ])
-    >>> tiou([1.0, 1.0], np.array([[1.0, 1.0], [2.0, 2.0], [0.0, 2.0]]))  # zero-length segment
-    array([1., 0., 0.])
-    """
-    seg = np.asarray(segment, dtype=np.float64)
-    segs = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    return tiou_pairs(np.broadcast_to(seg, segs.shape), segs)
-
-
-def tiou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise tIoU of two (N, 2) segment arrays -> (N,).
-
-    >>> tiou_pairs(np.array([[0.0, 10.0], [3.0, 4.0]]), np.array([[5.0, 10.0], [4.0, 6.0]]))
-    array([0.5, 0. ])
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    inter = np.clip(np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
-    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
-    # Two zero-length segments: 1 at the same instant, else 0 (see the module docstring).
-    out = (a[..., 0] == b[..., 0]).astype(np.float64)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
-
-
-def tiou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """tIoU of every row of ``a`` (N, 2) with every row of ``b`` (M, 2) -> (N, M).
-
-    >>> tiou_matrix(np.array([[0.0, 1.0], [0.0, 4.0]]), np.array([[0.0, 2.0]]))
-    array([[0.5],
-           [0.5]])
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 2)
-    return tiou_pairs(*np.broadcast_arrays(a, b))
+from wsal.segments import tiou_pairs
 
 
 def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:

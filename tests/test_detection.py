@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from wsal.errors import WsalError
-from wsal.eval.detection import detection_map, interpolated_ap, tiou, tiou_matrix
+from wsal.eval.detection import detection_map, interpolated_ap
+from wsal.segments import tiou
 from wsal.eval.io import GroundTruth, Predictions, VideoGT, load_ground_truth, load_predictions
 from wsal.eval.reference import official_activitynet_ap, reference_per_class_ap
 
@@ -34,30 +35,6 @@ def make_preds(rows: list[tuple[str, str, float, float, float]]) -> Predictions:
         scores=np.asarray([r[4] for r in rows], dtype=np.float64),
         path="pred.json",
     )
-
-
-# --- tIoU -------------------------------------------------------------------------------------
-
-def test_tiou_identical_disjoint_nested_touching():
-    segs = np.array([[2.0, 6.0], [7.0, 9.0], [3.0, 4.0], [6.0, 8.0], [0.0, 10.0], [4.0, 8.0]])
-    got = tiou([2.0, 6.0], segs)
-    np.testing.assert_allclose(got, [1.0, 0.0, 0.25, 0.0, 0.4, 2.0 / 6.0])
-
-
-def test_tiou_is_symmetric_and_matrix_matches():
-    rng = np.random.default_rng(0)
-    a = np.sort(rng.uniform(0, 10, (5, 2)), axis=1)
-    b = np.sort(rng.uniform(0, 10, (4, 2)), axis=1)
-    m = tiou_matrix(a, b)
-    assert m.shape == (5, 4)
-    np.testing.assert_allclose(m, tiou_matrix(b, a).T)
-    for i in range(5):
-        np.testing.assert_allclose(m[i], tiou(a[i], b))
-    assert np.all((m >= 0) & (m <= 1))
-
-
-def test_tiou_zero_length():
-    np.testing.assert_array_equal(tiou([3.0, 3.0], np.array([[3.0, 3.0], [2.0, 2.0], [2.0, 4.0]])), [1.0, 0.0, 0.0])
 
 
 # --- interpolated AP --------------------------------------------------------------------------

@@ -12,11 +12,8 @@ from wsal.errors import WsalError
 from wsal.localize import (
     check_config,
     find_runs,
-    hard_nms,
     localize_video,
     outer_inner_scores,
-    soft_nms,
-    tiou_matrix,
 )
 from wsal.timeline import SnippetGrid
 
@@ -77,17 +74,6 @@ def test_soft_nms_keeps_duplicates_with_decayed_scores():
     # lowest score, so soft-NMS (which decays the height above the lowest score) leaves it there
     assert small.score == pytest.approx(0.05 + 0.18)
     assert (small.start_s, small.end_s) == pytest.approx((7 * 0.64, 8 * 0.64))
-
-
-def test_soft_nms_decays_by_gaussian_of_tiou():
-    start = np.array([0.0, 0.0, 10.0, 0.5])
-    end = np.array([4.0, 2.0, 12.0, 4.0])
-    scores = np.array([1.0, 0.8, 0.6, 0.0])
-    order, new = soft_nms(start, end, scores, sigma=0.5)
-    # pick 0 (1.0); 1 has tIoU 0.5 with it -> 0.8 * exp(-0.25/0.5); 2 untouched; 3 (tIoU 0.875) is the floor
-    expected_1 = 0.8 * np.exp(-0.5)
-    assert order.tolist() == [0, 2, 1, 3]
-    assert new.tolist() == pytest.approx([1.0, 0.6, expected_1, 0.0])
 
 
 def test_cap_per_video_keeps_the_best():
@@ -301,38 +287,6 @@ def test_outer_inner_matches_a_plain_loop(rng):
         outer = list(signal[max(0, f - w) : f]) + list(signal[l + 1 : min(30, l + 1 + w)])
         expected = signal[f : l + 1].mean() - (np.mean(outer) if outer else 0.0)
         assert got[k] == pytest.approx(expected)
-
-
-def test_hard_nms_matches_a_plain_loop(rng):
-    start = rng.random(40) * 10
-    end = start + rng.random(40) * 3 + 0.01
-    scores = rng.random(40)
-    kept: list[int] = []
-    for i in np.argsort(-scores):
-        if all(_tiou(start[i], end[i], start[j], end[j]) <= 0.5 for j in kept):
-            kept.append(int(i))
-    assert hard_nms(start, end, scores, 0.5).tolist() == kept
-
-
-def test_row_wise_nms_equals_matrix_nms(rng):
-    start = rng.random(300) * 50
-    end = start + rng.random(300) * 10 + 0.01
-    scores = rng.random(300) - 0.3
-    assert hard_nms(start, end, scores, 0.4).tolist() == hard_nms(start, end, scores, 0.4, matrix_limit=10).tolist()
-    order_a, new_a = soft_nms(start, end, scores, 0.3)
-    order_b, new_b = soft_nms(start, end, scores, 0.3, matrix_limit=10)
-    assert order_a.tolist() == order_b.tolist()
-    np.testing.assert_allclose(new_a, new_b)
-
-
-def test_tiou_matrix_identical_disjoint_nested():
-    m = tiou_matrix(np.array([0.0, 0.0, 5.0, 1.0]), np.array([2.0, 2.0, 6.0, 1.5]))
-    assert m[0, 1] == 1.0 and m[0, 2] == 0.0 and m[0, 3] == pytest.approx(0.25)
-
-
-def _tiou(s1, e1, s2, e2):
-    inter = max(0.0, min(e1, e2) - max(s1, s2))
-    return inter / (e1 - s1 + e2 - s2 - inter)
 
 
 def test_changepoint_mode_level_subset():

@@ -46,7 +46,7 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    cut to ``[0, T0]``; a run spans from its first position's start to its last position's end.
    Segments are clipped to ``[0, duration_s]`` when the duration is known.
 6. **NMS**, per class, on the tIoU matrix of all its proposals computed at once (one vectorized
-   row per pick instead when there are more than :data:`MATRIX_LIMIT`) [nms]:
+   row per pick instead when there are more than :data:`wsal.segments.MATRIX_LIMIT`) [nms]:
    ``"hard"`` keeps the best proposal and drops those with tIoU > [nms_iou] to it, repeatedly;
    ``"soft"`` is Gaussian soft-NMS: after each pick the others' scores decay by
    ``exp(-tIoU^2 / soft_nms_sigma)``. Contrast scores can be negative, and multiplying a negative
@@ -72,6 +72,7 @@ from numpy.typing import NDArray
 
 from wsal.config import LocalizeConfig
 from wsal.errors import WsalError
+from wsal.segments import hard_nms, soft_nms
 from wsal.timeline import SnippetGrid
 
 
@@ -187,97 +188,6 @@ def runs_to_seconds(
         finish = np.clip(last_f * r + 0.5 + r / 2, 0.0, T0)
     # a span [u0, u1) in snippet units starts where snippet u0 starts and ends where snippet u1 - 1 ends
     return np.asarray(grid.start_s(begin)), np.asarray(grid.end_s(finish - 1.0))
-
-
-def tiou_matrix(start_s: NDArray[np.floating], end_s: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Temporal IoU of every pair of segments, (N, N); a zero-length pair scores 0.
-
-    >>> tiou_matrix(np.array([0.0, 1.0, 5.0]), np.array([2.0, 3.0, 6.0])).round(3)
-    array([[1.   , 0.333, 0.   ],
-           [0.333, 1.   , 0.   ],
-           [0.   , 0.   , 1.   ]])
-    """
-    s = np.asarray(start_s, dtype=np.float64)
-    e = np.asarray(end_s, dtype=np.float64)
-    inter = np.clip(np.minimum(e[:, None], e[None, :]) - np.maximum(s[:, None], s[None, :]), 0.0, None)
-    union = (e - s)[:, None] + (e - s)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-# Up to this many proposals (per class and video) NMS computes the whole tIoU matrix at once
-# (8 * N^2 bytes: 128 MiB at 4096); above it, one vectorized row per picked proposal (O(N) memory).
-MATRIX_LIMIT = 4096
-
-
-class _TiouRows:
-    """tIoU of one segment against others: rows of a precomputed matrix, or computed on demand."""
-
-    def __init__(self, start_s: NDArray, end_s: NDArray, matrix_limit: int) -> None:
-        self.start = np.asarray(start_s, dtype=np.float64)
-        self.end = np.asarray(end_s, dtype=np.float64)
-        self.matrix = tiou_matrix(self.start, self.end) if self.start.shape[0] <= matrix_limit else None
-
-    def row(self, i: int, others: NDArray[np.int64]) -> NDArray[np.float64]:
-        if self.matrix is not None:
-            return self.matrix[i, others]
-        s, e = self.start[others], self.end[others]
-        inter = np.clip(np.minimum(e, self.end[i]) - np.maximum(s, self.start[i]), 0.0, None)
-        union = (e - s) + (self.end[i] - self.start[i]) - inter
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-def hard_nms(
-    start_s: NDArray, end_s: NDArray, scores: NDArray, iou_threshold: float, matrix_limit: int = MATRIX_LIMIT
-) -> NDArray[np.int64]:
-    """Indices kept by greedy NMS, best first: a proposal with tIoU > threshold to a kept one goes.
-
-    >>> hard_nms(np.array([0.0, 0.1, 5.0]), np.array([2.0, 2.0, 6.0]), np.array([0.9, 0.8, 0.5]), 0.6)
-    array([0, 2])
-    """
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    tiou = _TiouRows(start_s, end_s, matrix_limit)
-    alive = np.ones(order.shape[0], dtype=bool)
-    keep: list[int] = []
-    for rank, i in enumerate(order):
-        if not alive[rank]:
-            continue
-        keep.append(int(i))
-        alive[rank + 1 :] &= tiou.row(int(i), order[rank + 1 :]) <= iou_threshold
-    return np.asarray(keep, dtype=np.int64)
-
-
-def soft_nms(
-    start_s: NDArray, end_s: NDArray, scores: NDArray, sigma: float, matrix_limit: int = MATRIX_LIMIT
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Gaussian soft-NMS: (indices in pick order, their decayed scores); nothing is dropped.
-
-    Decay applies to the height above the lowest input score (module docstring, step 6).
-
-    >>> idx, new = soft_nms(np.array([0.0, 0.0]), np.array([1.0, 1.0]), np.array([1.0, 0.5]), 0.5)
-    >>> idx.tolist(), new.round(3).tolist()
-    ([0, 1], [1.0, 0.5])
-    >>> idx, new = soft_nms(np.array([0.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.9, 0.0]), 0.5)
-    >>> idx.tolist(), new.round(4).tolist()  # the duplicate decays by exp(-1/0.5)
-    ([0, 1, 2], [1.0, 0.1218, 0.0])
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    n = s.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    tiou = _TiouRows(start_s, end_s, matrix_limit)
-    low = float(s.min())
-    height = s - low  # (N,) >= 0
-    remaining = np.ones(n, dtype=bool)
-    picked = np.empty(n, dtype=np.int64)
-    picked_height = np.empty(n, dtype=np.float64)
-    for k in range(n):
-        candidates = np.flatnonzero(remaining)
-        i = int(candidates[np.argmax(height[candidates])])
-        picked[k], picked_height[k] = i, height[i]
-        remaining[i] = False
-        others = np.flatnonzero(remaining)
-        height[others] *= np.exp(-(tiou.row(i, others) ** 2) / sigma)
-    return picked, low + picked_height
 
 
 # --------------------------------------------------------------------------- proposal modes
