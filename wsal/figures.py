@@ -48,13 +48,15 @@ def plot_video_timeline(
     duration_s: float | None = None,
     max_predictions: int = 10,
     change_scores: np.ndarray | None = None,
+    has_ground_truth: bool = True,
 ) -> Path:
     """Write the figure to ``path`` (PNG) and return it.
 
     ``cas_probs`` (T, C), ``attention`` (T,); ``gt_segments_s`` (N, 2) with ``gt_labels`` (N,);
     ``predictions`` in ActivityNet results form (``segment``, ``label``, ``score``); only the
     ``max_predictions`` best are drawn. ``change_scores`` (L, T): the change-point detector's
-    scores (optional), drawn as ticks at each level's change points.
+    scores (optional), drawn as ticks at each level's change points. ``has_ground_truth=False``
+    (one's own videos): no ground-truth rows, and the title says so.
     """
     import matplotlib
 
@@ -74,7 +76,7 @@ def plot_video_timeline(
     scores = np.array([float(d["score"]) for d in best]) if best else np.zeros(0)
     low, high = (scores.min(), scores.max()) if scores.size else (0.0, 1.0)
     lanes = {cls: assign_lanes([tuple(map(float, d["segment"])) for d in best if d["label"] == cls]) for cls in shown}
-    num_rows = sum(1 + max(1, max(lanes[c], default=0) + 1) for c in shown)
+    num_rows = sum(int(has_ground_truth) + max(1, max(lanes[c], default=0) + 1) for c in shown)
 
     fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
         3, 1, figsize=(12, 3.6 + 0.3 * num_rows), sharex=True,
@@ -86,8 +88,9 @@ def plot_video_timeline(
             ax_seg.broken_barh([(start_s, stop_s - start_s)], (rows + 0.1, 0.8), color=colors[cls])
             for ax in (ax_att, ax_cas):
                 ax.axvspan(start_s, stop_s, color=colors[cls], alpha=0.12, lw=0)
-        labels.append(f"GT {cls}")
-        rows += 1
+        if has_ground_truth:
+            labels.append(f"GT {cls}")
+            rows += 1
         dets = [d for d in best if d["label"] == cls]
         for det, lane in zip(dets, lanes[cls]):
             s, e = map(float, det["segment"])
@@ -98,7 +101,10 @@ def plot_video_timeline(
         rows += num_lanes
     ax_seg.set_yticks(np.arange(rows) + 0.5, labels)
     ax_seg.set_ylim(rows, 0)
-    ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score; shaded below = GT)")
+    if has_ground_truth:
+        ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score; shaded below = GT)")
+    else:
+        ax_seg.set_title(f"{video_id}: top-{len(best)} detections (darker = higher score)")
     ax_seg.grid(axis="x", alpha=0.3)
 
     edges = np.append(span_start, span_end[-1])
@@ -163,6 +169,7 @@ def draw_timeline(
         num_original_snippets=video.num_original_snippets,
         duration_s=video.duration_s,
         change_scores=video.change_scores,
+        has_ground_truth=gt is not None,
     )
 
 

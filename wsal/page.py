@@ -149,7 +149,7 @@ video {{ width: 100%; max-height: 360px; background: #000; }}
 .det {{ position: absolute; top: 1px; height: 16px; padding: 0; border: 1px solid #124; background: #2a6fdb; cursor: pointer; }}
 .det:hover {{ background: #e4572e; }}
 .axis {{ position: relative; flex: 1; height: 1.2em; font-size: 0.75em; color: #666; }}
-.axis span {{ position: absolute; transform: translateX(-50%); }}
+.axis span {{ position: absolute; transform: translateX(-50%); white-space: nowrap; }}
 .axis span:first-child {{ transform: none; }}
 .axis span:last-child {{ transform: translateX(-100%); }}
 .playhead {{ position: absolute; top: 0; left: 0; width: 2px; height: 18px; background: #e4572e; pointer-events: none; }}
