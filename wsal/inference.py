@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # heavy modules (h5py, torch) load only when inference runs
     import torch
     from torch import nn
 
+    from wsal.eval.io import KitClassList
     from wsal.features.store import FeatureStore, StoreMeta
     from wsal.raw import RawVideo, RawWriter
     from wsal.timeline import SnippetGrid
@@ -69,8 +70,11 @@ def with_localize_overrides(config: ExperimentConfig, overrides: list[str], wher
     return config_from_dict(ExperimentConfig, data, where)
 
 
-def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> LocalizeSummary:
-    """Post-process a raw-output file into a detections JSON."""
+def localize_from_raw(
+    raw_path: Path, out: Path, overrides: list[str], kit_classes: KitClassList | None = None
+) -> LocalizeSummary:
+    """Post-process a raw-output file into a detections JSON (``kit_classes``: the THUMOS-14 kit's
+    txt with those class ids, :func:`wsal.eval.io.write_predictions`)."""
     from tqdm import tqdm
 
     from wsal.eval.io import write_predictions
@@ -81,10 +85,12 @@ def localize_from_raw(raw_path: Path, out: Path, overrides: list[str]) -> Locali
     with RawReader(raw_path) as reader:
         config = with_localize_overrides(reader.header.config, overrides, f"{raw_path}: config")
         check_config(config.localize)
+        if kit_classes is not None:
+            kit_classes.check_classes(reader.header.classes, f"{raw_path}: classes")
         results = {}
         for video in tqdm(reader, total=len(reader), desc="localize", unit="video"):
             results[video.video_id] = post_process(video, reader.header.grid, reader.header.classes, config.localize)
-    write_predictions(results, out)
+    write_predictions(results, out, kit_classes)
     return LocalizeSummary(out, len(results), sum(map(len, results.values())), [], post_s=time.perf_counter() - start)
 
 
@@ -128,9 +134,11 @@ def localize_from_network(
     skip_missing: bool,
     device: str,
     command: str = "localize",
+    kit_classes: KitClassList | None = None,
 ) -> LocalizeSummary:
     """Run the checkpoint on every video of the subset and write detections (and raw outputs).
-    ``command`` names the command in warnings (``wsal COMMAND: warning: ...``)."""
+    ``command`` names the command in warnings (``wsal COMMAND: warning: ...``); ``kit_classes``:
+    write the THUMOS-14 kit's txt with those class ids instead of JSON."""
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
 
@@ -167,6 +175,7 @@ def localize_from_network(
         return localize_store_videos(
             loaded, config, store, todo, torch_device, out=out, save_raw=save_raw, durations_s=durations_s,
             subset=subset_name, checkpoint=checkpoint, features=features, annotations=annotations, skipped=missing,
+            kit_classes=kit_classes,
         )
 
 
@@ -199,12 +208,14 @@ def localize_store_videos(
     annotations: Path | None = None,
     skipped: list[str] | None = None,
     on_video: Callable[[RawVideo, list[dict]], None] | None = None,
+    kit_classes: KitClassList | None = None,
 ) -> LocalizeSummary:
     """``video_ids`` of an open ``store`` (all present, layout already checked) through the model
     in length-sorted batches -> detections JSON ``out`` in that order (and raw outputs).
 
     ``durations_s``: a video's duration when the ground truth knows it (else the store's);
-    ``on_video(raw_video, detections)`` is called once per video, e.g. to draw its timeline.
+    ``on_video(raw_video, detections)`` is called once per video, e.g. to draw its timeline;
+    ``kit_classes``: write the THUMOS-14 kit's txt with those class ids instead of JSON.
     """
     from tqdm import tqdm
 
@@ -222,6 +233,8 @@ def localize_store_videos(
         features=str(features or store.path),
         annotations=str(annotations or ""),
     )
+    if kit_classes is not None:  # before the network runs
+        kit_classes.check_classes(header.classes, f"{checkpoint or 'the model'}: classes")
     writer = RawWriter(save_raw, header) if save_raw is not None else None
     results: dict[str, list[dict]] = {}
     network_s = post_s = 0.0
@@ -257,7 +270,7 @@ def localize_store_videos(
     if writer is not None:
         writer.commit()
     results = {vid: results[vid] for vid in video_ids}  # the given order, whatever the batching
-    write_predictions(results, out)
+    write_predictions(results, out, kit_classes)
     return LocalizeSummary(
         out, len(results), sum(map(len, results.values())), list(skipped or []), save_raw, network_s=network_s, post_s=post_s
     )

@@ -1,10 +1,13 @@
 """`wsal evaluate`: detection mAP of one or more prediction files against a ground-truth file.
 
-Reads files only (no model, no torch). Prints a compact table (one row per prediction file),
-optionally writes the JSON summary (``--json``) and a report folder (``--report``). Expected user
-errors (bad files, unknown subset, bad thresholds) end with one line and exit code 2; counted
-problems (predictions on videos outside the ground truth, labels without ground truth) are
-printed as warnings.
+Prediction files are ActivityNet results JSON or the THUMOS-14 kit's detection txt (JSON when the
+content starts with ``{`` or the name ends in .json, else the txt, whose class ids come from
+``--class-list``, default the kit's own list: :mod:`wsal.eval.io`). Reads files only (no model, no
+torch). Prints a compact table (one row per prediction file), optionally writes the JSON summary
+(``--json``) and a report folder (``--report``). Expected user errors (bad files, unknown subset,
+bad thresholds) end with one line and exit code 2; counted problems (predictions on videos outside
+the ground truth, labels without ground truth, reversed segments of a kit txt) are printed as
+warnings.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ truth are false positives). --protocol thumos14-kit: the THUMOS-14 evaluation ki
 Labels without ground truth are dropped and counted in a warning. Every departure from the official
 code, and why: docs/evaluation.md.
 
+Prediction files: ActivityNet results JSON ({{"results": ...}}) or the THUMOS-14 kit's detection txt
+(one line 'video_name start_s end_s class_id score' per detection): JSON when the content starts with
+'{{' or the name ends in .json, else the txt. The txt is read as the kit reads it: its class ids
+through --class-list (default: the kit's own list, UCF-101 ids), a trailing .mpeg of a video name
+dropped, segments given as end < start put in order (counted in a warning).
+
 tIoU presets: {presets}.
 Default: thumos, or activitynet when the ground truth has more than {MAX_CLASSES_FOR_THUMOS_PRESET} classes.
 """
@@ -49,8 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--ground-truth", required=True, metavar="GT.json", help="ground truth in ActivityNet form ({\"database\": ...})")
     parser.add_argument(
-        "--predictions", required=True, nargs="+", metavar="PRED.json",
-        help="one or more detection result files ({\"results\": ...}); several are compared side by side",
+        "--predictions", required=True, nargs="+", metavar="PRED",
+        help="one or more detection result files, JSON ({\"results\": ...}) or the THUMOS-14 kit's txt; "
+        "several are compared side by side",
+    )
+    parser.add_argument(
+        "--class-list", default=None, metavar="FILE",
+        help="'ID NAME' lines: the class ids of THUMOS-14 kit txt predictions (default: the kit's own list, "
+        "UCF-101 ids 7 BaseballPitch ... 97 VolleyballSpiking)",
     )
     parser.add_argument(
         "--subset", default=None,
@@ -130,7 +145,7 @@ def _video_list(path: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from wsal.eval.detection import detection_map
-    from wsal.eval.io import load_ground_truth, load_predictions, write_json_atomic
+    from wsal.eval.io import load_class_list, load_ground_truth, load_predictions, predictions_form, write_json_atomic
     from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
     from wsal.eval.thumos14_kit import thumos14_kit_map
     from wsal.outputs import check_writable, check_writable_folder
@@ -173,10 +188,24 @@ def run(args: argparse.Namespace) -> int:
             gt = gt.restricted(store.video_ids, args.features)
         scope = f"{len(gt.videos)} videos of {args.features}"
 
+    kit_files = [path for path in args.predictions if predictions_form(path) == "thumos14"]
+    if args.class_list and not kit_files:
+        raise WsalError("--class-list gives the class ids of THUMOS-14 kit txt predictions; no --predictions file is one")
+    class_list = load_class_list(args.class_list) if kit_files else None
+    mismatch = class_list.official_mismatch() if class_list is not None else None
+    if mismatch:
+        print(f"wsal evaluate: warning: {mismatch}", file=sys.stderr)
+
     names = run_names(args.predictions)
     runs = []
     for name, path in zip(names, args.predictions):
-        preds = load_predictions(path)
+        preds = load_predictions(path, class_list)
+        if preds.num_reordered:
+            print(
+                f"wsal evaluate: warning: {path}: {preds.num_reordered} segments given as end < start were put in "
+                "order (the THUMOS-14 kit's overlap orders both ends too)",
+                file=sys.stderr,
+            )
         if args.protocol == "thumos14-kit":
             result = thumos14_kit_map(gt, preds, thresholds)
         else:

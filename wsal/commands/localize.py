@@ -10,6 +10,9 @@ Two ways in:
 * ``--from-raw RAW.h5`` re-runs only the post-processing on saved outputs: no checkpoint,
   features or annotations needed, and the result equals the direct run for the same settings.
 
+``--format thumos14`` writes the THUMOS-14 kit's detection txt instead of JSON, with the class ids
+of ``--class-list`` (default: the kit's own list; :mod:`wsal.eval.io`).
+
 ``--set localize.KEY=VALUE`` changes post-processing settings (only the ``localize`` section:
 the network's settings are fixed by its checkpoint). Defaults come from the checkpoint's (or the
 raw file's) resolved config.
@@ -25,10 +28,15 @@ What this module does not do: inference itself (:mod:`wsal.inference`), training
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsal.config import LocalizeConfig
 from wsal.errors import WsalError
+
+if TYPE_CHECKING:
+    from wsal.eval.io import KitClassList
 
 _DEFAULTS = LocalizeConfig()
 
@@ -73,13 +81,45 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="localize the subset's videos that have features and list the others on stderr (default: error)",
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    parser.add_argument(
+        "--format",
+        choices=("json", "thumos14"),
+        default="json",
+        help="json: ActivityNet results form (default); thumos14: the THUMOS-14 evaluation kit's detection txt, "
+        "one line 'video_name start_s end_s class_id score' per detection (--out not *.json)",
+    )
+    parser.add_argument(
+        "--class-list",
+        metavar="FILE",
+        help="with --format thumos14: 'ID NAME' lines giving every class of the model its kit id (default: the "
+        "kit's own list, UCF-101 ids 7 BaseballPitch ... 97 VolleyballSpiking; docs/evaluation.md)",
+    )
     return parser
+
+
+def _kit_classes(args: argparse.Namespace) -> KitClassList | None:
+    """The class ids to write with (None: JSON); refuses a kit txt named *.json, which `wsal
+    evaluate` would read as JSON."""
+    from wsal.eval.io import load_class_list
+
+    if args.format == "thumos14" and Path(args.out).suffix.lower() == ".json":
+        raise WsalError(f"{args.out}: --format thumos14 writes the kit's txt; name it *.txt (a *.json file is read as JSON)")
+    if args.format == "json":
+        if args.class_list:
+            raise WsalError("--class-list gives the kit's class ids of --format thumos14")
+        return None
+    kit_classes = load_class_list(args.class_list)
+    mismatch = kit_classes.official_mismatch()
+    if mismatch:
+        print(f"wsal localize: warning: {mismatch}", file=sys.stderr)
+    return kit_classes
 
 
 def run(args: argparse.Namespace) -> int:
     from wsal.inference import localize_from_network, localize_from_raw
     from wsal.outputs import check_writable
 
+    kit_classes = _kit_classes(args)
     check_writable(args.out, "detections")  # before any inference
     if args.save_raw:
         check_writable(args.save_raw, "raw outputs")
@@ -87,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         stray = [name for name in ("checkpoint", "features", "annotations", "subset") if getattr(args, name)]
         if stray:
             raise WsalError(f"--from-raw re-uses saved outputs (videos, subset and all); drop --{stray[0]}")
-        summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides)
+        summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides, kit_classes)
     else:
         missing = [name for name in ("checkpoint", "features", "annotations") if not getattr(args, name)]
         if missing:
@@ -102,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             save_raw=Path(args.save_raw) if args.save_raw else None,
             skip_missing=args.skip_missing,
             device=args.device,
+            kit_classes=kit_classes,
         )
     print(summary.line())
     return 0
