@@ -144,7 +144,7 @@ def test_resuming_a_finished_run_leaves_its_model_byte_identical(tmp_path, confi
         "cosine": "a cosine schedule ends at train.max_steps: train a new run to train longer",
     }[schedule]
     assert captured.err.strip() == (
-        f"wsal train: {run}: already trained 8 of 8 steps; nothing to do ({longer}); model: {run / 'model.pt'} (unchanged)"
+        f"wsal train: {run}: already trained 8 of 8 steps; nothing to train ({longer}); model: {run / 'model.pt'} (unchanged)"
     )
     assert captured.out == ""
     assert (_sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns) == before
@@ -167,7 +167,7 @@ def test_a_run_resumed_to_the_step_of_its_checkpoint_is_finished_there(tmp_path,
     assert load_checkpoint(run / "model.pt").step == 4
     before = _sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns
     assert main(resume) == 0
-    assert "already trained 4 of 4 steps; nothing to do" in capsys.readouterr().err
+    assert "already trained 4 of 4 steps; nothing to train" in capsys.readouterr().err
     assert (_sha256(run / "model.pt"), (run / "model.pt").stat().st_mtime_ns) == before
 
 

@@ -385,7 +385,7 @@ def _train_in_run(
                 else f"{start_step} steps (train.max_steps {tc.max_steps})"
             )
             print(
-                f"wsal train: {run}: already trained {done}; nothing to do ({longer}); "
+                f"wsal train: {run}: already trained {done}; nothing to train ({longer}); "
                 f"model: {final_path} (unchanged)",
                 file=sys.stderr,
             )
