@@ -8,6 +8,8 @@ setup(
     python_requires=">=3.11",
     packages=["wsal", "wsal.model", "wsal.commands", "wsal.synthetic", "wsal.features", "wsal.eval"],
     package_dir={"wsal": "wsal", "wsal.features": "features", "wsal.eval": "eval"},
+    # the THUMOS-14 kit's class list, read by `wsal evaluate` / `wsal localize --format thumos14`
+    package_data={"wsal.eval": ["thumos14_detclasslist.txt"]},
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",

@@ -3,7 +3,7 @@
 For each seed S: a synthetic set drawn with seed S (wsal.synthetic: 40 training videos, 20 test
 videos, 5 classes, ``--feature-dim`` columns), training with ``train.seed = S`` for ``--steps``
 steps using the demo's small model (wsal.commands.demo.DEMO_CONFIG), localization of the test
-subset, then one evaluation per boundary mode from the same raw outputs (wsal.multiseed). A mode
+subset, then one evaluation per boundary mode from the same raw outputs (research.multiseed). A mode
 is one row of the table (``--modes threshold changepoint``; asking for ``changepoint`` trains the
 joint model, ``changepoint.enabled = true``, for every mode, so both modes read the same network
 outputs). ``--set KEY=VALUE`` changes the training config (e.g. ``changepoint.gamma=2``).
@@ -55,7 +55,7 @@ from wsal.commands.demo import DEMO_CONFIG, SYNTHETIC_FEATURE_DIM
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
 from wsal.errors import WsalError
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import format_per_seed, format_summary, localize_and_evaluate, run_seed, summarize
+from research.multiseed import format_per_seed, format_summary, localize_and_evaluate, run_seed, summarize
 from wsal.synthetic import make_synthetic_dataset
 
 

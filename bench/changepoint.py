@@ -10,7 +10,7 @@ Three parts (speed and metrics by default; ``--only speed|metrics|joint``):
   detector's shapes, and kernel CPD on one (T, D) piecewise-constant video.
 * **metrics** - two synthetic data sets, each split into a *fit* set (the detector is fitted on
   it without labels for ``--fit-steps`` steps) and a *fresh* set (never seen):
-  ``piecewise`` (wsal.piecewise: planted major and minor changes; instances = units between major
+  ``piecewise`` (research.piecewise: planted major and minor changes; instances = units between major
   changes) and ``thumos`` (wsal.synthetic videos: scenes, actions with context and distractors;
   boundaries = action starts and ends). For every detector level and for kernel CPD (RBF, PELT,
   penalty chosen on the fit set's labels from a small grid, max F1 at margin 2): change points
@@ -55,12 +55,12 @@ from wsal.eval.changepoints import (
     gt_boundaries,
     points_from_mask,
 )
-from wsal.eval.kernel_cpd import kcpd_fixed, kcpd_penalized, kernel_costs, penalized_from_costs
+from research.kernel_cpd import kcpd_fixed, kcpd_penalized, kernel_costs, penalized_from_costs
 from wsal.model.changepoint import ChangePointDetector, changepoint_loss
 from wsal.model.decision_scan import scan_decisions_numpy
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel
-from wsal.piecewise import piecewise_sequence
+from research.piecewise import piecewise_sequence
 from wsal.synthetic import GRID, make_prototypes, random_timeline, render_video
 
 MARGINS = (0.5, 1, 2, 4)  # 0.5: on the ground-truth boundary itself (positions are whole snippets)
@@ -272,7 +272,7 @@ def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
 def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
-    from wsal.multiseed import seed_folders
+    from research.multiseed import seed_folders
     from wsal.raw import RawReader
 
     raw_name = {"test": "raw.h5", "heldout": "raw_heldout.h5", "train": "raw_validation.h5"}[subset_kind]  # accuracy_synthetic's names

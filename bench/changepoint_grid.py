@@ -33,7 +33,7 @@ import numpy as np
 
 from wsal.eval.io import load_ground_truth
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import SeedResult, evaluate_raw, format_summary, seed_folders, summarize
+from research.multiseed import SeedResult, evaluate_raw, format_summary, seed_folders, summarize
 from wsal.raw import RawReader
 
 SIGNALS = ("both", "cas_x_attention", "cas")

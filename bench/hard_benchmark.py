@@ -37,7 +37,7 @@ import numpy as np
 
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
 from wsal.eval.io import load_ground_truth
-from wsal.multiseed import SeedResult, evaluate_raw, format_summary, summarize
+from research.multiseed import SeedResult, evaluate_raw, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at
 # most 320 snippets), a 128-channel embedding for 2-core CPUs; the learning rate is chosen per

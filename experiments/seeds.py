@@ -17,10 +17,12 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # research helpers: not installed
+
 from wsal.config import ExperimentConfig, load_config
 from wsal.errors import WsalError
 from wsal.eval.report import TIOU_PRESETS
-from wsal.multiseed import format_per_seed, format_summary, run_seed, summarize
+from research.multiseed import format_per_seed, format_summary, run_seed, summarize
 
 
 def parse_tiou(tokens: list[str]) -> list[float]:

@@ -10,7 +10,7 @@ from wsal.config import ChangePointConfig
 from wsal.eval.changepoints import BoundaryCounts, boundary_counts, points_from_mask
 from wsal.model.changepoint import ChangePointDetector, _segment_mean, changepoint_loss, hold_index
 from wsal.model.decision_scan import scan_decisions_numpy
-from wsal.piecewise import piecewise_sequence
+from research.piecewise import piecewise_sequence
 
 SMALL = ChangePointConfig(hidden_dim=64, latent_dim=16, gamma=3.0)  # the measured figures below are for gamma 3
 FEATURE_DIM = 32

@@ -23,7 +23,7 @@ import wsal.model.changepoint as changepoint_module
 from wsal.config import ChangePointConfig
 from wsal.model.changepoint import ChangePointDetector
 from wsal.model.decision_scan import initial_average, scan_decisions, scan_decisions_numpy
-from wsal.piecewise import piecewise_sequence
+from research.piecewise import piecewise_sequence
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -148,8 +148,9 @@ _INTERPRETER_SCRIPT = textwrap.dedent(
 def test_triton_kernel_under_the_interpreter_matches_the_reference(tmp_path):
     script = tmp_path / "run_kernel.py"
     script.write_text(_INTERPRETER_SCRIPT)
-    tests = str(Path(__file__).parent)  # the script imports this file's helpers
-    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
+    tests = Path(__file__).parent  # the script imports this file's helpers, and they the research helpers
+    paths = [str(tests), str(tests.parent / "bench"), os.environ.get("PYTHONPATH")]
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(filter(None, paths)))
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     checked = int(done.stdout.split("changes checked")[1])

@@ -1,10 +1,11 @@
-"""Runs the doctests of every wsal module (their examples are part of the docs)."""
+"""Runs the doctests of every wsal module and research helper (their examples are part of the docs)."""
 
 import doctest
 import importlib
 import pkgutil
 
 import pytest
+import research
 
 import wsal
 import wsal.eval
@@ -18,7 +19,7 @@ def _has_examples(name: str) -> bool:
 # Only modules that have examples: a module without any would pass vacuously.
 MODULES = sorted(
     m.name
-    for pkg in (wsal, wsal.features, wsal.eval)
+    for pkg in (wsal, wsal.features, wsal.eval, research)
     for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")
     if not m.name.startswith("wsal.commands") and _has_examples(m.name)
 )

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from wsal.eval.kernel_cpd import kcpd_fixed, kcpd_penalized, rbf_gram, segment_costs
-from wsal.piecewise import piecewise_sequence
+from research.kernel_cpd import kcpd_fixed, kcpd_penalized, rbf_gram, segment_costs
+from research.piecewise import piecewise_sequence
 
 
 def _direct_cost(gram, a, b):

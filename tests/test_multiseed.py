@@ -1,4 +1,4 @@
-"""wsal.multiseed: one config, several training seeds, localize once, evaluate each mode."""
+"""research.multiseed (bench/research): one config, several training seeds, localize once, evaluate each mode."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from wsal.config import ExperimentConfig, config_from_dict
 from wsal.eval.detection import detection_map
 from wsal.eval.io import load_ground_truth, load_predictions
-from wsal.multiseed import run_seed, seed_folders, summarize
+from research.multiseed import run_seed, seed_folders, summarize
 from wsal.synthetic import make_synthetic_dataset
 
 TIOU = (0.3, 0.5)
