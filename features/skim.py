@@ -183,4 +183,6 @@ def load_skim(path: str | os.PathLike) -> Skim:
         raise WsalError(f"{path}: damaged skim model ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
     model.eval()
     grid = SnippetGrid(data["fps"], data["clip_len_frames"], data["stride_frames"])
-    return Skim(model, grid, SamplerConfig(**data["sampler"]))
+    # files written before motion_top_share existed measured motion energy over all pixels
+    sampler = {"motion_top_share": 1.0, **data["sampler"]}
+    return Skim(model, grid, SamplerConfig(**sampler))

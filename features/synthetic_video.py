@@ -21,6 +21,12 @@ action but moves the whole picture: ``"shake"`` (camera shake: the background sh
 to 12%). :func:`event_layout` draws a random non-overlapping layout of one action class and some
 distractors.
 
+:func:`write_small_actor_video` writes a small mover next to slow lighting changes: a flat dark
+square (40 px by default, on 320x240) crosses the frame during given spans and stands still
+otherwise, and during other spans the brightness of the whole frame rises and falls by up to 25%
+(slowly enough to stay under the sampler's per-step noise floor). So the sampler's motion energy
+must rank a mover of 1/48 of the frame above still snippets whose colours change.
+
 All go through one encoder loop (:func:`encode_frames`).
 
 What this module does not do: anything the pipeline needs at run time; it only writes files.
@@ -412,3 +418,74 @@ def event_layout(
     order = rng.permutation(len(kinds))
     spans = _place(lengths[order], num_frames, rng)
     return [Event(start, end, kinds[k]) for (start, end), k in zip(spans, order)]
+
+
+# ---- a small actor and slow lighting changes, for the sampler's size normalisation ---------------
+
+ACTOR_COLOUR = (30, 30, 40)  # the small actor: a flat dark figure (luma about 30)
+FADE_GAIN = 0.25  # largest relative brightness change of a lighting fade
+
+
+def actor_left(i: int, moves: Sequence[tuple[int, int]], width: int, side: int) -> int:
+    """Left edge (px) of the actor in frame ``i``: during the ``j``-th move ``[start, end)`` it crosses
+    the frame (left to right for even ``j``, back for odd ``j``); between moves it rests where the last
+    one left it (at the left edge before the first).
+
+    >>> [actor_left(i, [(10, 20), (30, 40)], 100, 40) for i in (0, 10, 19, 25, 30, 39, 50)]
+    [0, 0, 60, 60, 60, 0, 0]
+    """
+    travel = width - side
+    done = sum(1 for _, end in moves if end <= i)
+    left = travel if done % 2 else 0
+    for j, (start, end) in enumerate(moves):
+        if start <= i < end:
+            t = _progress(i, start, end)
+            left = int(round(travel * (t if j % 2 == 0 else 1 - t)))
+    return left
+
+
+def fade_gain(i: int, fades: Sequence[tuple[int, int]]) -> float:
+    """Brightness factor of frame ``i``: during a fade ``[start, end)`` it rises from 1 to ``1 + FADE_GAIN``
+    at the middle and falls back (a slow lighting change); 1 outside fades.
+
+    >>> fade_gain(0, [(10, 21)]), fade_gain(15, [(10, 21)]), fade_gain(20, [(10, 21)])
+    (1.0, 1.25, 1.0)
+    """
+    for start, end in fades:
+        if start <= i < end:
+            return 1.0 + FADE_GAIN * (1.0 - abs(2.0 * _progress(i, start, end) - 1.0))
+    return 1.0
+
+
+def small_actor_frame(
+    i: int, moves: Sequence[tuple[int, int]], fades: Sequence[tuple[int, int]], bg: NDArray[np.uint8], side: int
+) -> NDArray[np.uint8]:
+    """Frame ``i``: background ``bg`` with the ``side`` x ``side`` actor (vertically centred), lit by :func:`fade_gain`."""
+    height, width = bg.shape[:2]
+    frame = bg.copy()
+    left, top = actor_left(i, moves, width, side), (height - side) // 2
+    frame[top : top + side, left : left + side] = ACTOR_COLOUR
+    gain = fade_gain(i, fades)
+    return frame if gain == 1.0 else np.clip(frame * gain, 0, 255).astype(np.uint8)
+
+
+def write_small_actor_video(
+    path: str | os.PathLike,
+    num_frames: int,
+    moves: Sequence[tuple[int, int]],
+    fades: Sequence[tuple[int, int]],
+    fps: float = 25.0,
+    size: tuple[int, int] = (320, 240),
+    side: int = 40,
+    seed: int = 0,
+    noise_std: float = 0.0,
+) -> None:
+    """Write an H.264 video: a static textured background (``seed``) with a ``side`` px square actor
+    that crosses the frame during each of ``moves`` and stands still otherwise, and slow lighting
+    fades (``fades``) while nothing moves. Spans are frames ``[start, end)``; ``noise_std`` as in
+    :func:`write_burst_video`. A small mover next to still stretches whose colours change: what the
+    sampler's motion energy has to rank above appearance change.
+    """
+    bg = background(size[0], size[1], seed)
+    frames = (small_actor_frame(i, moves, fades, bg, side) for i in range(num_frames))
+    _encode_h264(path, frames, num_frames, fps, size, seed, noise_std)

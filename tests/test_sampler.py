@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from wsal.cli import main
-from wsal.features.synthetic_video import EXAMPLE_BURSTS, motion_snippets, write_burst_video, write_example_burst_videos
+from wsal.features.synthetic_video import (
+    EXAMPLE_BURSTS,
+    motion_snippets,
+    write_burst_video,
+    write_example_burst_videos,
+    write_small_actor_video,
+)
 from wsal.features.decode import DecodeConfig, DecodeError, decode_video
 from wsal.features.sampler import (
     FieldMaskedFlow,
@@ -20,6 +26,7 @@ from wsal.features.sampler import (
     plan_video,
     select_snippets,
     spread,
+    top_cells_mean,
 )
 from wsal.features.sampler_metrics import SamplerTotals, boundary_kept, video_totals
 from wsal.features.snippets import SnippetAssembler, num_snippets
@@ -51,6 +58,43 @@ def test_motion_snippets_kept_at_half_budget(videos, name):
     # that moves for at least half of its frames.
     inside = np.array([sum(max(0, min(e, s + 16) - max(b, s)) for b, e in bursts) for s in starts])
     assert plan.signals.motion[~moving].max() < plan.signals.motion[inside >= 8].min()
+
+
+SMALL_MOVES = [(64, 112), (272, 320), (480, 528)]  # frames: the actor crosses the frame in snippets 4-6, 17-19, 30-32
+SMALL_FADES = [(160, 224), (368, 432), (560, 624)]  # frames: lighting fades, nothing moves, in snippets 10-13, 23-26, 35-38
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_small_mover_outranks_still_snippets_whose_lighting_changes(tmp_path, seed):
+    """A 40x40 px actor on a 320x240 frame (1/48 of it) moving is kept over still snippets with a fade.
+
+    Averaged over all pixels its motion energy scored under a fifth of the fades' appearance term
+    and all 9 motion snippets were skipped at budget 0.5 (both seeds); over the cells that change
+    most it scores above the fades.
+    """
+    path = tmp_path / "small_actor.mp4"
+    write_small_actor_video(path, 640, SMALL_MOVES, SMALL_FADES, size=(320, 240), side=40, seed=seed, noise_std=2.0)
+    plan = plan_video(path, GRID, SamplerConfig(budget=0.5))
+    starts = np.arange(plan.num_snippets) * GRID.stride_frames
+    moving = motion_snippets(SMALL_MOVES, starts, GRID.clip_len_frames)
+    fading = motion_snippets(SMALL_FADES, starts, GRID.clip_len_frames)
+    assert plan.num_snippets == 40 and moving.sum() == 9 and fading.sum() == 12
+    assert plan.signals.appearance[fading].min() > 0.05  # the fades do change the colours
+    assert plan.signals.motion[fading].max() == 0.0  # slowly: under the noise floor from one sample to the next
+    assert plan.kept.sum() <= max_kept(40, 0.5)
+    assert plan.kept[moving].all()
+
+
+def test_top_cells_mean_by_hand():
+    values = np.zeros((5, 7))  # cells of 2 px: 3 rows (2, 2, 1 px) x 4 columns (2, 2, 2, 1 px)
+    values[4, 6] = 1.0  # the 1-pixel corner cell
+    values[0, 0] = 2.0
+    assert top_cells_mean(values, 2, 1 / 12) == 1.0  # one cell: the corner, mean 1
+    assert top_cells_mean(values, 2, 2 / 12) == pytest.approx(3.0 / 5)  # corner + top-left cell: 3 over 1 + 4 pixels
+    assert top_cells_mean(values, 2, 1.0) == pytest.approx(3.0 / 35)  # the mean over all pixels
+    assert top_cells_mean(values, 2, 0.01) == 1.0  # at least one cell
+    with pytest.raises(ValueError, match="motion_top_share"):
+        SamplerConfig(motion_top_share=0.0)
 
 
 def test_plan_has_the_extractors_frame_and_snippet_counts(videos, tmp_path):
@@ -433,3 +477,23 @@ def test_a_skim_model_without_its_weights_is_a_one_line_error(tmp_path):
     with pytest.raises(WsalError, match=r"m.pt: damaged skim model \(KeyError") as err:
         load_skim(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_skim_model_from_before_top_cells_keeps_its_motion_measure(tmp_path):
+    """A skim file without ``motion_top_share`` was fitted on motion energy over all pixels: it is
+    scored on the same measure (1.0), not on the new default's top cells."""
+    import torch
+
+    from wsal.features.sampler import SkimFitConfig
+    from wsal.features.skim import fit_skim, load_skim, save_skim
+
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(12, 5)).astype(np.float32)]
+    targets = [rng.uniform(size=12).astype(np.float32)]
+    path = tmp_path / "m.pt"
+    save_skim(fit_skim(inputs, targets, GRID, SamplerConfig(), SkimFitConfig(steps=2)), path)
+    assert load_skim(path).sampler.motion_top_share == SamplerConfig().motion_top_share
+    data = torch.load(path, weights_only=True)
+    del data["sampler"]["motion_top_share"]
+    torch.save(data, path)
+    assert load_skim(path).sampler == SamplerConfig(motion_top_share=1.0)
