@@ -43,7 +43,7 @@ What this module does not do: read files (``wsal.eval.io``), classification metr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -365,3 +365,35 @@ def coverage_fields(gt: GroundTruth, preds: Predictions, classes: Sequence[str])
     the evaluated ``classes``."""
     num, missing, instances = coverage(gt, preds.video_ids[np.isin(preds.labels, np.asarray(classes))].tolist())
     return {"num_gt_videos": num, "videos_without_predictions": missing, "instances_without_predictions": instances}
+
+
+def per_video_ap(
+    gt: GroundTruth, preds: Predictions, tiou_thresholds: Sequence[float], ignore_ambiguous: bool = False
+) -> dict[str, float]:
+    """Per ground-truth video with annotated segments: :func:`detection_map` of that video alone
+    (its ground truth, its predictions), averaged over the thresholds; in ground-truth order.
+
+    A ranking aid for reports (which videos go worst), not a term of mAP: a video's AP ignores how
+    its predictions rank against other videos', and predictions of classes the video does not
+    contain are dropped as unknown labels (they lower mAP, not this number).
+
+    >>> from wsal.eval.io import VideoGT
+    >>> seg = lambda *pairs: np.array(pairs, dtype=float).reshape(-1, 2)
+    >>> videos = {v: VideoGT(v, "test", 10.0, None, seg((1, 3)), ("A",), seg()) for v in ("good", "bad")}
+    >>> gt = GroundTruth(videos, ("A",), "gt.json")
+    >>> preds = Predictions.from_columns(["good", "bad"], ["A", "A"], [1.0, 6.0], [3.0, 8.0], [0.9, 0.8], "p.json")
+    >>> per_video_ap(gt, preds, [0.5])
+    {'bad': 0.0, 'good': 1.0}
+    """
+    order = np.argsort(preds.video_ids, kind="stable")  # file order inside a video
+    sorted_ids = preds.video_ids[order]
+    out: dict[str, float] = {}
+    for vid in gt.video_ids():
+        if not len(gt.videos[vid].labels):
+            continue
+        rows = order[np.searchsorted(sorted_ids, vid, "left") : np.searchsorted(sorted_ids, vid, "right")]
+        mine = replace(preds, video_ids=preds.video_ids[rows], labels=preds.labels[rows], start_s=preds.start_s[rows],
+                       end_s=preds.end_s[rows], scores=preds.scores[rows])  # fmt: skip
+        one = GroundTruth({vid: gt.videos[vid]}, gt.classes, gt.path)
+        out[vid] = detection_map(one, mine, tiou_thresholds, ignore_ambiguous=ignore_ambiguous).average_mAP
+    return out

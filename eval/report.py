@@ -20,6 +20,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -103,6 +104,17 @@ class Run:
     path: str
     result: DetectionResult
     scope: str | None = None  # "N videos listed in FILE" when the ground truth was restricted, else None
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    """One video of the report's worst-first list (:func:`wsal.eval.detection.per_video_ap`)."""
+
+    video_id: str
+    num_ground_truth: int
+    num_predictions: int
+    average_ap: float  # over the thresholds and the video's ground-truth classes, in [0, 1]
+    timeline: str | None = None  # PNG path relative to the report folder, when drawn
 
 
 def run_names(paths: list[str]) -> list[str]:
@@ -277,9 +289,17 @@ def _pct(value: float) -> str:
 
 
 def write_report(
-    out_dir: str | Path, runs: list[Run], ground_truth_path: str, subset: str | None, preset: str | None
+    out_dir: str | Path,
+    runs: list[Run],
+    ground_truth_path: str,
+    subset: str | None,
+    preset: str | None,
+    videos: list[VideoRow] | None = None,
 ) -> list[Path]:
-    """Write report.md, per_class.csv and the PNG plots into ``out_dir``; returns the paths written."""
+    """Write report.md, per_class.csv and the PNG plots into ``out_dir``; returns the paths written.
+
+    ``videos``: the first run's videos, worst first, listed with links to their timelines (the
+    PNGs are the caller's) and written to per_video.csv."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     first = runs[0].result
@@ -352,6 +372,30 @@ def write_report(
         "![precision-recall](pr_curves.png)",
         "",
     ]
+    written = [csv_path, *files.values()]
+    if videos is not None:
+        video_csv = out / "per_video.csv"
+        with video_csv.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["video", "num_ground_truth", "num_predictions", "AP_average", "timeline"])
+            for v in videos:
+                writer.writerow([v.video_id, v.num_ground_truth, v.num_predictions, f"{v.average_ap:.6f}", v.timeline or ""])
+        written.append(video_csv)
+        lines += [
+            f"## Videos, worst first (`{runs[0].name}`)",
+            "",
+            f"Per-video AP (%): each video's ground truth against its own predictions, averaged over the tIoU "
+            f"thresholds and the video's classes (a ranking aid, not a term of mAP; all {len(videos)} in "
+            "`per_video.csv`).",
+            "",
+        ]
+        drawn = [v for v in videos if v.timeline]
+        lines += _md_table(
+            ["video", "GT segments", "predictions", "AP (%)", "timeline"],
+            [[f"`{v.video_id}`", str(v.num_ground_truth), str(v.num_predictions), _pct(v.average_ap),
+              f"[png]({quote(v.timeline, safe='/')})"] for v in drawn],
+        ) if drawn else ["No timelines drawn (`--report-videos 0`)."]  # fmt: skip
+        lines.append("")
     md_path = out / "report.md"
     md_path.write_text("\n".join(lines), encoding="utf-8")
-    return [md_path, csv_path, *files.values()]
+    return [md_path, *written]

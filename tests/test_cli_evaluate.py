@@ -52,7 +52,9 @@ def test_single_file_json_and_report(files, capsys):
     assert set(js["per_class_AP"]) == {"A", "B"}  # C has ground truth only in validation
     assert js["num_ground_truth"] == 3 and js["num_predictions"] == 3
     assert js["averages"] == {"0.1:0.7": 1.0, "0.1:0.5": 1.0, "0.3:0.7": 1.0}
-    assert {p.name for p in (tmp / "rep").iterdir()} == {"report.md", "per_class.csv", "per_class_ap.png", "map_vs_tiou.png", "pr_curves.png"}
+    assert {p.name for p in (tmp / "rep").iterdir()} == {
+        "report.md", "per_class.csv", "per_class_ap.png", "map_vs_tiou.png", "pr_curves.png", "per_video.csv", "timelines",
+    }  # fmt: skip
 
 
 def test_several_files_side_by_side_with_warnings(files, capsys):

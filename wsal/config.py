@@ -76,9 +76,9 @@ class MILConfig:
     # classification of the features times the foreground attention (a second pass through the
     # embedding and heads), with background target 0, and the unsuppressed features are classified
     # as the video's classes *and* background ("loss/mil_base"). Localization reads the suppressed
-    # CAS. On the hard synthetic benchmark's tuning subset it lifted average mAP from about 25 to
-    # 38-40 at the same steps (experiments/README.md); false: the foreground view pools the CAS
-    # with the attention instead (wsal.model.mil.attention_topk_pool), as runs before it did.
+    # CAS. On the hard synthetic benchmark's tuning subset it lifted average mAP well above the
+    # unsuppressed model at the same steps (experiments/README.md); false: the foreground view
+    # pools the CAS with the attention instead (wsal.model.mil.attention_topk_pool).
     suppression: bool = True
     # Target of the context view: "action_and_background" = video labels plus background, equally
     # weighted (context snippets show the action's scene but not its motion); "background" = only
@@ -97,16 +97,14 @@ class ChangePointConfig:
 
     # Run the detector next to the attention MIL and train both together (needed for
     # localize.boundaries = "changepoint" and for segment pooling, pool_level below). Off by
-    # default: on the hard synthetic benchmark's tuning subset, with background suppression, it
-    # did not raise average mAP (seed 0: 39.6 with it, 40.2 without at lr 1e-4; 57.2 vs 58.6 at
-    # 1e-3) and it costs time (1.17x per step at THUMOS-14 size on 2 CPU cores, about 3x at the
-    # benchmark's small size; experiments/notes/2026-12-05-hard-benchmark.md). On the
-    # easy generator its segment pooling had raised held-out average mAP from 95.72 to 97.26.
+    # default: on the hard synthetic benchmark's tuning subset it did not raise average mAP over
+    # background suppression alone, and it makes every training step slower
+    # (experiments/notes/2026-12-05-hard-benchmark.md; bench/train_speed.py measures the cost).
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
     # What the detector reads: the MIL embedding, detached (the detector's loss does not reach the
     # MIL; see wsal.model.wsal), or the input features through its own projection. "embedding"
-    # was chosen on the synthetic training subset (change-point mode average mAP 79 vs 14).
+    # was chosen on the synthetic training subset (experiments/notes/2026-11-21-change-points.md).
     input: Literal["features", "embedding"] = "embedding"
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
     hidden_dim: int = 128  # H: width of the input projection and of every small MLP

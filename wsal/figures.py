@@ -1,6 +1,7 @@
 """Timeline figure of one video: ground truth, predictions, attention and CAS, in one PNG.
 
-Three panels sharing a time axis in seconds:
+Three panels sharing a time axis in seconds (only the first when the model's outputs are not at
+hand, e.g. ``wsal evaluate --report`` without ``--raw``):
 
 1. segments: per class shown (the ground-truth classes, then the classes of the best
    predictions), one row of ground-truth bars and as many rows of predicted bars as overlaps need
@@ -36,9 +37,9 @@ if TYPE_CHECKING:
 def plot_video_timeline(
     path: str | os.PathLike,
     video_id: str,
-    cas_probs: np.ndarray,
-    attention: np.ndarray,
-    grid: SnippetGrid,
+    cas_probs: np.ndarray | None,
+    attention: np.ndarray | None,
+    grid: SnippetGrid | None,
     classes: Sequence[str],
     gt_segments_s: np.ndarray,
     gt_labels: Sequence[str],
@@ -56,37 +57,49 @@ def plot_video_timeline(
     ``predictions`` in ActivityNet results form (``segment``, ``label``, ``score``); only the
     ``max_predictions`` best are drawn. ``change_scores`` (L, T): the change-point detector's
     scores (optional), drawn as ticks at each level's change points. ``has_ground_truth=False``
-    (one's own videos): no ground-truth rows, and the title says so.
+    (one's own videos): no ground-truth rows, and the title says so. ``cas_probs``, ``attention``
+    and ``grid`` all None: the segments panel only, over ``[0, duration_s]``.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    T = cas_probs.shape[0]
-    positions = np.arange(T)
-    span_start, span_end = runs_to_seconds(positions, positions, grid, T, num_original_snippets)  # (T,), (T,)
+    curves = cas_probs is not None
+    if curves != (attention is not None) or curves != (grid is not None):
+        raise ValueError("cas_probs, attention and grid are given together or not at all")
     best = sorted(predictions, key=lambda d: -float(d["score"]))[:max_predictions]
     gt_classes = list(dict.fromkeys(gt_labels))
     shown = gt_classes + [c for c in dict.fromkeys(d["label"] for d in best) if c not in gt_classes]
     cas_classes = gt_classes or shown[:1]
     colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(shown)}
-    end_s = max(float(span_end[-1]), duration_s or 0.0)
+    ends = [float(e) for d in best for e in d["segment"][1:]] + [float(e) for e in np.asarray(gt_segments_s).reshape(-1, 2)[:, 1]]
+    end_s = max([duration_s or 0.0, *ends]) or 1.0  # an empty timeline still gets an axis
+    if curves:
+        T = cas_probs.shape[0]
+        positions = np.arange(T)
+        span_start, span_end = runs_to_seconds(positions, positions, grid, T, num_original_snippets)  # (T,), (T,)
+        end_s = max(float(span_end[-1]), end_s)
 
     scores = np.array([float(d["score"]) for d in best]) if best else np.zeros(0)
     low, high = (scores.min(), scores.max()) if scores.size else (0.0, 1.0)
     lanes = {cls: assign_lanes([tuple(map(float, d["segment"])) for d in best if d["label"] == cls]) for cls in shown}
     num_rows = sum(int(has_ground_truth) + max(1, max(lanes[c], default=0) + 1) for c in shown)
 
-    fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
-        3, 1, figsize=(12, 3.6 + 0.3 * num_rows), sharex=True,
-        gridspec_kw={"height_ratios": [max(1.0, 0.3 * num_rows), 1.3, 1.3]},
-    )
+    if curves:
+        fig, (ax_seg, ax_att, ax_cas) = plt.subplots(
+            3, 1, figsize=(12, 3.6 + 0.3 * num_rows), sharex=True,
+            gridspec_kw={"height_ratios": [max(1.0, 0.3 * num_rows), 1.3, 1.3]},
+        )
+        shaded = (ax_att, ax_cas)
+    else:
+        fig, ax_seg = plt.subplots(1, 1, figsize=(12, 1.4 + 0.3 * num_rows))
+        shaded = ()
     rows, labels = 0, []
     for cls in shown:
         for start_s, stop_s in np.asarray(gt_segments_s, dtype=float).reshape(-1, 2)[[lab == cls for lab in gt_labels]]:
             ax_seg.broken_barh([(start_s, stop_s - start_s)], (rows + 0.1, 0.8), color=colors[cls])
-            for ax in (ax_att, ax_cas):
+            for ax in shaded:
                 ax.axvspan(start_s, stop_s, color=colors[cls], alpha=0.12, lw=0)
         if has_ground_truth:
             labels.append(f"GT {cls}")
@@ -102,32 +115,36 @@ def plot_video_timeline(
     ax_seg.set_yticks(np.arange(rows) + 0.5, labels)
     ax_seg.set_ylim(rows, 0)
     if has_ground_truth:
-        ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score; shaded below = GT)")
+        ax_seg.set_title(f"{video_id}: ground truth and top-{len(best)} predictions (darker = higher score"
+                         + ("; shaded below = GT)" if curves else ")"))
     else:
         ax_seg.set_title(f"{video_id}: top-{len(best)} detections (darker = higher score)")
     ax_seg.grid(axis="x", alpha=0.3)
-
-    edges = np.append(span_start, span_end[-1])
-    ax_att.stairs(np.asarray(attention, dtype=float), edges, color="black", fill=True, alpha=0.3)
-    if change_scores is not None:
-        levels = np.asarray(change_scores, dtype=float)  # (L, T)
-        for level, level_scores in enumerate(levels):
-            points = np.flatnonzero(level_scores > 0.5)
-            height = (level + 1) / levels.shape[0]  # level l reaches (l+1)/L of the panel
-            ax_att.vlines(span_start[points], 0, height, colors="tab:red", lw=0.6 + 0.6 * level, alpha=0.8,
-                          label="change points (taller = higher level)" if level == 0 and points.size else None)
-        if levels.size and (levels > 0.5).any():
-            ax_att.legend(loc="upper right", fontsize=8)
-    ax_att.set_ylim(0, 1.05)
-    ax_att.set_ylabel("attention")
-    for cls in cas_classes:
-        if cls in classes:
-            ax_cas.stairs(np.asarray(cas_probs[:, list(classes).index(cls)], dtype=float), edges, color=colors[cls], label=cls, lw=1.5)
-    ax_cas.set_ylim(0, 1.05)
-    ax_cas.set_ylabel("CAS prob.")
-    ax_cas.set_xlabel("time (s)")
-    ax_cas.legend(loc="upper right", fontsize=8)
-    ax_cas.set_xlim(0, end_s)
+    if not curves:
+        ax_seg.set_xlabel("time (s)")
+        ax_seg.set_xlim(0, end_s)
+    else:
+        edges = np.append(span_start, span_end[-1])
+        ax_att.stairs(np.asarray(attention, dtype=float), edges, color="black", fill=True, alpha=0.3)
+        if change_scores is not None:
+            levels = np.asarray(change_scores, dtype=float)  # (L, T)
+            for level, level_scores in enumerate(levels):
+                points = np.flatnonzero(level_scores > 0.5)
+                height = (level + 1) / levels.shape[0]  # level l reaches (l+1)/L of the panel
+                ax_att.vlines(span_start[points], 0, height, colors="tab:red", lw=0.6 + 0.6 * level, alpha=0.8,
+                              label="change points (taller = higher level)" if level == 0 and points.size else None)
+            if levels.size and (levels > 0.5).any():
+                ax_att.legend(loc="upper right", fontsize=8)
+        ax_att.set_ylim(0, 1.05)
+        ax_att.set_ylabel("attention")
+        for cls in cas_classes:
+            if cls in classes:
+                ax_cas.stairs(np.asarray(cas_probs[:, list(classes).index(cls)], dtype=float), edges, color=colors[cls], label=cls, lw=1.5)
+        ax_cas.set_ylim(0, 1.05)
+        ax_cas.set_ylabel("CAS prob.")
+        ax_cas.set_xlabel("time (s)")
+        ax_cas.legend(loc="upper right", fontsize=8)
+        ax_cas.set_xlim(0, end_s)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,13 @@
 Checked before any video is processed: the store's layout against the checkpoint's
 (:func:`check_store_matches`) and, with ground truth, that every video has features.
 
-What this module does not do: train, evaluate, or draw (``wsal.figures``).
+What this module does not do: train, evaluate, or draw (``wsal.figures`` draws; the ``timelines``
+folder of the first and third functions only asks it to, per video).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # heavy modules (h5py, torch) load only when inference runs
     import torch
     from torch import nn
 
-    from wsal.eval.io import KitClassList
+    from wsal.eval.io import GroundTruth, KitClassList
     from wsal.features.store import FeatureStore, StoreMeta
     from wsal.raw import RawVideo, RawWriter
     from wsal.timeline import SnippetGrid
@@ -46,7 +48,8 @@ class LocalizeSummary:
     skipped: list[str]
     raw: Path | None = None
     network_s: float | None = None  # wall time of reading features and running the network
-    post_s: float | None = None  # wall time of post-processing
+    post_s: float | None = None  # wall time of post-processing (and drawing timelines)
+    timelines: Path | None = None  # folder of the timeline PNGs, when drawn
 
     def line(self) -> str:
         text = f"wrote {self.out}: {self.num_segments} segments in {self.num_videos} videos"
@@ -58,6 +61,8 @@ class LocalizeSummary:
             text += f" ({len(self.skipped)} skipped without features)"
         if self.raw is not None:
             text += f"; raw outputs in {self.raw}"
+        if self.timelines is not None:
+            text += f"; timelines in {self.timelines}"
         return text
 
 
@@ -71,13 +76,20 @@ def with_localize_overrides(config: ExperimentConfig, overrides: list[str], wher
 
 
 def localize_from_raw(
-    raw_path: Path, out: Path, overrides: list[str], kit_classes: KitClassList | None = None
+    raw_path: Path,
+    out: Path,
+    overrides: list[str],
+    kit_classes: KitClassList | None = None,
+    timelines: Path | None = None,
+    gt: GroundTruth | None = None,
 ) -> LocalizeSummary:
     """Post-process a raw-output file into a detections JSON (``kit_classes``: the THUMOS-14 kit's
-    txt with those class ids, :func:`wsal.eval.io.write_predictions`)."""
+    txt with those class ids, :func:`wsal.eval.io.write_predictions`); ``timelines``: also one
+    timeline PNG per video into that folder, with the ground truth of ``gt`` where it has the video."""
     from tqdm import tqdm
 
     from wsal.eval.io import write_predictions
+    from wsal.figures import draw_timeline
     from wsal.localize import check_config
     from wsal.raw import RawReader
 
@@ -90,8 +102,13 @@ def localize_from_raw(
         results = {}
         for video in tqdm(reader, total=len(reader), desc="localize", unit="video"):
             results[video.video_id] = post_process(video, reader.header.grid, reader.header.classes, config.localize)
+            if timelines is not None:
+                video_gt = gt.videos.get(video.video_id) if gt is not None else None
+                draw_timeline(timelines, video, reader.header.grid, reader.header.classes, results[video.video_id], video_gt)
     write_predictions(results, out, kit_classes)
-    return LocalizeSummary(out, len(results), sum(map(len, results.values())), [], post_s=time.perf_counter() - start)
+    return LocalizeSummary(
+        out, len(results), sum(map(len, results.values())), [], post_s=time.perf_counter() - start, timelines=timelines
+    )
 
 
 def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], config: LocalizeConfig) -> list[dict]:
@@ -135,10 +152,12 @@ def localize_from_network(
     device: str,
     command: str = "localize",
     kit_classes: KitClassList | None = None,
+    timelines: Path | None = None,
 ) -> LocalizeSummary:
     """Run the checkpoint on every video of the subset and write detections (and raw outputs).
     ``command`` names the command in warnings (``wsal COMMAND: warning: ...``); ``kit_classes``:
-    write the THUMOS-14 kit's txt with those class ids instead of JSON."""
+    write the THUMOS-14 kit's txt with those class ids instead of JSON; ``timelines``: also one
+    timeline PNG per video (ground truth, detections, attention, CAS) into that folder."""
     from wsal.eval.io import load_ground_truth
     from wsal.features.store import FeatureStore
 
@@ -172,11 +191,22 @@ def localize_from_network(
             print(f"wsal {command}: skipping {len(missing)} videos without features: {shown}", file=sys.stderr)
         todo = [vid for vid in video_ids if vid in store]
         durations_s = {vid: gt.videos[vid].duration_s for vid in todo}
-        return localize_store_videos(
+        on_video = None
+        if timelines is not None:
+            from wsal.figures import draw_timeline
+            from wsal.timeline import SnippetGrid
+
+            grid = SnippetGrid(store.meta.fps, store.meta.clip_len_frames, store.meta.stride_frames)
+
+            def on_video(video: RawVideo, detections: list[dict]) -> None:
+                draw_timeline(timelines, video, grid, loaded.classes, detections, gt.videos[video.video_id])
+
+        summary = localize_store_videos(
             loaded, config, store, todo, torch_device, out=out, save_raw=save_raw, durations_s=durations_s,
             subset=subset_name, checkpoint=checkpoint, features=features, annotations=annotations, skipped=missing,
-            kit_classes=kit_classes,
+            on_video=on_video, kit_classes=kit_classes,
         )
+        return dataclasses.replace(summary, timelines=timelines)
 
 
 def load_for_inference(checkpoint: Path, overrides: list[str], device: str) -> tuple[LoadedModel, ExperimentConfig, torch.device]:

@@ -1,4 +1,4 @@
-"""`wsal demo`: the whole chain on a small synthetic set, in a few minutes on a CPU.
+"""`wsal demo`: the whole chain on a small synthetic set, in well under a minute on a CPU (see experiments/README.md for the measured time).
 
 1. ``DIR/data``: a seeded synthetic THUMOS-timed set (wsal.synthetic; 40 "validation" videos to
    train on, 20 "test" videos, 5 classes, 256-dim features so a CPU trains it quickly);
@@ -49,7 +49,7 @@ DEMO_CONFIG: dict = {
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="synthetic data -> train -> localize -> evaluate, with figures (a few minutes on a CPU)",
+        help="synthetic data -> train -> localize -> evaluate, with figures (about 15 s on a 2-core CPU)",
         description=(
             "Build a small synthetic set, train on it, localize its test videos, evaluate (THUMOS tIoU "
             "preset) and draw per-video timelines. Everything goes into --out."

@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsal.errors import WsalError
+
+if TYPE_CHECKING:
+    from wsal.eval.io import GroundTruth, Predictions
+    from wsal.eval.report import VideoRow
 
 def _description() -> str:
     from wsal.eval.report import EXTRA_AVERAGES, MAX_CLASSES_FOR_THUMOS_PRESET, TIOU_PRESETS
@@ -101,7 +107,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="score only the ground-truth videos that STORE.h5 holds (e.g. the ones you extracted); labelled",
     )
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the summary as JSON")
-    parser.add_argument("--report", default=None, metavar="DIR", help="write report.md, per_class.csv and plots into DIR")
+    parser.add_argument(
+        "--report", default=None, metavar="DIR",
+        help="write report.md, per_class.csv, per_video.csv, plots and the worst videos' timelines into DIR",
+    )
+    parser.add_argument(
+        "--report-videos", type=int, default=20, metavar="N",
+        help="--report: draw the timelines of the N videos with the lowest per-video AP of the first "
+        "predictions file, worst first (0: none; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--raw", default=None, metavar="RAW.h5",
+        help="--report: raw outputs of `wsal localize --save-raw` for the first predictions file; its videos' "
+        "timelines show attention and CAS too (default: ground truth and detections only)",
+    )
     return parser
 
 
@@ -143,6 +162,26 @@ def _video_list(path: str) -> list[str]:
     return ids
 
 
+def _worst_videos(gt: GroundTruth, preds: Predictions, thresholds: list[float], args: argparse.Namespace) -> list[VideoRow]:
+    """The report's per-video rows, lowest per-video AP first (ties by id), with the timelines of
+    the first ``--report-videos`` drawn into REPORT/timelines."""
+    from wsal.eval.detection import per_video_ap
+    from wsal.eval.report import VideoRow
+    from wsal.timelines import detections_by_video, draw_video_timelines
+
+    ap = per_video_ap(gt, preds, thresholds, ignore_ambiguous=args.ignore_ambiguous)
+    ranked = sorted(ap, key=lambda vid: (ap[vid], vid))
+    detections = detections_by_video(preds)
+    folder = Path(args.report) / "timelines"
+    raw = Path(args.raw) if args.raw else None
+    drawn = draw_video_timelines(folder, ranked[: args.report_videos], detections, gt, raw) if args.report_videos else {}
+    return [
+        VideoRow(vid, len(gt.videos[vid].labels), len(detections.get(vid, [])), ap[vid],
+                 drawn[vid].relative_to(args.report).as_posix() if vid in drawn else None)
+        for vid in ranked
+    ]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_class_list, load_ground_truth, load_predictions, predictions_form, write_json_atomic
@@ -154,6 +193,12 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "JSON summary")
     if args.report:
         check_writable_folder(args.report, "report")
+    elif args.raw:
+        raise WsalError("--raw adds curves to the timelines of --report DIR; give --report")
+    if args.report_videos < 0:
+        raise WsalError(f"--report-videos must be >= 0, got {args.report_videos}")
+    if args.raw and not Path(args.raw).is_file():
+        raise WsalError(f"{args.raw}: raw-output file not found")
 
     if args.protocol == "thumos14-kit" and (args.ignore_ambiguous or args.drop_unknown_videos):
         raise WsalError(
@@ -198,8 +243,10 @@ def run(args: argparse.Namespace) -> int:
 
     names = run_names(args.predictions)
     runs = []
+    first_preds = None
     for name, path in zip(names, args.predictions):
         preds = load_predictions(path, class_list)
+        first_preds = first_preds or preds
         if preds.num_reordered:
             print(
                 f"wsal evaluate: warning: {path}: {preds.num_reordered} segments given as end < start were put in "
@@ -236,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(summaries[0] if len(runs) == 1 else {"runs": summaries}, args.json)
         print(f"wrote {args.json}")
     if args.report:
-        written = write_report(args.report, runs, args.ground_truth, subset, preset)
+        videos = _worst_videos(gt, first_preds, thresholds, args)
+        written = write_report(args.report, runs, args.ground_truth, subset, preset, videos)
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

@@ -66,8 +66,8 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
         "--sampler",
         default=d.sampler,
         choices=["none", "motion", "learned"],
-        help="motion: a cheap coarse pass picks the snippets that get the fine pass (flow + I3D; features/README.md, "
-        "section Sampler); learned: the same with a skim model from `wsal sampler-fit` (--sampler-model); the store "
+        help="motion: a cheap coarse pass picks the snippets that get the fine pass (flow + I3D; docs/sampler.md); "
+        "learned: the same with a skim model from `wsal sampler-fit` (--sampler-model); the store "
         "records the choice in 'kept' (default: %(default)s)",
     )
     parser.add_argument("--sampler-model", default=d.sampler_model, metavar="M.pt", help="learned sampler: skim model file from `wsal sampler-fit`")

@@ -52,7 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", metavar="RUN/model.pt", help="checkpoint written by `wsal train`")
     parser.add_argument("--features", metavar="STORE.h5", help="feature store holding the subset's videos")
-    parser.add_argument("--annotations", metavar="GT.json", help="ground truth: which videos, and their durations")
+    parser.add_argument(
+        "--annotations", metavar="GT.json",
+        help="ground truth: which videos, and their durations (with --from-raw: only the ground-truth rows of --timelines)",
+    )
     parser.add_argument(
         "--subset", default=None, help="ground-truth subset to localize (default: the checkpoint's data.test_subset)"
     )
@@ -73,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     raw = parser.add_mutually_exclusive_group()
-    raw.add_argument("--save-raw", metavar="RAW.h5", help="also save CAS, attention and video scores per video")
+    raw.add_argument("--save-raw", metavar="RAW.h5", help="also save CAS, attention, video scores and (when the model has a change-point detector) change scores per video")
     raw.add_argument("--from-raw", metavar="RAW.h5", help="post-process saved outputs only (no network)")
     parser.add_argument(
         "--skip-missing",
@@ -81,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="localize the subset's videos that have features and list the others on stderr (default: error)",
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    parser.add_argument(
+        "--timelines", metavar="DIR",
+        help="also draw one timeline PNG per video into DIR: ground truth, detections, attention and CAS on one time axis",
+    )
     parser.add_argument(
         "--format",
         choices=("json", "thumos14"),
@@ -117,17 +124,27 @@ def _kit_classes(args: argparse.Namespace) -> KitClassList | None:
 
 def run(args: argparse.Namespace) -> int:
     from wsal.inference import localize_from_network, localize_from_raw
-    from wsal.outputs import check_writable
+    from wsal.outputs import check_writable, check_writable_folder
 
     kit_classes = _kit_classes(args)
     check_writable(args.out, "detections")  # before any inference
     if args.save_raw:
         check_writable(args.save_raw, "raw outputs")
+    timelines = Path(args.timelines) if args.timelines else None
+    if timelines is not None:
+        check_writable_folder(timelines, "timelines")
     if args.from_raw:
-        stray = [name for name in ("checkpoint", "features", "annotations", "subset") if getattr(args, name)]
+        stray = [name for name in ("checkpoint", "features", "subset") if getattr(args, name)]
+        if args.annotations and timelines is None:
+            stray.append("annotations")
         if stray:
             raise WsalError(f"--from-raw re-uses saved outputs (videos, subset and all); drop --{stray[0]}")
-        summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides, kit_classes)
+        gt = None
+        if args.annotations:
+            from wsal.eval.io import load_ground_truth
+
+            gt = load_ground_truth(args.annotations)
+        summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides, kit_classes, timelines, gt)
     else:
         missing = [name for name in ("checkpoint", "features", "annotations") if not getattr(args, name)]
         if missing:
@@ -143,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             skip_missing=args.skip_missing,
             device=args.device,
             kit_classes=kit_classes,
+            timelines=timelines,
         )
     print(summary.line())
     return 0

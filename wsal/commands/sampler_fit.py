@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Fit a tiny model from the coarse pass's per-snippet signals (motion energy, appearance change, cuts) "
             "to the foreground attention a trained localizer gave the same videos (RAW.h5 from `wsal localize "
-            "--save-raw`). The video files are found by id (file stem) in VIDEO_OR_DIR. The extractor's learned sampler uses the model "
-            "(ExtractConfig(sampler='learned', sampler_model=M.pt)); compare it with the motion sampler with "
+            "--save-raw`). The video files are found by id (file stem) in VIDEO_OR_DIR. Extract with it through "
+            "`wsal extract --sampler learned --sampler-model M.pt`; compare it with the motion sampler with "
             "`wsal sampler-report --videos DIR --sampler-model M.pt`."
         ),
     )

@@ -26,21 +26,18 @@ priors, decoder) and its loss never reaches the MIL: an unsupervised reconstruct
 flowing into a shared embedding would pull the classifier's channels towards everything that
 varies in the features (scene changes, distractor motion), which the weak labels teach the MIL to
 ignore. Reading the detached embedding still lets the detector see what the MIL has learnt to
-tell apart, so its changes fall on action boundaries: on the synthetic training subset this made
-change-point mode 79 average mAP instead of 14 with ``"features"`` (the raw input features through
-the detector's own projection; both at gamma 3; on the test subset, reported only, level-0
-boundary F1 at 2 snippets was 0.59 instead of 0.19). bench/train_speed.py measures what the
-detector adds to a training step.
+tell apart, so its changes fall on action boundaries; reading the raw input features instead
+(``"features"``) left change-point mode far behind (experiments/notes/2026-11-21-change-points.md).
+bench/train_speed.py measures what the detector adds to a training step.
 
 **Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
 heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``, the segments
 cut at that level's change points (detached decisions; the means carry the gradient). This is how
 the detector feeds back into the MIL: averaging within a detected event removes snippet noise
-without blurring across the event's edges. On 600 held-out synthetic videos (6 seeds) it raised
-threshold-mode average mAP from 95.72 to 97.26 at mix 0.2; the same pooling over fixed 5-snippet
-windows gave 96.25, and mix 1.0 (heads see segment means only) 91.3 on 3 seeds: a segment that
-straddles a boundary then spoils both sides (README, "Change points"). With ``pool_level = -1`` the
-MIL trains exactly as without the detector. The two also meet at localization, where change
+without blurring across the event's edges. Pooling over fixed windows instead gains less, and
+heads that see segment means only lose: a segment that straddles a boundary then spoils both sides
+(measured in experiments/README.md, "Change points on the easy benchmark (measured)").
+With ``pool_level = -1`` the MIL trains exactly as without the detector. The two also meet at localization, where change
 points can cut the video and the attention pick the segments (wsal.localize).
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
