@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from wsal.model.decision_scan import scan_decisions, scan_decisions_numpy
-from wsal.train import resolve_device
+from wsal.devices import resolve_device
 
 
 def _median_ms(fn, repeats: int, device: torch.device) -> float:

@@ -37,7 +37,8 @@ import torch
 
 from wsal.config import ExperimentConfig, load_config
 from wsal.synthetic import make_synthetic_dataset
-from wsal.train import resolve_device, train
+from wsal.devices import resolve_device
+from wsal.train import train
 
 
 def _sync(device: torch.device) -> None:

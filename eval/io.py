@@ -36,7 +36,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -45,7 +44,7 @@ import numpy as np
 
 from wsal.errors import WsalError
 from wsal.jsonfile import JsonContentError, parse_json
-from wsal.outputs import write_text_atomic
+from wsal.outputs import write_json_atomic, write_text_atomic
 
 OFFICIAL_CLASS_LIST = Path(__file__).with_name("thumos14_detclasslist.txt")  # the kit's ids (module docstring)
 KIT_COLUMNS = "video_name start_s end_s class_id score"
@@ -334,29 +333,6 @@ def load_predictions(path: str | os.PathLike, class_list: KitClassList | None = 
     if predictions_form(path, text) == "thumos14":
         return _parse_kit_detections(text, str(path), class_list or load_class_list())
     return _parse_predictions(_read_json(path, "predictions", text), str(path))
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` as JSON (no NaN/inf) to a temp file next to ``path``, then rename it over ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode open() would
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_ground_truth(database: dict, path: str | os.PathLike) -> None:

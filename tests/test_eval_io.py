@@ -199,7 +199,7 @@ def test_a_video_listed_twice_in_predictions_is_refused(tmp_path):
 def test_json_outputs_get_the_usual_file_mode(tmp_path):
     import os
 
-    from wsal.eval.io import write_json_atomic
+    from wsal.outputs import write_json_atomic
 
     old = os.umask(0o022)
     try:

@@ -14,7 +14,7 @@ import torch
 
 import wsal.features.extract as extract_mod
 from wsal.cli import main
-from wsal.commands.extract import resolve_device, resolve_shard
+from wsal.commands.extract import resolve_shard
 from wsal.errors import WsalError
 from wsal.features.decode import DecodeConfig, decode_video
 from wsal.features.extract import (
@@ -125,13 +125,6 @@ def test_shards_and_devices():
     assert resolve_shard(None, {}) == (0, 1)
     assert resolve_shard(None, {"RANK": "2", "WORLD_SIZE": "4"}) == (2, 4)
     assert resolve_shard("1/2", {"RANK": "2", "WORLD_SIZE": "4"}) == (1, 2)  # explicit --shard wins
-    assert resolve_device("cpu", {}) == "cpu"
-    if not torch.cuda.is_available():
-        assert resolve_device("auto", {"LOCAL_RANK": "1"}) == "cpu"
-        with pytest.raises(WsalError, match="CUDA is not available"):
-            resolve_device("cuda", {})
-    else:
-        assert resolve_device("auto", {"LOCAL_RANK": "0"}) == "cuda:0"
 
 
 def test_pipeline_features_failures_and_snippet_counts(video_dir, tmp_path):

@@ -213,7 +213,8 @@ def load_for_inference(checkpoint: Path, overrides: list[str], device: str) -> t
     """The checkpoint's model on ``device`` (auto | cpu | cuda | cuda:N) and its config with
     ``localize.*`` overrides applied and checked."""
     from wsal.localize import check_config
-    from wsal.train import load_checkpoint, resolve_device
+    from wsal.devices import resolve_device
+    from wsal.train import load_checkpoint
 
     torch_device = resolve_device(device)
     loaded = load_checkpoint(checkpoint, device=str(torch_device))

@@ -6,7 +6,7 @@ twice in a predictions or ground-truth file silently replaces the first) and rai
 :class:`JsonContentError`, a ``ValueError`` the readers report as one line.
 
 What this module does not do: read files (each reader owns its messages), or write JSON
-(``wsal.eval.io.write_json_atomic``).
+(``wsal.outputs.write_json_atomic``).
 """
 
 from __future__ import annotations

@@ -14,9 +14,11 @@ their writers).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from wsal.errors import WsalError
 
@@ -78,3 +80,8 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``obj`` as JSON (no NaN / inf: a ValueError) through :func:`write_text_atomic`."""
+    write_text_atomic(json.dumps(obj, allow_nan=False), path)

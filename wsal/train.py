@@ -63,6 +63,7 @@ from tqdm import tqdm
 
 from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
+from wsal.devices import resolve_device
 from wsal.errors import WsalError
 from wsal.locks import folder_lock
 from wsal.torchfile import load_torch_file
@@ -102,21 +103,6 @@ class LoadedModel:
     classes: tuple[str, ...]
     store_meta: dict  # StoreMeta.to_attrs() of the training store
     step: int
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise WsalError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise WsalError(f"--device {name!r}: CUDA is not available on this machine (use --device cpu or auto)")
-    if device.type not in ("cpu", "cuda"):
-        raise WsalError(f"--device {name!r}: only cpu and cuda are supported")
-    return device
 
 
 def _autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:

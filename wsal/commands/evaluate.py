@@ -184,10 +184,10 @@ def _worst_videos(gt: GroundTruth, preds: Predictions, thresholds: list[float], 
 
 def run(args: argparse.Namespace) -> int:
     from wsal.eval.detection import detection_map
-    from wsal.eval.io import load_class_list, load_ground_truth, load_predictions, predictions_form, write_json_atomic
+    from wsal.eval.io import load_class_list, load_ground_truth, load_predictions, predictions_form
     from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
     from wsal.eval.thumos14_kit import thumos14_kit_map
-    from wsal.outputs import check_writable, check_writable_folder
+    from wsal.outputs import check_writable, check_writable_folder, write_json_atomic
 
     if args.json:
         check_writable(args.json, "JSON summary")

@@ -102,23 +102,6 @@ def resolve_shard(shard: str | None, env: dict[str, str]) -> tuple[int, int]:
     return 0, 1
 
 
-def resolve_device(device: str, env: dict[str, str]) -> str:
-    """auto -> cuda (cuda:LOCAL_RANK under torchrun) when available, else cpu; bare cuda gets LOCAL_RANK too."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise WsalError("--device cuda: CUDA is not available")
-        device = f"cuda:{int(env.get('LOCAL_RANK', 0))}"
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise WsalError(f"--device {device}: not a torch device (use auto, cpu, cuda or cuda:N)") from None
-    return device
-
-
 def run(args: argparse.Namespace) -> int:
     from wsal.features.extract import find_videos, select_shard
 
@@ -130,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable(args.out.replace("{rank}", str(index)), "feature store")
     rgb_weights, flow_weights = check_weights(args, config)
     videos = select_shard(find_videos(args.inputs), index, count)
-    device = resolve_device(args.device, env)
+    from wsal.devices import resolve_device
+
+    device = str(resolve_device(args.device, env))
     desc = f"extract {index}/{count}" if count > 1 else "extract"
     summary = extract_videos(videos, out, config, rgb_weights, flow_weights, device, desc, "extract")
     if summary.failed and not summary.done and not summary.skipped:

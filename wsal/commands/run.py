@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsal.commands.extract import check_weights, extract_config, extract_videos, resolve_device
+    from wsal.commands.extract import check_weights, extract_config, extract_videos
+    from wsal.devices import resolve_device
     from wsal.features.extract import backbone_note, find_videos
     from wsal.features.store import StoreMeta
     from wsal.inference import check_store_matches, load_for_inference
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise WsalError(f"{checkpoint}: checkpoint file not found")
     out = check_writable_folder(args.out, "run output")
     videos = find_videos(args.inputs)
-    device = resolve_device(args.device, dict(os.environ))
+    device = str(resolve_device(args.device, os.environ))
     loaded, config, torch_device = load_for_inference(checkpoint, args.overrides, device)
     trained = StoreMeta.from_attrs(loaded.store_meta, f"{checkpoint}: store_meta")
     if "flow" not in trained.streams and args.flow != "none":

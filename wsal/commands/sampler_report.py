@@ -84,7 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsal.eval.io import load_ground_truth, write_json_atomic
+    from wsal.eval.io import load_ground_truth
+    from wsal.outputs import write_json_atomic
     from wsal.features.sampler_metrics import SamplerTotals, video_totals
     from wsal.features.store import FeatureStore
 
