@@ -2,7 +2,7 @@
 
 Writes ``--videos`` generated "mostly background" videos (``--size``, 25 fps, ``--seconds`` long,
 a moving disc during random bursts covering about ``--motion`` of the time, static textured
-background otherwise; :func:`wsal.features.synthetic_video.write_burst_video`) and saves
+background otherwise; :func:`research.synthetic_video.write_burst_video`) and saves
 randomly initialised I3D checkpoints in the pytorch-i3d layout (the cost does not depend on the
 weights). Then it runs the real pipeline, :func:`wsal.features.extract.extract_store` with the
 models :func:`wsal.features.i3d.load_i3d` loads (what ``wsal extract`` runs), into a fresh store
@@ -75,7 +75,7 @@ def main() -> None:
     from wsal.features.i3d import InceptionI3d, load_i3d
     from wsal.features.sampler import max_kept
     from wsal.features.store import FeatureStore
-    from wsal.features.synthetic_video import burst_layout, motion_snippets, write_burst_video
+    from research.synthetic_video import burst_layout, motion_snippets, write_burst_video
 
     width, height = (int(v) for v in args.size.split("x"))
     rng = np.random.default_rng(args.seed)
@@ -158,7 +158,7 @@ def main() -> None:
 def time_decoding(videos: list, config: "ExtractConfig", repeats: int) -> None:
     """Fine-pass decoding alone, per video: with the scope-all seek plan of ``config`` and without."""
     from wsal.features.decode import VideoDecoder
-    from wsal.features.extract import _seek_plan
+    from wsal.features.extract import seek_plan_for
     from wsal.features.sampler import SamplerConfig, plan_video
 
     print(f"\nfine-pass decoding alone (VideoDecoder, resize {config.resize_short}, crop {config.crop}; median of {repeats}):")
@@ -167,7 +167,7 @@ def time_decoding(videos: list, config: "ExtractConfig", repeats: int) -> None:
         start = time.perf_counter()
         plan = plan_video(task.path, config.grid(), SamplerConfig(budget=config.budget))
         coarse_s = time.perf_counter() - start
-        seek = _seek_plan(plan.kept, config.grid(), plan.signals, config.flow != "none", config.seek_min_s)
+        seek = seek_plan_for(plan.kept, config.grid(), plan.signals, config.flow != "none", config.seek_min_s)
         line = []
         for name, seek_plan in (("seek", seek), ("all frames", None)):
             runs = []

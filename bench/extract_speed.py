@@ -25,7 +25,7 @@ from wsal.features.decode import DecodeConfig, VideoDecoder
 from wsal.features.extract import ExtractConfig, extract_store, find_videos
 from wsal.features.flow import compute_flow, flow_to_i3d_input
 from wsal.features.i3d import InceptionI3d, extract_clip_features
-from wsal.features.synthetic_video import write_video
+from research.synthetic_video import write_video
 
 
 class TimedModel(torch.nn.Module):

@@ -93,7 +93,7 @@ def main() -> None:
     import cv2
     import torch
 
-    from wsal.features.synthetic_video import burst_layout, motion_snippets, write_burst_video
+    from research.synthetic_video import burst_layout, motion_snippets, write_burst_video
     from wsal.features.decode import DecodeConfig, VideoDecoder
     from wsal.features.flow import compute_flow
     from wsal.features.i3d import InceptionI3d, extract_clip_features

@@ -2,7 +2,7 @@
 
 The end-to-end experiment of the learned sampler (features/README.md, section Sampler):
 
-1. **Videos** (:func:`wsal.features.synthetic_video.write_event_video`): ``--train-videos``
+1. **Videos** (:func:`research.synthetic_video.write_event_video`): ``--train-videos``
    training videos (GT subset "validation") and ``--test-videos`` held-out videos (subset "test"),
    ``--seconds`` long, ``--size``, 25 fps, sensor noise ``--noise``. Each shows one action class,
    ``disc`` or ``square`` (alternating over videos), in 2-3 instances covering about
@@ -199,7 +199,7 @@ def wsal(*argv: str) -> None:
 def write_videos(args: argparse.Namespace, work: Path) -> dict[str, list]:
     """The training and held-out videos and GT.json; returns each video's events."""
     from wsal.eval.io import write_ground_truth
-    from wsal.features.synthetic_video import ACTION_KINDS, event_layout, write_event_video
+    from research.synthetic_video import ACTION_KINDS, event_layout, write_event_video
 
     width, height = (int(v) for v in args.size.split("x"))
     num_frames = int(round(args.seconds * FPS))
@@ -288,7 +288,7 @@ def fit_skim_to_ground_truth(work: Path, layouts: dict[str, list], grid: "Snippe
     """
     from wsal.features.sampler import SkimFitConfig, coarse_signals
     from wsal.features.skim import fit_skim, skim_inputs
-    from wsal.features.synthetic_video import ACTION_KINDS
+    from research.synthetic_video import ACTION_KINDS
 
     inputs, targets = [], []
     for vid, events in layouts.items():
@@ -337,7 +337,7 @@ def compare(
     from wsal.features.sampler import coarse_signals, max_kept, select_snippets, snippet_scores, spread
     from wsal.features.sampler_metrics import SamplerTotals, video_totals
     from wsal.features.skim import attention_targets, load_skim
-    from wsal.features.synthetic_video import DISTRACTOR_KINDS, motion_snippets
+    from research.synthetic_video import DISTRACTOR_KINDS, motion_snippets
     from wsal.raw import RawReader
 
     skim = load_skim(skim_path)

@@ -319,7 +319,7 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
             if flow_fn is not None:  # flow only where a kept snippet needs it; the rest stays zero (unused)
                 flow_fn = FieldMaskedFlow(flow_fn, flow_fields_needed(kept, grid, plan.signals.num_frames))
             if config.sampler_scope == "all" and config.seek_min_s > 0:  # skipped snippets need no pixels
-                seek = _seek_plan(plan.kept, grid, plan.signals, flow_fn is not None, config.seek_min_s)
+                seek = seek_plan_for(plan.kept, grid, plan.signals, flow_fn is not None, config.seek_min_s)
         with VideoDecoder(task.path, config.decode_config(), seek) as decoder:
             assembler = SnippetAssembler(grid, flow_fn)
             count = 0
@@ -337,7 +337,7 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
     yield Finished(task.video_id, result.num_frames, result.duration_s, count)
 
 
-def _seek_plan(kept: NDArray[np.bool_], grid: SnippetGrid, signals: "CoarseSignals", flow: bool, min_skip_s: float) -> "SeekPlan":
+def seek_plan_for(kept: NDArray[np.bool_], grid: SnippetGrid, signals: "CoarseSignals", flow: bool, min_skip_s: float) -> "SeekPlan":
     """The decoder's seek plan for a sampled video: the frames kept snippets use, the coarse pass's keyframes."""
     from wsal.features.decode import SeekPlan
     from wsal.features.sampler import frames_needed

@@ -15,7 +15,7 @@ from wsal.features.decode import (
     repeat_counts,
     resize_and_crop,
 )
-from wsal.features.synthetic_video import frame_index_of, write_video
+from research.synthetic_video import frame_index_of, write_video
 
 RAW = DecodeConfig(resize_short=0, crop=0)  # keep the source pixels: the frame index stays readable
 

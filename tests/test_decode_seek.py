@@ -18,7 +18,7 @@ from wsal.features.i3d import InceptionI3d
 from wsal.features.sampler import SamplerConfig, coarse_signals, frames_needed, plan_video
 from wsal.features.snippets import num_snippets
 from wsal.features.store import FeatureStore
-from wsal.features.synthetic_video import encode_frames, shapes_frame, write_burst_video, write_video
+from research.synthetic_video import encode_frames, shapes_frame, write_burst_video, write_video
 from wsal.timeline import SnippetGrid
 
 GRID = SnippetGrid(25, 16, 16)

@@ -32,7 +32,7 @@ from wsal.features.flow import compute_flow, flow_to_i3d_input
 from wsal.features.i3d import InceptionI3d
 from wsal.features.snippets import SnippetAssembler, num_snippets
 from wsal.features.store import FeatureStore, merge_stores
-from wsal.features.synthetic_video import EXAMPLE_BURSTS, write_example_burst_videos, write_video
+from research.synthetic_video import EXAMPLE_BURSTS, write_example_burst_videos, write_video
 
 SMALL = dict(resize_short=40, crop=32, flow="farneback", batch_size=2)
 CLI_SMALL = ["--resize", "40", "--crop", "32", "--device", "cpu", "--batch-size", "4"]
@@ -323,7 +323,7 @@ def test_cli_no_videos_found(tmp_path, weights, capsys):
 
 @pytest.fixture(scope="module")
 def burst_video(tmp_path_factory):
-    from wsal.features.synthetic_video import write_burst_video
+    from research.synthetic_video import write_burst_video
 
     path = tmp_path_factory.mktemp("burst") / "burst.mp4"
     write_burst_video(path, 160, bursts=[(48, 80)], size=(64, 64))  # 10 snippets; the disc moves in snippets 3 and 4
@@ -371,7 +371,7 @@ def sampler_videos(tmp_path_factory):
 def test_sampled_store_keeps_the_motion_snippets_within_budget(sampler_videos, tmp_path, scope):
     """The sampler end to end, untimed part: the kept masks of an extracted store (bench/extract_sampler.py times it)."""
     from wsal.features.sampler import max_kept
-    from wsal.features.synthetic_video import motion_snippets
+    from research.synthetic_video import motion_snippets
 
     config = ExtractConfig(workers=0, sampler="motion", budget=0.5, sampler_scope=scope, **{**SMALL, "flow": "dis"})
     out = tmp_path / "sampled.h5"
@@ -443,7 +443,7 @@ def test_learned_sampler_in_extract(sampler_videos, tmp_path):
 
     from wsal.features.sampler import SamplerConfig, coarse_signals, max_kept, plan_video
     from wsal.features.skim import fit_skim, load_skim, save_skim, skim_inputs
-    from wsal.features.synthetic_video import motion_snippets
+    from research.synthetic_video import motion_snippets
 
     grid = ExtractConfig().grid()
     inputs, targets, moving = [], [], {}

@@ -15,7 +15,7 @@ from support.browser import Browser, find_browser
 from wsal.cli import main
 from wsal.features.i3d import InceptionI3d
 from wsal.features.store import FeatureStore
-from wsal.features.synthetic_video import write_video
+from research.synthetic_video import write_video
 from wsal.pipeline import detections_csv
 from wsal.raw import RawReader
 from wsal.synthetic import make_synthetic_dataset

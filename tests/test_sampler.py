@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wsal.cli import main
-from wsal.features.synthetic_video import (
+from research.synthetic_video import (
     EXAMPLE_BURSTS,
     motion_snippets,
     write_burst_video,

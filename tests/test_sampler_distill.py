@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wsal.features.sampler import coarse_signals
-from wsal.features.synthetic_video import (
+from research.synthetic_video import (
     DISTRACTOR_KINDS,
     Event,
     background,
