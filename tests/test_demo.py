@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_writes_report_and_timelines(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "10", "--device", "cpu"]) == 0
+    assert main(["demo", "--out", str(out), "--device", "cpu"]) == 0  # the default 300 steps, seed 0
     printed = capsys.readouterr().out
     assert "mAP (%) at tIoU" in printed and "avg 0.1:0.7" in printed
     for name in ("predictions.json", "raw.h5", "eval.json", "run/model.pt", "report/report.md", "wsal-demo.json"):
@@ -24,6 +24,9 @@ def test_demo_writes_report_and_timelines(tmp_path, capsys):
     assert len(timelines) == 6 and all(p.stat().st_size > 10_000 for p in timelines)
     maps = np.array(json.loads((out / "eval.json").read_text())["mAP"])
     assert maps.shape == (7,) and np.isfinite(maps).all()
+    # the demo learns: average mAP 0.1:0.7 was 88.6-99.0 over seeds 0-4 on a 2-core CPU (deterministic
+    # there); the floor leaves a wide margin for other CPUs' float summation order
+    assert maps.mean() >= 0.75
 
     # a second run replaces the earlier demo in the same folder
     assert main(["demo", "--out", str(out), "--steps", "1", "--device", "cpu"]) == 0
