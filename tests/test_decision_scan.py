@@ -143,6 +143,7 @@ _INTERPRETER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _has_triton(), reason="needs Triton (its CPU interpreter runs the kernel)")
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU runs the compiled kernel instead (the CUDA tests below)")
 def test_triton_kernel_under_the_interpreter_matches_the_reference(tmp_path):

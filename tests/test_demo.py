@@ -9,9 +9,7 @@ import pytest
 
 from wsal.cli import main
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_demo_writes_report_and_timelines(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--device", "cpu"]) == 0  # the default 300 steps, seed 0
