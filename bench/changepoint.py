@@ -56,7 +56,7 @@ from wsal.eval.changepoints import (
     points_from_mask,
 )
 from research.kernel_cpd import kcpd_fixed, kcpd_penalized, kernel_costs, penalized_from_costs
-from wsal.model.changepoint import ChangePointDetector, changepoint_loss
+from wsal.model.changepoint import AVG_MOMENTUM, ChangePointDetector, changepoint_loss
 from wsal.model.decision_scan import scan_decisions_numpy
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel
@@ -116,7 +116,7 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
 
     def scan_step() -> None:
         for _ in range(cp_cfg.num_levels):  # upper levels see fewer candidates; this is the worst case
-            scan_decisions_numpy(mu, logvar, np.full((batch, snippets), 1e9), cand, cp_cfg.gamma, cp_cfg.avg_momentum, True)
+            scan_decisions_numpy(mu, logvar, np.full((batch, snippets), 1e9), cand, cp_cfg.gamma, AVG_MOMENTUM, True)
 
     n_mil = sum(p.numel() for p in mil.parameters())
     n_det = sum(p.numel() for p in det.parameters())

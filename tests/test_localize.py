@@ -250,7 +250,7 @@ def test_check_config_rejects_nonsense():
         check_config(LocalizeConfig(act_thresholds=()))
     check_config(LocalizeConfig(cp_merge=(0.6, 1.0)))
     for field, bad in (("class_threshold", float("nan")), ("act_thresholds", (0.1, float("nan"))),
-                       ("outer_ratio", float("inf")), ("video_score_weight", float("nan"))):  # fmt: skip
+                       ("outer_ratio", float("inf"))):  # fmt: skip
         with pytest.raises(WsalError, match=f"localize.{field} must be"):
             check_config(LocalizeConfig(**{field: bad}))
     for bad in (1.2, (0.8, -0.1), ()):

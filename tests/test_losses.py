@@ -75,15 +75,13 @@ def test_background_and_context_views_pool_their_attention():
     assert float(losses["loss/mil_ctx"]) == pytest.approx(math.log(2 + math.e) - 0.5, abs=1e-4)
 
 
-def test_view_targets_and_context_choice():
-    fg, bg, ctx = view_targets(torch.tensor([[0.0, 1.0, 1.0]]), "background")
+def test_view_targets():
+    fg, bg, ctx = view_targets(torch.tensor([[0.0, 1.0, 1.0]]))
     assert fg.tolist() == [[0.0, 1.0, 1.0, 0.0]]
     assert bg.tolist() == [[0.0, 0.0, 0.0, 1.0]]
-    assert ctx.tolist() == bg.tolist()
-    _, _, ctx2 = view_targets(torch.tensor([[0.0, 1.0, 1.0]]), "action_and_background")
-    assert ctx2.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+    assert ctx.tolist() == [[0.0, 1.0, 1.0, 1.0]]
     # normalised targets: two classes + background, each 1/3
-    assert float(soft_cross_entropy(torch.zeros(1, 4), ctx2)) == pytest.approx(math.log(4), abs=1e-6)
+    assert float(soft_cross_entropy(torch.zeros(1, 4), ctx)) == pytest.approx(math.log(4), abs=1e-6)
 
 
 def test_padding_does_not_change_losses():
@@ -165,7 +163,7 @@ def test_segment_consistency_by_hand_and_padding():
 def test_consistency_weight_trains_the_attention_only_when_set():
     import dataclasses
 
-    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, recon_dim=0, gamma=1.0)
+    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, gamma=1.0)
     x = torch.randn(2, 40, 8, generator=torch.Generator().manual_seed(0))
     mask = torch.ones(2, 40, dtype=torch.bool)
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

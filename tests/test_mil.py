@@ -147,7 +147,7 @@ def test_bad_inputs_raise(model):
 
 # --------------------------------------------------------------------------- joint model (MIL + change-point detector)
 
-JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, recon_dim=0, gamma=1.0)
+JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, gamma=1.0)
 
 
 def _joint(seed: int = 0, detector_input: str = "embedding", pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:

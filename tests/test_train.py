@@ -507,3 +507,35 @@ def _infer(loaded, feats):
     """One whole video through the production inference path (wsal.inference)."""
     video = run_network_batch(loaded.model, [feats], loaded.config, torch.device("cpu"), ["v"], [None])[0]
     return video.cas_probs, video.attention, video.video_scores
+
+
+def test_a_run_with_retired_keys_loads_and_resumes_at_their_fixed_values(tmp_path, config_file, tiny_data, capsys):
+    """Settings that became constants stay in older checkpoints and config.toml files: at the fixed
+    value they load and resume; another value is one line naming the key."""
+    from wsal.config import RETIRED_KEYS
+
+    run = tmp_path / "old"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4") == 0
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    toml = (run / "config.toml").read_text()
+    for dotted, value in RETIRED_KEYS.items():
+        section, key = dotted.split(".")
+        ckpt["config"][section][key] = value
+        literal = {True: "true", False: "false"}.get(value, repr(value).replace("'", '"'))
+        toml = toml.replace(f"[{section}]\n", f"[{section}]\n{key} = {literal}\n", 1)
+    torch.save(ckpt, run / "model.pt")
+    (run / "config.toml").write_text(toml)
+    assert load_checkpoint(run / "model.pt").step == 4
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]) == 0
+    assert load_checkpoint(run / "model.pt").step == 6
+
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    ckpt["config"]["localize"]["video_score_weight"] = 0.5
+    torch.save(ckpt, run / "model.pt")
+    with pytest.raises(WsalError, match=r"localize.video_score_weight = 0.5 is no longer supported \(this wsal always uses 0.2\)"):
+        load_checkpoint(run / "model.pt")
+    # a user's config naming one is an unknown key, like any other
+    (tmp_path / "mine.toml").write_text("[mil]\ncontext_label = \"background\"\n")
+    assert main(["train", "--config", str(tmp_path / "mine.toml"), "--out", str(tmp_path / "new")]) == 2
+    assert "unknown key 'context_label'" in capsys.readouterr().err

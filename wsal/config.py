@@ -80,10 +80,6 @@ class MILConfig:
     # unsuppressed model at the same steps (experiments/README.md); false: the foreground view
     # pools the CAS with the attention instead (wsal.model.mil.attention_topk_pool).
     suppression: bool = True
-    # Target of the context view: "action_and_background" = video labels plus background, equally
-    # weighted (context snippets show the action's scene but not its motion); "background" = only
-    # background.
-    context_label: Literal["action_and_background", "background"] = "action_and_background"
     weight_fg: float = 1.0  # loss/mil_fg: foreground view classification
     weight_bg: float = 1.0  # loss/mil_bg: background view classification
     weight_ctx: float = 1.0  # loss/mil_ctx: context view classification
@@ -112,12 +108,8 @@ class ChangePointConfig:
     context_snippets: int = 2  # level-0 posterior sees this many snippets: the current one and its past
     state: Literal["last", "mean"] = "mean"  # held state: posterior at the last change, or mean since it
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
-    avg_momentum: float = 0.9  # ... an exponential average of the surprise at steps without a change
-    change_prior_criterion: bool = True  # ... or when the change prior explains the posterior better
-    change_prior_min_level: int = 1  # lowest level using the change-prior criterion (see wsal.model.changepoint)
-    logvar_min: float = -6.0  # posterior / prior log-variances are squashed into [logvar_min, logvar_max]
-    logvar_max: float = 2.0
-    recon_dim: int = 256  # reconstruct a fixed random projection of the features to this size (0: the features)
+    # (an exponential average of the surprise at steps without a change), or when the change prior
+    # explains the posterior better (from level 1 up): wsal.model.changepoint
     recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
     # "loss/cp_consistency": attention held constant between change points of consistency_level
@@ -136,16 +128,10 @@ class ChangePointConfig:
         problems = []
         if self.num_levels < 1:
             problems.append(f"changepoint.num_levels must be >= 1, got {self.num_levels}")
-        if self.recon_dim < 0:
-            problems.append(f"changepoint.recon_dim must be >= 0, got {self.recon_dim}")
         if self.hidden_dim < 1 or self.latent_dim < 1 or self.context_snippets < 1:
             problems.append("changepoint.hidden_dim, latent_dim and context_snippets must be >= 1")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
-        if not 0.0 <= self.avg_momentum < 1.0:
-            problems.append(f"changepoint.avg_momentum must be in [0, 1), got {self.avg_momentum}")
-        if not self.logvar_min < self.logvar_max:
-            problems.append("changepoint.logvar_min must be below logvar_max")
         if self.weight < 0 or self.consistency_weight < 0:
             problems.append("changepoint.weight and changepoint.consistency_weight must be >= 0")
         if not -1 <= self.pool_level < self.num_levels:
@@ -190,7 +176,6 @@ class LocalizeConfig:
     act_thresholds: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
     signal: Literal["cas_x_attention", "cas", "both"] = "cas"  # what is thresholded: CAS*attention, CAS, or both
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
-    video_score_weight: float = 0.2  # proposal score = inner - outer + weight * video score of the class
     nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
     soft_nms_sigma: float = 0.3  # Gaussian soft-NMS decay: exp(-tIoU^2 / sigma)
@@ -218,6 +203,40 @@ class ExperimentConfig:
     changepoint: ChangePointConfig = field(default_factory=ChangePointConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     localize: LocalizeConfig = field(default_factory=LocalizeConfig)
+
+
+# Keys that were settings and are now fixed, with the one value they may still have in a saved
+# config (checkpoints, raw-output files written before): such a config loads, any other value is
+# an error naming the key. A user's TOML or --set naming one is an unknown key, as for any other.
+RETIRED_KEYS: dict[str, Any] = {
+    "mil.context_label": "action_and_background",
+    "changepoint.avg_momentum": 0.9,
+    "changepoint.change_prior_criterion": True,
+    "changepoint.change_prior_min_level": 1,
+    "changepoint.logvar_min": -6.0,
+    "changepoint.logvar_max": 2.0,
+    "changepoint.recon_dim": 256,
+    "localize.video_score_weight": 0.2,
+}
+
+
+def without_retired_keys(saved: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A copy of a saved (nested) config without the :data:`RETIRED_KEYS` it holds at their fixed
+    value; a retired key at another value raises ConfigError (this wsal cannot do what it asked).
+
+    >>> without_retired_keys({"localize": {"video_score_weight": 0.2, "nms": "hard"}}, "m.pt")
+    {'localize': {'nms': 'hard'}}
+    """
+    out = _deep_copy(saved)
+    for dotted, fixed in RETIRED_KEYS.items():
+        section, key = dotted.split(".")
+        table = out.get(section)
+        if not isinstance(table, dict) or key not in table:
+            continue
+        value = table.pop(key)
+        if value != fixed:
+            raise ConfigError(f"{where}: {dotted} = {value!r} is no longer supported (this wsal always uses {fixed!r})")
+    return out
 
 
 # --------------------------------------------------------------------------- mechanism
@@ -352,11 +371,18 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_config(
-    cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()
+    cls: type[T],
+    path: str | os.PathLike | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    saved: bool = False,
 ) -> T:
-    """Defaults of ``cls``, updated by the TOML file at ``path`` (if any), then by overrides."""
+    """Defaults of ``cls``, updated by the TOML file at ``path`` (if any), then by overrides.
+    ``saved``: the file was written by wsal (a run's config.toml), so :data:`RETIRED_KEYS` at their
+    fixed values are dropped first (:func:`without_retired_keys`)."""
     data = load_toml(path) if path else {}
     where = str(path) if path else "config"
+    if saved:
+        data = without_retired_keys(data, where)
     data = apply_overrides(data, list(overrides))
     return config_from_dict(cls, data, where)
 

@@ -34,7 +34,7 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
      pooled (a run found twice is kept once) and, like threshold proposals, scored against each
      signal row; the NMS of step 6 merges the levels.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
-   w * video_score`` with w = [video_score_weight]. The outer band is ``ceil(outer_ratio *
+   w * video_score`` with w = :data:`VIDEO_SCORE_WEIGHT` (0.2). The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
    sides are cut away entirely (the run covers the whole video) the outer mean is 0.
 5. **Seconds.** Snippet runs become seconds only through :class:`wsal.timeline.SnippetGrid`. When
@@ -74,6 +74,8 @@ from wsal.config import LocalizeConfig
 from wsal.errors import WsalError
 from wsal.segments import hard_nms, soft_nms
 from wsal.timeline import SnippetGrid
+
+VIDEO_SCORE_WEIGHT = 0.2  # weight of the class's video score in a proposal's score (step 4)
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ def localize_video(
         for row in range(signals.shape[0]):
             sel = props.signal_index == row
             scores[sel] = outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
-        scores += config.video_score_weight * vscores[c]
+        scores += VIDEO_SCORE_WEIGHT * vscores[c]
         start_s, end_s = runs_to_seconds(props.first, props.last, grid, T, num_original_snippets)
         if duration_s is not None:
             start_s = np.clip(start_s, 0.0, duration_s)
@@ -390,8 +392,6 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.act_thresholds must be finite, got {list(config.act_thresholds)}")
     if not math.isfinite(config.class_threshold):
         problems.append(f"localize.class_threshold must be finite, got {config.class_threshold}")
-    if not math.isfinite(config.video_score_weight):
-        problems.append(f"localize.video_score_weight must be finite, got {config.video_score_weight}")
     if not 0 <= config.outer_ratio < math.inf:
         problems.append(f"localize.outer_ratio must be >= 0, got {config.outer_ratio}")
     if not 0.0 <= config.nms_iou <= 1.0:

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from wsal.config import ExperimentConfig, config_from_dict, config_to_toml
+from wsal.config import ExperimentConfig, config_from_dict, config_to_toml, without_retired_keys
 from wsal.errors import WsalError
 from wsal.features.store import open_hdf5_read
 from wsal.timeline import SnippetGrid
@@ -155,7 +155,8 @@ class RawReader:
         if version != RAW_VERSION:
             raise WsalError(f"{self.path}: raw_version {version} is not supported (this wsal reads {RAW_VERSION})")
         try:
-            config = config_from_dict(ExperimentConfig, tomllib.loads(_as_str(attrs["config"])), f"{self.path}: config")
+            where = f"{self.path}: config"
+            config = config_from_dict(ExperimentConfig, without_retired_keys(tomllib.loads(_as_str(attrs["config"])), where), where)
             return RawHeader(
                 classes=tuple(json.loads(_as_str(attrs["classes"]))),
                 grid=SnippetGrid(float(attrs["fps"]), int(attrs["clip_len_frames"]), int(attrs["stride_frames"])),

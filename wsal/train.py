@@ -61,7 +61,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config
+from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config, without_retired_keys
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.devices import resolve_device
 from wsal.errors import WsalError
@@ -146,7 +146,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
     p = Path(path)
     ckpt = _read_checkpoint(p)
     try:
-        config = config_from_dict(ExperimentConfig, with_older_values(ckpt["config"]), f"{p}: config")
+        config = config_from_dict(ExperimentConfig, with_older_values(ckpt["config"], f"{p}: config"), f"{p}: config")
         classes = tuple(str(c) for c in ckpt["classes"])
         store_meta = dict(ckpt["store_meta"])
         meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
@@ -209,10 +209,11 @@ def learning_rate(tc: TrainConfig, step: int) -> float:
     return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def with_older_values(saved: dict) -> dict:
+def with_older_values(saved: dict, where: str) -> dict:
     """A saved (nested) config with the keys it lacks set to :data:`_OLDER_RUN_VALUES`: what the
-    older wsal that wrote it did, not today's default (a copy; ``saved`` is not changed)."""
-    out = copy.deepcopy(saved)
+    older wsal that wrote it did, not today's default; keys that are no longer settings dropped
+    (:func:`wsal.config.without_retired_keys`). A copy; ``saved`` is not changed."""
+    out = copy.deepcopy(without_retired_keys(saved, where))
     for dotted, value in _OLDER_RUN_VALUES.items():
         *sections, key = dotted.split(".")
         table = out
@@ -223,7 +224,7 @@ def with_older_values(saved: dict) -> dict:
 
 
 def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
-    old, new = _flatten(with_older_values(saved)), _flatten(config_to_dict(config))
+    old, new = _flatten(with_older_values(saved, f"{where}: config")), _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
         if key in _RESUME_FREE_KEYS or key.startswith("localize."):
             if key == "train.max_steps" and config.train.lr_schedule == "cosine" and old.get(key) != new.get(key):

@@ -55,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable_folder(args.out, "run")
     config_path = args.config
-    if config_path is None and args.resume and (Path(args.out) / "config.toml").is_file():
+    saved = config_path is None and args.resume and (Path(args.out) / "config.toml").is_file()
+    if saved:
         config_path = Path(args.out) / "config.toml"
     overrides = [*args.overrides, *(["data.skip_missing=true"] if args.skip_missing else [])]
-    config = load_config(ExperimentConfig, config_path, overrides)
+    config = load_config(ExperimentConfig, config_path, overrides, saved=saved)
     # train() ends with the one summary line (steps, time, final loss, model path) or says why nothing was trained
     train(config, args.features, args.annotations, args.out, resume=args.resume, device=args.device)
     return 0

@@ -26,9 +26,9 @@ So a change when the surprise exceeds gamma times its running average ``A`` (an 
 average of S over this level's steps WITHOUT a change, i.e. its noise floor, started at the median
 of adjacent-snippet KLs over the level's candidate snippets of the video), or when the change
 prior explains the posterior better than the static prior. The second criterion applies from level
-``change_prior_min_level`` up (default 1): at level 0, where every snippet is a candidate, a
-transition prior trained at its own change points learns to predict "no change" and the criterion
-then fires on noise, a feedback we measured (``change_prior_criterion=False`` turns it off).
+:data:`CHANGE_PRIOR_MIN_LEVEL` (1) up: at level 0, where every snippet is a candidate, a transition
+prior trained at its own change points learns to predict "no change" and the criterion then fires
+on noise, a feedback we measured.
 A level whose lower level did not change is blocked: it keeps its state and running average, so
 change points of level l+1 are a subset of those of level l and higher levels mark longer units.
 The video start is never a change point. ``change_scores`` are ``r`` (0 at blocked and padded
@@ -43,7 +43,7 @@ segment means read from cumulative sums, both differentiable.
 Unsupervised loss (``losses``; combine with :func:`changepoint_loss`):
 
 * ``loss/cp_recon``: mean squared error (per value) of a fixed random projection of the features
-  (``recon_dim`` values; the features themselves when D <= recon_dim) reconstructed by a small MLP
+  (:data:`RECON_DIM` values; the features themselves when D <= RECON_DIM) reconstructed by a small MLP
   decoder from the per-snippet level-0 posterior sample, plus for each level l >= 1 the
   mean squared error of the (detached) level-0 input ``u_0`` predicted from its held state: a
   segment summary (H values, not D: a (B, T, D) decoder per level would cost as much as the rest
@@ -68,6 +68,11 @@ from torch import Tensor, nn
 
 from wsal.config import ChangePointConfig
 from wsal.model.decision_scan import scan_decisions
+
+AVG_MOMENTUM = 0.9  # the running average of the surprise: exponential, over steps without a change
+CHANGE_PRIOR_MIN_LEVEL = 1  # lowest level whose change prior may also declare a change (module docstring)
+LOGVAR_MIN, LOGVAR_MAX = -6.0, 2.0  # posterior / prior log-variances are squashed into this range
+RECON_DIM = 256  # the features are reconstructed through a fixed random projection to this size
 
 @dataclass
 class ChangePointOutput:
@@ -169,7 +174,7 @@ class _Posterior(nn.Module):
         super().__init__()
         self.context = context
         self.conv = nn.Conv1d(in_dim, hidden_dim, kernel_size=context)
-        self.head = _GaussianHead(hidden_dim, latent_dim, config.logvar_min, config.logvar_max)
+        self.head = _GaussianHead(hidden_dim, latent_dim, LOGVAR_MIN, LOGVAR_MAX)
 
     def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
         h = F.pad(u.transpose(1, 2), (self.context - 1, 0))  # (B, Din, T + context - 1), past only
@@ -182,7 +187,7 @@ class _Prior(nn.Module):
     def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, config: ChangePointConfig) -> None:
         super().__init__()
         self.hidden = nn.Linear(in_dim, hidden_dim)
-        self.head = _GaussianHead(hidden_dim, latent_dim, config.logvar_min, config.logvar_max)
+        self.head = _GaussianHead(hidden_dim, latent_dim, LOGVAR_MIN, LOGVAR_MAX)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self.head(F.gelu(self.hidden(z)))
@@ -203,7 +208,7 @@ class ChangePointDetector(nn.Module):
         )
         self.transitions = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels)])
         self.top_down = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels - 1)])
-        recon_dim = config.recon_dim if 0 < config.recon_dim < feature_dim else feature_dim
+        recon_dim = min(RECON_DIM, feature_dim)
         self.decoder = nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, recon_dim))
         # Fixed random projection of the features (Johnson-Lindenstrauss: distances are kept up to
         # a small distortion), so the decoder does not produce (B, T, D) values. Identity when D is small.
@@ -251,8 +256,8 @@ class ChangePointDetector(nn.Module):
                 kl_change,
                 candidates,
                 cfg.gamma,
-                cfg.avg_momentum,
-                cfg.change_prior_criterion and level >= cfg.change_prior_min_level,
+                AVG_MOMENTUM,
+                level >= CHANGE_PRIOR_MIN_LEVEL,
                 cfg.state == "mean",
             )
             hold = hold_index(change)  # (B, T)

@@ -11,13 +11,13 @@ the three attention channels). Keys of the returned dict:
 * ``loss/mil_base`` -- with suppression only: the top-k mean of the plain CAS is classified as the
   video's actions *and* background (an untrimmed video contains both), equally weighted.
 * ``loss/mil_bg`` -- the background view (pooled with ``a_bg``) is classified as background only.
-* ``loss/mil_ctx`` -- the context view (pooled with ``a_ctx``). Default target
-  ("action_and_background"): the video's actions and background, equally weighted. Why: context
+* ``loss/mil_ctx`` -- the context view (pooled with ``a_ctx``). Target: the video's actions and
+  background, equally weighted. Why: context
   snippets show the scene and appearance of the video's action but not its motion; they carry
   class evidence (asking "no action" of them would fight the appearance the classifier needs on
   true action snippets) yet are not the action (so they also carry the background target). The
   foreground view never gets the background target, which is what separates foreground from
-  context. ``context_label = "background"`` makes the context view plain background instead.
+  context.
 * ``loss/guide`` -- attention guidance: ``|a_fg - (1 - p_bg)|`` over valid snippets, where p_bg is
   the background column of the per-snippet CAS softmax, so attention and CAS agree on what is
   background.
@@ -106,10 +106,10 @@ def segment_consistency(values: Tensor, change_points: Tensor, mask: Tensor) -> 
     return masked_mean((values - means) ** 2, mask)
 
 
-def view_targets(labels: Tensor, context_label: str) -> tuple[Tensor, Tensor, Tensor]:
+def view_targets(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Targets (B, C+1) of the foreground, background and context views (not yet normalised).
 
-    >>> fg, bg, ctx = view_targets(torch.tensor([[1.0, 0.0]]), "action_and_background")
+    >>> fg, bg, ctx = view_targets(torch.tensor([[1.0, 0.0]]))
     >>> fg.tolist(), bg.tolist(), ctx.tolist()
     ([[1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0]], [[1.0, 0.0, 1.0]])
     """
@@ -118,12 +118,7 @@ def view_targets(labels: Tensor, context_label: str) -> tuple[Tensor, Tensor, Te
     one = torch.ones_like(labels[:, :1])
     fg = torch.cat([labels, zero], dim=1)
     bg = torch.cat([torch.zeros_like(labels), one], dim=1)
-    if context_label == "action_and_background":
-        ctx = torch.cat([labels, one], dim=1)
-    elif context_label == "background":
-        ctx = bg.clone()
-    else:
-        raise ValueError(f"unknown context_label {context_label!r}")
+    ctx = torch.cat([labels, one], dim=1)
     return fg, bg, ctx
 
 
@@ -138,7 +133,7 @@ def mil_losses(
     cas = out.cas.float()  # (B, T, C+1)
     bg_logits = attention_topk_pool(cas, views[..., 1], mask, config.topk_ratio)  # (B, C+1)
     ctx_logits = attention_topk_pool(cas, views[..., 2], mask, config.topk_ratio)  # (B, C+1)
-    fg_target, bg_target, ctx_target = view_targets(labels, config.context_label)
+    fg_target, bg_target, ctx_target = view_targets(labels)
     p_background = torch.softmax(cas, dim=-1)[..., -1]  # (B, T)
     losses = {
         "loss/mil_fg": soft_cross_entropy(out.video_logits, fg_target),
@@ -166,7 +161,7 @@ def mil_losses(
     if config.suppression:
         if out.extras is None or "base_video_logits" not in out.extras:
             raise ValueError("MILConfig.suppression: the outputs come from a model built without it")
-        actions_and_background = view_targets(labels, "action_and_background")[2]  # (B, C+1)
+        actions_and_background = view_targets(labels)[2]  # (B, C+1)
         base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
         losses["loss/mil_base"] = base
     losses["loss/total"] = losses["loss/changepoint"] + base + (
