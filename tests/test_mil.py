@@ -150,9 +150,9 @@ def test_bad_inputs_raise(model):
 JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, gamma=1.0)
 
 
-def _joint(seed: int = 0, detector_input: str = "embedding", pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:
+def _joint(seed: int = 0, pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:
     torch.manual_seed(seed)
-    cp = dataclasses.replace(JOINT_CP, input=detector_input, pool_level=pool_level, pool_mix=pool_mix)
+    cp = dataclasses.replace(JOINT_CP, pool_level=pool_level, pool_mix=pool_mix)
     return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), cp)
 
 
@@ -168,9 +168,9 @@ def test_detector_only_when_enabled():
     assert any(k.startswith("detector.") for k in model.state_dict())
 
 
-@pytest.mark.parametrize("detector_input, pool_level", [("embedding", -1), ("features", -1), ("embedding", 0), ("embedding", 1)])
-def test_joint_padding_with_junk_changes_nothing_valid(detector_input, pool_level):
-    model = _joint(detector_input=detector_input, pool_level=pool_level, pool_mix=0.5).eval()
+@pytest.mark.parametrize("pool_level", [-1, 0, 1])
+def test_joint_padding_with_junk_changes_nothing_valid(pool_level):
+    model = _joint(pool_level=pool_level, pool_mix=0.5).eval()
     gen = torch.Generator().manual_seed(2)
     a, b = torch.randn(1, 40, D, generator=gen), torch.randn(1, 23, D, generator=gen)
     batch = 1e3 * torch.randn(2, 45, D, generator=gen)
@@ -192,11 +192,11 @@ def test_joint_padding_with_junk_changes_nothing_valid(detector_input, pool_leve
         assert not out.change_scores[1, :, 23:].any()
 
 
-@pytest.mark.parametrize("detector_input, pool_level", [("embedding", -1), ("features", -1), ("embedding", 0)])
-def test_joint_gradients_reach_every_parameter(detector_input, pool_level):
+@pytest.mark.parametrize("pool_level", [-1, 0])
+def test_joint_gradients_reach_every_parameter(pool_level):
     from wsal.model.losses import mil_losses
 
-    model = _joint(seed=1, detector_input=detector_input, pool_level=pool_level, pool_mix=0.5).train()
+    model = _joint(seed=1, pool_level=pool_level, pool_mix=0.5).train()
     x = torch.randn(3, 60, D)
     x[:, 30:] += 3.0  # a planted change, so every level fires and every transition prior is used
     mask = torch.ones(3, 60, dtype=torch.bool)
@@ -208,10 +208,10 @@ def test_joint_gradients_reach_every_parameter(detector_input, pool_level):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_embedding_input_reads_the_detached_mil_embedding():
+def test_detector_reads_the_detached_mil_embedding():
     from wsal.model.losses import mil_losses
 
-    cp = dataclasses.replace(JOINT_CP, input="embedding")
+    cp = JOINT_CP
     torch.manual_seed(0)
     model = WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), cp).train()
     assert model.detector.input_proj.in_features == 12  # the embedding width, not D

@@ -98,15 +98,11 @@ class ChangePointConfig:
     # (experiments/notes/2026-12-05-hard-benchmark.md; bench/train_speed.py measures the cost).
     enabled: bool = False
     weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
-    # What the detector reads: the MIL embedding, detached (the detector's loss does not reach the
-    # MIL; see wsal.model.wsal), or the input features through its own projection. "embedding"
-    # was chosen on the synthetic training subset (experiments/notes/2026-11-21-change-points.md).
-    input: Literal["features", "embedding"] = "embedding"
+    # The detector reads the MIL embedding, detached (its loss does not reach the MIL; see
+    # wsal.model.wsal), and holds the mean posterior since the last change (wsal.model.changepoint).
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
     hidden_dim: int = 128  # H: width of the input projection and of every small MLP
     latent_dim: int = 32  # Z: size of each level's Gaussian latent
-    context_snippets: int = 2  # level-0 posterior sees this many snippets: the current one and its past
-    state: Literal["last", "mean"] = "mean"  # held state: posterior at the last change, or mean since it
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
     # (an exponential average of the surprise at steps without a change), or when the change prior
     # explains the posterior better (from level 1 up): wsal.model.changepoint
@@ -128,8 +124,8 @@ class ChangePointConfig:
         problems = []
         if self.num_levels < 1:
             problems.append(f"changepoint.num_levels must be >= 1, got {self.num_levels}")
-        if self.hidden_dim < 1 or self.latent_dim < 1 or self.context_snippets < 1:
-            problems.append("changepoint.hidden_dim, latent_dim and context_snippets must be >= 1")
+        if self.hidden_dim < 1 or self.latent_dim < 1:
+            problems.append("changepoint.hidden_dim and latent_dim must be >= 1")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
         if self.weight < 0 or self.consistency_weight < 0:
@@ -210,6 +206,9 @@ class ExperimentConfig:
 # an error naming the key. A user's TOML or --set naming one is an unknown key, as for any other.
 RETIRED_KEYS: dict[str, Any] = {
     "mil.context_label": "action_and_background",
+    "changepoint.input": "embedding",
+    "changepoint.context_snippets": 2,
+    "changepoint.state": "mean",
     "changepoint.avg_momentum": 0.9,
     "changepoint.change_prior_criterion": True,
     "changepoint.change_prior_min_level": 1,

@@ -19,9 +19,9 @@ Event criterion (per level and snippet; VPR's "expected" and "unexpected" criter
     change      r(t) > 0.5  and  level l-1 changed at t (level 0: every valid t >= 1)
 
 The static prior is the Gaussian whose mean and log-variance average the level's posteriors since
-its last change point (``state="mean"``, default: the evidence of the whole current segment, far
-less noisy than one snippet) or the posterior at the last change point (``state="last"``); the
-state passed up and returned in ``latents`` is the posterior at the last change point either way.
+its last change point (the evidence of the whole current segment, far less noisy than the one
+posterior at the last change point); the state passed up and returned in ``latents`` is the
+posterior at the last change point.
 So a change when the surprise exceeds gamma times its running average ``A`` (an exponential
 average of S over this level's steps WITHOUT a change, i.e. its noise floor, started at the median
 of adjacent-snippet KLs over the level's candidate snippets of the video), or when the change
@@ -69,6 +69,7 @@ from torch import Tensor, nn
 from wsal.config import ChangePointConfig
 from wsal.model.decision_scan import scan_decisions
 
+CONTEXT_SNIPPETS = 2  # the level-0 posterior sees the current snippet and the one before
 AVG_MOMENTUM = 0.9  # the running average of the surprise: exponential, over steps without a change
 CHANGE_PRIOR_MIN_LEVEL = 1  # lowest level whose change prior may also declare a change (module docstring)
 LOGVAR_MIN, LOGVAR_MAX = -6.0, 2.0  # posterior / prior log-variances are squashed into this range
@@ -204,7 +205,7 @@ class ChangePointDetector(nn.Module):
         # Level 0 sees a short causal context; higher levels see held states, which change only at
         # the lower level's change points, so a context there would smear one event over several steps.
         self.posteriors = nn.ModuleList(
-            [_Posterior(h if lvl == 0 else z, h, z, config.context_snippets if lvl == 0 else 1, config) for lvl in range(n_levels)]
+            [_Posterior(h if lvl == 0 else z, h, z, CONTEXT_SNIPPETS if lvl == 0 else 1, config) for lvl in range(n_levels)]
         )
         self.transitions = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels)])
         self.top_down = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels - 1)])
@@ -258,16 +259,13 @@ class ChangePointDetector(nn.Module):
                 cfg.gamma,
                 AVG_MOMENTUM,
                 level >= CHANGE_PRIOR_MIN_LEVEL,
-                cfg.state == "mean",
+                True,  # the static prior is the segment's mean posterior
             )
             hold = hold_index(change)  # (B, T)
             prev_hold = _shift_right(hold.unsqueeze(-1)).squeeze(-1)  # state before snippet t
-            if cfg.state == "mean":
-                weight = (candidates | (t_idx == 0)).unsqueeze(-1).to(mu.dtype)  # (B, T, 1) snippets that count
-                # one pass over [mu | logvar] (B, T, 2Z): every column is averaged on its own
-                mu_st, logvar_st = _segment_mean(torch.cat([mu, logvar], dim=-1), weight, prev_hold).chunk(2, dim=-1)
-            else:
-                mu_st, logvar_st = _gather_time(torch.cat([mu, logvar], dim=-1), prev_hold).chunk(2, dim=-1)
+            weight = (candidates | (t_idx == 0)).unsqueeze(-1).to(mu.dtype)  # (B, T, 1) snippets that count
+            # one pass over [mu | logvar] (B, T, 2Z): every column is averaged on its own
+            mu_st, logvar_st = _segment_mean(torch.cat([mu, logvar], dim=-1), weight, prev_hold).chunk(2, dim=-1)
             kl_static = gaussian_kl(mu, logvar, mu_st, logvar_st)
             step_kl = torch.where(change, kl_change, kl_static)
             step_kl = torch.where(t_idx > 0, step_kl, torch.zeros_like(step_kl))  # snippet 0 has no previous state

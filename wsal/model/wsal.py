@@ -20,14 +20,13 @@ video can be run at once (:mod:`wsal.inference` does). Outputs keep the model's 
   (its unweighted "loss/cp_recon" and "loss/cp_kl", combined in wsal.model.losses). Without it
   both are None and the model is the attention MIL alone.
 
-**What the detector reads** (``changepoint.input``). Default ``"embedding"``: the MIL embedding
-(B, T, E), *detached*. The detector keeps its own parameters (input projection, posteriors,
+**What the detector reads**: the MIL embedding (B, T, E), *detached*. The detector keeps its own parameters (input projection, posteriors,
 priors, decoder) and its loss never reaches the MIL: an unsupervised reconstruction objective
 flowing into a shared embedding would pull the classifier's channels towards everything that
 varies in the features (scene changes, distractor motion), which the weak labels teach the MIL to
 ignore. Reading the detached embedding still lets the detector see what the MIL has learnt to
-tell apart, so its changes fall on action boundaries; reading the raw input features instead
-(``"features"``) left change-point mode far behind (experiments/notes/2026-11-21-change-points.md).
+tell apart, so its changes fall on action boundaries; reading the raw input features instead left
+change-point mode far behind (experiments/notes/2026-11-21-change-points.md).
 bench/train_speed.py measures what the detector adds to a training step.
 
 **Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
@@ -100,8 +99,7 @@ class WsalModel(nn.Module):
         self.changepoint_config = changepoint if changepoint is not None and changepoint.enabled else None
         self.detector = None
         if self.changepoint_config is not None:
-            detector_dim = config.embed_dim if self.changepoint_config.input == "embedding" else feature_dim
-            self.detector = ChangePointDetector(detector_dim, self.changepoint_config)
+            self.detector = ChangePointDetector(config.embed_dim, self.changepoint_config)
 
     def _segment_pooled(self, x: Tensor, cp: ChangePointOutput | None, mask: Tensor) -> Tensor:
         """``x`` (B, T, E) mixed with its means over the detector's segments (segment pooling), or
@@ -117,7 +115,7 @@ class WsalModel(nn.Module):
         embeddings = self.embedding(features, mask)  # (B, T, E)
         cp, cp_cfg = None, self.changepoint_config
         if self.detector is not None and cp_cfg is not None:
-            cp = self.detector(embeddings.detach() if cp_cfg.input == "embedding" else features, mask)
+            cp = self.detector(embeddings.detach(), mask)  # (B, T, E): the detector's loss stays out of the MIL
         cas, attention_logits = self.heads(self._segment_pooled(embeddings, cp, mask))  # (B, T, C+1), (B, T, 3)
         valid = mask.unsqueeze(-1)
         cas = cas.masked_fill(~valid, 0.0)
