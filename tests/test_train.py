@@ -525,10 +525,19 @@ def test_a_run_with_retired_keys_loads_and_resumes_at_their_fixed_values(tmp_pat
         toml = toml.replace(f"[{section}]\n", f"[{section}]\n{key} = {literal}\n", 1)
     torch.save(ckpt, run / "model.pt")
     (run / "config.toml").write_text(toml)
+    # its log.csv had a loss term this wsal no longer computes
+    rows = list(csv.reader((run / "log.csv").open(newline="")))
+    at = rows[0].index("loss/changepoint")
+    rows = [row[:at] + (["loss/cp_consistency"] if i == 0 else ["0"]) + row[at:] for i, row in enumerate(rows)]
+    with (run / "log.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
     assert load_checkpoint(run / "model.pt").step == 4
     capsys.readouterr()
     assert main(["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]) == 0
     assert load_checkpoint(run / "model.pt").step == 6
+    log = list(csv.DictReader((run / "log.csv").open(newline="")))
+    assert [row["step"] for row in log][-1] == "6" and all(None not in row for row in log)  # no row longer than the header
+    assert log[-1]["loss/cp_consistency"] == "" and float(log[-1]["loss/total"]) > 0  # columns stay aligned
 
     ckpt = torch.load(run / "model.pt", weights_only=True)
     ckpt["config"]["localize"]["video_score_weight"] = 0.5

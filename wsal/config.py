@@ -108,10 +108,6 @@ class ChangePointConfig:
     # explains the posterior better (from level 1 up): wsal.model.changepoint
     recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
-    # "loss/cp_consistency": attention held constant between change points of consistency_level
-    # (wsal.model.losses); its weight in "loss/changepoint" (0: off, the MIL trains as without the detector)
-    consistency_weight: float = 0.0
-    consistency_level: int = 1
     # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
     # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
     # (-1: off, the heads read the snippet embedding alone). Level 0 and 0.2 chosen on held-out
@@ -128,14 +124,12 @@ class ChangePointConfig:
             problems.append("changepoint.hidden_dim and latent_dim must be >= 1")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
-        if self.weight < 0 or self.consistency_weight < 0:
-            problems.append("changepoint.weight and changepoint.consistency_weight must be >= 0")
+        if self.weight < 0:
+            problems.append(f"changepoint.weight must be >= 0, got {self.weight}")
         if not -1 <= self.pool_level < self.num_levels:
             problems.append(f"changepoint.pool_level must be -1 (off) or a level in 0..{self.num_levels - 1}, got {self.pool_level}")
         if not 0.0 <= self.pool_mix <= 1.0:
             problems.append(f"changepoint.pool_mix must be in [0, 1], got {self.pool_mix}")
-        if not 0 <= self.consistency_level < self.num_levels:
-            problems.append(f"changepoint.consistency_level must be a level in 0..{self.num_levels - 1}, got {self.consistency_level}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -215,6 +209,8 @@ RETIRED_KEYS: dict[str, Any] = {
     "changepoint.logvar_min": -6.0,
     "changepoint.logvar_max": 2.0,
     "changepoint.recon_dim": 256,
+    "changepoint.consistency_weight": 0.0,  # the attention-consistency loss lost (experiments/notes) and went
+    "changepoint.consistency_level": 1,
     "localize.video_score_weight": 0.2,
 }
 

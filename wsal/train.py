@@ -209,6 +209,15 @@ def learning_rate(tc: TrainConfig, step: int) -> float:
     return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _log_columns(log_path: Path, header: list[str]) -> list[str]:
+    """The columns of an existing log.csv: rows appended on resume follow its header, so a run
+    begun by an older wsal (another set of loss terms) keeps aligned columns; a term it lacks is
+    left out, one it has and this wsal no longer computes stays empty."""
+    with log_path.open(newline="", encoding="utf-8") as f:
+        existing = next(csv.reader(f), None)
+    return existing if existing and existing[0] == "step" else header
+
+
 def with_older_values(saved: dict, where: str) -> dict:
     """A saved (nested) config with the keys it lacks set to :data:`_OLDER_RUN_VALUES`: what the
     older wsal that wrote it did, not today's default; keys that are no longer settings dropped
@@ -423,6 +432,7 @@ def _train_in_run(
     keys = loss_keys(config)
     header = ["step", *keys, "lr", "steps_per_s"]
     new_log = not log_path.is_file()
+    columns = header if new_log else _log_columns(log_path, header)
     # Loss sums stay on the device between log rows: reading a value every step would make the
     # host wait for the device each step.
     sums = torch.zeros(len(keys), dtype=torch.float64, device=dev)
@@ -473,7 +483,8 @@ def _train_in_run(
             if log_row:
                 now = time.perf_counter()
                 rate = count / max(now - last_time, 1e-9)
-                writer.writerow([step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"])
+                values = dict(zip(header, [step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"]))
+                writer.writerow([values.get(column, "") for column in columns])
                 log_fh.flush()
                 last_total = means[keys.index("loss/total")]
                 bar.set_postfix_str(f"loss {last_total:.4f}", refresh=False)

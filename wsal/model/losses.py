@@ -24,14 +24,8 @@ the three attention channels). Keys of the returned dict:
 * ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
 * ``loss/cp_recon``, ``loss/cp_kl`` -- the change-point detector's unsupervised terms (unweighted;
   wsal.model.changepoint), 0 when the model has no detector;
-* ``loss/cp_consistency`` -- with a detector: the mean squared deviation of the foreground
-  attention from its mean over the segment between two change points of level
-  ``ChangePointConfig.consistency_level`` that holds the snippet (segments from the detached
-  change points; the attention gets the gradient). It asks the attention to be constant where the
-  detector sees no change, so a dip inside an action or a blip in background is pulled towards
-  its segment. Weighted by ``consistency_weight`` (default 0: off) in ``loss/changepoint``;
 * ``loss/changepoint`` -- ``ChangePointConfig.weight * (recon_weight * cp_recon + kl_weight *
-  cp_kl) + consistency_weight * cp_consistency``, 0 without a detector;
+  cp_kl)``, 0 without a detector;
 * ``loss/total`` -- the MIL terms weighted by MILConfig.weight_*, plus ``loss/mil_base`` (weight
   1) and ``loss/changepoint``.
 
@@ -47,7 +41,7 @@ import torch
 from torch import Tensor
 
 from wsal.config import ChangePointConfig, MILConfig
-from wsal.model.changepoint import changepoint_loss, segment_means
+from wsal.model.changepoint import changepoint_loss
 from wsal.model.mil import attention_topk_pool
 from wsal.model.wsal import ModelOutput
 
@@ -59,7 +53,6 @@ LOSS_KEYS: tuple[str, ...] = (
     "loss/sparsity",
     "loss/cp_recon",
     "loss/cp_kl",
-    "loss/cp_consistency",
     "loss/changepoint",
     "loss/total",
 )
@@ -90,20 +83,6 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     m = mask.to(torch.float32)
     per_video = (values.float() * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
     return per_video.mean()
-
-
-def segment_consistency(values: Tensor, change_points: Tensor, mask: Tensor) -> Tensor:
-    """Mean squared deviation of ``values`` (B, T) from their mean over each segment, (masked_mean).
-
-    Segments are cut at ``change_points`` (B, T) bool: a change point starts a new segment.
-    Padded snippets (mask False) take no part in any mean.
-
-    >>> v = torch.tensor([[1.0, 3.0, 5.0, 5.0]])
-    >>> float(segment_consistency(v, torch.tensor([[False, False, True, False]]), torch.ones(1, 4, dtype=torch.bool)))
-    0.5
-    """
-    means = segment_means(values.unsqueeze(-1), change_points, mask).squeeze(-1)  # (B, T)
-    return masked_mean((values - means) ** 2, mask)
 
 
 def view_targets(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -148,15 +127,9 @@ def mil_losses(
             raise ValueError("the model ran its change-point detector: pass its ChangePointConfig to weigh the loss")
         losses["loss/cp_recon"] = out.changepoint_losses["loss/cp_recon"].float()
         losses["loss/cp_kl"] = out.changepoint_losses["loss/cp_kl"].float()
-        if out.change_scores is None:
-            raise ValueError("the model ran its change-point detector but returned no change scores")
-        level_points = out.change_scores[:, min(changepoint.consistency_level, out.change_scores.shape[1] - 1)] > 0.5
-        losses["loss/cp_consistency"] = segment_consistency(out.attention.float(), level_points, mask)
         losses["loss/changepoint"] = changepoint.weight * changepoint_loss(out.changepoint_losses, changepoint).float()
-        if changepoint.consistency_weight > 0:  # at 0 the attention gets no gradient from the detector at all
-            losses["loss/changepoint"] = losses["loss/changepoint"] + changepoint.consistency_weight * losses["loss/cp_consistency"]
     else:
-        losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/cp_consistency"] = losses["loss/changepoint"] = zero
+        losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/changepoint"] = zero
     base = zero
     if config.suppression:
         if out.extras is None or "base_video_logits" not in out.extras:
