@@ -97,3 +97,28 @@ def test_changepoint_section(tmp_path):
         load_config(ExperimentConfig, None, ["changepoint.num_levels=0"])
     with pytest.raises(ConfigError, match="unknown key 'levels'"):
         load_config(ExperimentConfig, None, ["changepoint.levels=2"])
+
+
+def test_every_setting_is_named_where_it_is_used():
+    """A config key exists because a user may change it: every key of ExperimentConfig is set
+    somewhere outside wsal/config.py (a --set override, a recipe's TOML line, or a keyword argument
+    in a test, bench script or command). A new key that nothing sets fails here."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from wsal.config import ExperimentConfig
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text(encoding="utf-8") for pattern in ("tests/*.py", "experiments/*.toml", "bench/*.py", "wsal/commands/*.py")
+             for p in root.glob(pattern) if p.name != Path(__file__).name]  # fmt: skip
+    blob = "\n".join(texts)
+    unset = []
+    for section in dataclasses.fields(ExperimentConfig):
+        if section.name == "name":
+            continue
+        for key in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            patterns = (rf"{section.name}\.{key.name}\s*=", rf"\b{key.name}\s*=(?!=)")
+            if not any(re.search(p, blob) for p in patterns):
+                unset.append(f"{section.name}.{key.name}")
+    assert unset == []

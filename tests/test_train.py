@@ -335,6 +335,9 @@ def test_cuda_mixed_precision_run(tmp_path, config_file, tiny_data):
     assert next(loaded.model.parameters()).device.type == "cuda"
     rows = _log_rows(run)
     assert all(np.isfinite(float(r["loss/total"])) for r in rows)
+    full = tmp_path / "cuda_fp32"  # autocast off: float32 throughout, still finite
+    assert _train_cli(config_file, tiny_data, full, "--device", "cuda", "--set", "train.mixed_precision=false") == 0
+    assert all(np.isfinite(float(r["loss/total"])) for r in _log_rows(full))
 
 
 def test_a_run_from_before_suppression_loads_and_resumes_as_it_was_trained(tmp_path, config_file, tiny_data, capsys):
