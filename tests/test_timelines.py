@@ -129,3 +129,15 @@ def test_per_video_ap_is_each_video_scored_alone():
     one = GroundTruth({"v1": gt.videos["v1"]}, gt.classes, gt.path)
     mine = Predictions.from_columns(*map(list, zip(*rows[:3])), "p.json")
     assert ap["v1"] == pytest.approx(detection_map(one, mine, [0.3, 0.7]).average_mAP)
+
+
+def test_report_videos_follow_the_first_predictions_file_even_when_it_is_empty(localized, tmp_path):
+    _, _, gt, pred, _ = localized
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"results": {}}))
+    report = tmp_path / "report"
+    assert main(["evaluate", "--ground-truth", str(gt), "--predictions", str(empty), str(pred), "--subset", "test",
+                 "--report", str(report), "--report-videos", "0"]) == 0  # fmt: skip
+    rows = _report_rows(report)
+    assert rows and all(r["num_predictions"] == "0" and float(r["AP_average"]) == 0.0 and not r["timeline"] for r in rows)
+    assert "No timelines drawn" in (report / "report.md").read_text(encoding="utf-8")

@@ -246,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     first_preds = None
     for name, path in zip(names, args.predictions):
         preds = load_predictions(path, class_list)
-        first_preds = first_preds or preds
+        if first_preds is None:  # (an empty Predictions is falsy: no `or` here)
+            first_preds = preds
         if preds.num_reordered:
             print(
                 f"wsal evaluate: warning: {path}: {preds.num_reordered} segments given as end < start were put in "
