@@ -224,6 +224,7 @@ def save_i3d(args: argparse.Namespace, work: Path) -> dict[str, Path]:
     """Random-weight I3D checkpoints (pytorch-i3d layout), batch norm calibrated unless told not to."""
     import torch
 
+    from research.i3d_calibration import calibrate_batch_norm
     from wsal.features.extract import ExtractConfig, Snippets, find_videos, process_video
     from wsal.features.i3d import InceptionI3d
 
@@ -252,21 +253,6 @@ def save_i3d(args: argparse.Namespace, work: Path) -> dict[str, Path]:
         paths[stream] = work / f"i3d_{stream}.pt"
         torch.save(model.state_dict(), paths[stream])
     return paths
-
-
-def calibrate_batch_norm(model: "torch.nn.Module", clips: "torch.Tensor", batch_size: int = 16) -> None:
-    """Set every batch-norm layer's running mean/variance to the averages over ``clips`` (N, C, L, H, W)."""
-    import torch
-
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average over the batches
-    model.train()
-    with torch.no_grad():
-        for first in range(0, len(clips), batch_size):
-            model(clips[first : first + batch_size])
-    model.eval()
 
 
 def feature_spread(store: Path) -> str:

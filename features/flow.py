@@ -4,7 +4,8 @@ Methods (all on grayscale frames, flow in pixels, channel 0 = x (right), channel
 
 * ``tvl1``: Dual TV-L1 (``cv2.optflow.DualTVL1OpticalFlow_create`` from opencv-contrib, default
   parameters), the flow the I3D paper and the usual THUMOS/ActivityNet feature releases use. The
-  reference, and slow.
+  reference, and slow. ``compute_flow(..., device=...)`` runs the same algorithm in torch
+  (:mod:`wsal.features.tvl1`), batched over all pairs, on that device.
 * ``farneback``: ``cv2.calcOpticalFlowFarneback`` (pyramid 0.5 x 3 levels, window 15, 3
   iterations, poly_n 5, sigma 1.2). Much faster; features differ from TV-L1 ones, so a model
   trained on TV-L1 features should not be fed Farneback ones.
@@ -60,13 +61,19 @@ def _check_frames(frames: NDArray[np.uint8]) -> None:
 
 
 def compute_flow(
-    frames: NDArray[np.uint8], method: FlowMethod = "tvl1", threads: int | None = None
+    frames: NDArray[np.uint8], method: FlowMethod = "tvl1", threads: int | None = None, device: str | None = None
 ) -> NDArray[np.float32]:
     """Flow from each frame to the next: (N, H, W, 3) uint8 RGB -> (N-1, H, W, 2) float32 pixels.
 
     ``threads``: OpenCV threads for this call (restored afterwards); None leaves OpenCV's setting.
+    ``device`` (``tvl1`` only): run the torch TV-L1 of :mod:`wsal.features.tvl1` there, all pairs in
+    one batch ("cuda", or "cpu", which is slow and meant for tests); None: OpenCV.
     """
     _check_frames(frames)
+    if device is not None:
+        if method != "tvl1":
+            raise ValueError(f"device= runs the torch TV-L1 only, not {method!r}")
+        return _torch_tvl1(frames, device)
     flow_fn = _make_flow_fn(method)
     n, h, w, _ = frames.shape
     out = np.empty((n - 1, h, w, 2), dtype=np.float32)
@@ -83,6 +90,19 @@ def compute_flow(
         if threads is not None:
             cv2.setNumThreads(previous_threads)
     return out
+
+
+def _torch_tvl1(frames: NDArray[np.uint8], device: str) -> NDArray[np.float32]:
+    import torch
+
+    from wsal.features.tvl1 import rgb_to_grey, tvl1_flow
+
+    if len(frames) < 2:
+        return np.empty((0, *frames.shape[1:3], 2), dtype=np.float32)
+    grey = rgb_to_grey(torch.from_numpy(np.ascontiguousarray(frames)).to(device))  # (N, H, W)
+    with torch.no_grad():
+        flow = tvl1_flow(grey[:-1], grey[1:])  # (N-1, H, W, 2)
+    return flow.cpu().numpy()
 
 
 def _single_threaded_worker() -> None:
