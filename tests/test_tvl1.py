@@ -90,3 +90,12 @@ def test_median_step_is_opencvs_and_is_applied():
     _, a, b, _, _ = _cases()[2]
     prev, nxt = torch.from_numpy(a).float()[None], torch.from_numpy(b).float()[None]
     assert (tvl1_flow(prev, nxt) - tvl1_flow(prev, nxt, TVL1Params(median=1))).abs().max() > 0.1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_computes_what_the_cpu_computes():
+    cases = _cases()
+    prev = torch.stack([torch.from_numpy(a).float() for _, a, _, _, _ in cases])
+    nxt = torch.stack([torch.from_numpy(b).float() for _, _, b, _, _ in cases])
+    on_gpu = tvl1_flow(prev.cuda(), nxt.cuda()).cpu()
+    assert np.linalg.norm((on_gpu - tvl1_flow(prev, nxt)).numpy(), axis=-1).mean() <= 0.01
