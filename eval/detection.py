@@ -43,7 +43,7 @@ What this module does not do: read files (``wsal.eval.io``), classification metr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -392,8 +392,6 @@ def per_video_ap(
         if not len(gt.videos[vid].labels):
             continue
         rows = order[np.searchsorted(sorted_ids, vid, "left") : np.searchsorted(sorted_ids, vid, "right")]
-        mine = replace(preds, video_ids=preds.video_ids[rows], labels=preds.labels[rows], start_s=preds.start_s[rows],
-                       end_s=preds.end_s[rows], scores=preds.scores[rows])  # fmt: skip
         one = GroundTruth({vid: gt.videos[vid]}, gt.classes, gt.path)
-        out[vid] = detection_map(one, mine, tiou_thresholds, ignore_ambiguous=ignore_ambiguous).average_mAP
+        out[vid] = detection_map(one, preds.take(rows), tiou_thresholds, ignore_ambiguous=ignore_ambiguous).average_mAP
     return out

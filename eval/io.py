@@ -36,7 +36,7 @@ import json
 import math
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -123,6 +123,13 @@ class Predictions:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def take(self, rows: np.ndarray) -> "Predictions":
+        """The detections at ``rows`` (indices or a boolean mask), in that order; same file."""
+        return replace(
+            self, video_ids=self.video_ids[rows], labels=self.labels[rows], start_s=self.start_s[rows],
+            end_s=self.end_s[rows], scores=self.scores[rows],
+        )  # fmt: skip
 
     @classmethod
     def from_columns(

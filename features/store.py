@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from wsal.errors import WsalError
 from wsal.locks import file_lock
+from wsal.timeline import SnippetGrid
 
 SCHEMA_VERSION = 1
 FAILURES_GROUP = "_failures"
@@ -69,6 +70,10 @@ class StoreMeta:
     @property
     def feature_dim(self) -> int:
         return int(sum(self.stream_dims))
+
+    def grid(self) -> SnippetGrid:
+        """The snippet grid of every row of the store (seconds of a row: :mod:`wsal.timeline`)."""
+        return SnippetGrid(self.fps, self.clip_len_frames, self.stride_frames)
 
     def to_attrs(self) -> dict[str, object]:
         return {

@@ -173,7 +173,6 @@ def tvl1_flow(prev: Tensor, nxt: Tensor, params: TVL1Params = TVL1Params()) -> T
             break
         both = _resize(torch.stack(levels[-1], dim=1), out_h, out_w, params.scale_step, params.scale_step)
         levels.append((both[:, 0], both[:, 1]))
-    h, w = levels[-1][0].shape[1:]
     u1 = torch.zeros_like(levels[-1][0])
     u2 = torch.zeros_like(u1)
     for index in range(len(levels) - 1, -1, -1):

@@ -77,6 +77,8 @@ def test_evaluate_report_lists_videos_worst_first_with_their_timelines(localized
     expected = per_video_ap(truth, load_predictions(pred), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     assert [r["video"] for r in rows] == sorted(expected, key=lambda v: (expected[v], v))
     assert [float(r["AP_average"]) for r in rows] == pytest.approx([expected[r["video"]] for r in rows], abs=1e-6)
+    results = json.loads(pred.read_text())["results"]
+    assert [int(r["num_predictions"]) for r in rows] == [len(results.get(r["video"], [])) for r in rows]
     drawn = [r["timeline"] for r in rows if r["timeline"]]
     assert drawn == [f"timelines/{timeline_file_name(r['video'])}" for r in rows[:2]]
     assert sorted(p.name for p in (report / "timelines").iterdir()) == sorted(Path(d).name for d in drawn)

@@ -180,14 +180,29 @@ def draw_timeline(
         video.attention,
         grid,
         classes,
-        gt.segments_s if gt is not None else np.zeros((0, 2)),
-        gt.labels if gt is not None else [],
+        *_ground_truth(gt),
         detections,
         num_original_snippets=video.num_original_snippets,
         duration_s=video.duration_s,
         change_scores=video.change_scores,
         has_ground_truth=gt is not None,
     )
+
+
+def draw_segments_timeline(
+    folder: str | os.PathLike, video_id: str, detections: Sequence[Mapping], gt: VideoGT | None = None
+) -> Path:
+    """The segments panel alone (ground truth when known, detections) into ``folder`` /
+    :func:`timeline_file_name`: for runs whose model outputs are not at hand."""
+    return plot_video_timeline(
+        Path(folder) / timeline_file_name(video_id), video_id, None, None, None, (), *_ground_truth(gt), detections,
+        duration_s=gt.duration_s if gt is not None else None, has_ground_truth=gt is not None,
+    )  # fmt: skip
+
+
+def _ground_truth(gt: VideoGT | None) -> tuple[np.ndarray, Sequence[str]]:
+    """(segments_s (N, 2), labels (N,)) of a video's ground truth; empty when it has none."""
+    return (gt.segments_s, gt.labels) if gt is not None else (np.zeros((0, 2)), [])
 
 
 def assign_lanes(segments: Sequence[tuple[float, float]]) -> list[int]:

@@ -194,9 +194,8 @@ def localize_from_network(
         on_video = None
         if timelines is not None:
             from wsal.figures import draw_timeline
-            from wsal.timeline import SnippetGrid
 
-            grid = SnippetGrid(store.meta.fps, store.meta.clip_len_frames, store.meta.stride_frames)
+            grid = store.meta.grid()
 
             def on_video(video: RawVideo, detections: list[dict]) -> None:
                 draw_timeline(timelines, video, grid, loaded.classes, detections, gt.videos[video.video_id])
@@ -252,9 +251,8 @@ def localize_store_videos(
 
     from wsal.eval.io import write_predictions
     from wsal.raw import RawHeader, RawWriter
-    from wsal.timeline import SnippetGrid
 
-    grid = SnippetGrid(store.meta.fps, store.meta.clip_len_frames, store.meta.stride_frames)
+    grid = store.meta.grid()
     header = RawHeader(
         classes=tuple(loaded.classes),
         grid=grid,

@@ -63,13 +63,12 @@ def publish_detections(
     from wsal.inference import check_store_matches, localize_store_videos
     from wsal.outputs import write_text_atomic
     from wsal.page import PageVideo, render_page
-    from wsal.timeline import SnippetGrid
 
     results: dict[str, list[dict]] = {}
     pages: dict[str, PageVideo] = {}
     with FeatureStore(store_path) as store:
         check_store_matches(store.meta, loaded.store_meta, store_path, checkpoint, command)
-        grid = SnippetGrid(store.meta.fps, store.meta.clip_len_frames, store.meta.stride_frames)
+        grid = store.meta.grid()
         video_ids = [vid for vid in video_paths if vid in store]
         if not video_ids:
             raise WsalError(f"{store_path}: none of the {len(video_paths)} videos has features (extraction failed for all)")

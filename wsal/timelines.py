@@ -41,7 +41,7 @@ def draw_video_timelines(
     ``gt`` None: no ground-truth rows. ``raw_path``: curves for the videos it holds (its classes
     and snippet grid come from its header).
     """
-    from wsal.figures import draw_timeline, plot_video_timeline, timeline_file_name
+    from wsal.figures import draw_segments_timeline, draw_timeline
 
     folder.mkdir(parents=True, exist_ok=True)
     reader = None
@@ -57,12 +57,8 @@ def draw_video_timelines(
             dets = detections.get(vid, [])
             if reader is not None and vid in held:
                 out[vid] = draw_timeline(folder, reader.read(vid), reader.header.grid, reader.header.classes, dets, video_gt)
-                continue
-            out[vid] = plot_video_timeline(
-                folder / timeline_file_name(vid), vid, None, None, None, (),
-                video_gt.segments_s if video_gt is not None else [], video_gt.labels if video_gt is not None else [], dets,
-                duration_s=video_gt.duration_s if video_gt is not None else None, has_ground_truth=video_gt is not None,
-            )  # fmt: skip
+            else:
+                out[vid] = draw_segments_timeline(folder, vid, dets, video_gt)
     finally:
         if reader is not None:
             reader.close()

@@ -44,7 +44,6 @@ What this module does not do: define the model or losses, localize, or evaluate.
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import math
@@ -222,7 +221,7 @@ def with_older_values(saved: dict, where: str) -> dict:
     """A saved (nested) config with the keys it lacks set to :data:`_OLDER_RUN_VALUES`: what the
     older wsal that wrote it did, not today's default; keys that are no longer settings dropped
     (:func:`wsal.config.without_retired_keys`). A copy; ``saved`` is not changed."""
-    out = copy.deepcopy(without_retired_keys(saved, where))
+    out = without_retired_keys(saved, where)  # already a copy of every table
     for dotted, value in _OLDER_RUN_VALUES.items():
         *sections, key = dotted.split(".")
         table = out

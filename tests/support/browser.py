@@ -51,8 +51,8 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self._call("Page.enable", session=True)
+        self._page_target = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self._call("Page.enable", on_page=True)
 
     def __enter__(self) -> "Browser":
         return self
@@ -74,13 +74,13 @@ class Browser:
 
     def open(self, url: str) -> None:
         """Navigate and wait until the page's load event."""
-        self._call("Page.navigate", {"url": url}, session=True)
+        self._call("Page.navigate", {"url": url}, on_page=True)
         self.wait_for("document.readyState === 'complete'")
 
     def eval(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (awaited when it is a promise)."""
         reply = self._call(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=True
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, on_page=True
         )
         if "exceptionDetails" in reply:
             raise AssertionError(f"page script failed: {reply['exceptionDetails']}")
@@ -94,20 +94,20 @@ class Browser:
             time.sleep(0.05)
 
     def screenshot(self, path: Path) -> Path:
-        data = self._call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)["data"]
+        data = self._call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, on_page=True)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
-    def _send(self, method: str, params: dict, session: str | None) -> int:
+    def _send(self, method: str, params: dict, target: str | None) -> int:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
+        if target:
+            message["sessionId"] = target  # the DevTools protocol's name for an attached page
         os.write(self._to_browser, json.dumps(message).encode() + b"\0")
         return self._next_id
 
-    def _call(self, method: str, params: dict | None = None, session: bool = False) -> dict:
-        wanted = self._send(method, params or {}, self._session if session else None)
+    def _call(self, method: str, params: dict | None = None, on_page: bool = False) -> dict:
+        wanted = self._send(method, params or {}, self._page_target if on_page else None)
         deadline = time.monotonic() + self.timeout_s
         while True:
             while b"\0" in self._buffer:

@@ -165,18 +165,23 @@ def _video_list(path: str) -> list[str]:
 def _worst_videos(gt: GroundTruth, preds: Predictions, thresholds: list[float], args: argparse.Namespace) -> list[VideoRow]:
     """The report's per-video rows, lowest per-video AP first (ties by id), with the timelines of
     the first ``--report-videos`` drawn into REPORT/timelines."""
+    import numpy as np
+
     from wsal.eval.detection import per_video_ap
     from wsal.eval.report import VideoRow
     from wsal.timelines import detections_by_video, draw_video_timelines
 
     ap = per_video_ap(gt, preds, thresholds, ignore_ambiguous=args.ignore_ambiguous)
     ranked = sorted(ap, key=lambda vid: (ap[vid], vid))
-    detections = detections_by_video(preds)
-    folder = Path(args.report) / "timelines"
-    raw = Path(args.raw) if args.raw else None
-    drawn = draw_video_timelines(folder, ranked[: args.report_videos], detections, gt, raw) if args.report_videos else {}
+    counts = dict(zip(*np.unique(preds.video_ids, return_counts=True)))
+    worst = ranked[: args.report_videos]
+    drawn = {}
+    if worst:  # detections in results form for the drawn videos only
+        detections = detections_by_video(preds.take(np.isin(preds.video_ids, worst)))
+        raw = Path(args.raw) if args.raw else None
+        drawn = draw_video_timelines(Path(args.report) / "timelines", worst, detections, gt, raw)
     return [
-        VideoRow(vid, len(gt.videos[vid].labels), len(detections.get(vid, [])), ap[vid],
+        VideoRow(vid, len(gt.videos[vid].labels), int(counts.get(vid, 0)), ap[vid],
                  drawn[vid].relative_to(args.report).as_posix() if vid in drawn else None)
         for vid in ranked
     ]  # fmt: skip

@@ -26,7 +26,6 @@ from wsal.errors import WsalError
 if TYPE_CHECKING:
     from wsal.eval.io import GroundTruth
     from wsal.features.sampler_metrics import SamplerTotals
-    from wsal.features.store import StoreMeta
     from wsal.timeline import SnippetGrid
 
 _DESCRIPTION = """\
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise WsalError("--neighbours and --coverage must be >= 0")
     gt = load_ground_truth(args.annotations).subset(args.subset)
     with FeatureStore(args.features) as store:
-        grid = _grid(store.meta)
+        grid = store.meta.grid()
         in_store = [vid for vid in gt.video_ids() if vid in store]
         missing = len(gt.videos) - len(in_store)
         if missing:
@@ -167,12 +166,6 @@ def run(args: argparse.Namespace) -> int:
             _plot_curve(curve, report.get("store"), written[-1])
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
-
-
-def _grid(meta: "StoreMeta") -> "SnippetGrid":
-    from wsal.timeline import SnippetGrid
-
-    return SnippetGrid(meta.fps, meta.clip_len_frames, meta.stride_frames)
 
 
 def _figures(total: "SamplerTotals", videos: int) -> dict:
