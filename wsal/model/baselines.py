@@ -26,20 +26,11 @@ Contrastive Learning", CVPR 2021), :class:`ColaModel` and :func:`cola_losses`:
   logits are the top-k mean over T (k = T_valid // topk_ratio), trained with CE against the
   normalised labels;
 * actionness A = sigmoid(sum of the CAS over classes), the ``attention`` of localization;
-* snippet mining on the detached actionness of each video: *easy action* / *easy background* are
-  the T_valid // 5 snippets of highest / lowest A; A is cut at 0.5, and the cut regions give
-  *hard background* (inside a region, 2-3 snippets from its edge: ``erode(r=1) - erode(r=3)``,
-  the T_valid // 20 of them with the lowest A) and *hard action* (outside, 2-3 snippets from the
-  edge: ``dilate(r=3) - dilate(r=1)``, the T_valid // 20 with the highest A). Where a region is
-  empty, that video adds no term;
-* SniCo loss: an InfoNCE on L2-normalised embeddings at temperature 0.07: the mean hard-action
-  embedding must match the mean easy-action embedding against each easy-background snippet, and
-  the mean hard-background embedding the mean easy-background one against each easy-action
-  snippet;
+* SniCo: snippet contrast with easy / hard snippet mining on the detached actionness
+  (wsal.model.contrast);
 * loss = CE + 0.01 * SniCo.
 
-Our reading where a paper leaves a choice open: hard snippets are chosen by actionness within
-their region (not at random); the classification loss is a soft cross-entropy (wsal's); the
+Our reading where a paper leaves a choice open: the classification loss is a soft cross-entropy (wsal's); the
 embedding depth, width and dropout are wsal's MILConfig values for every method, so differences
 come from the method, not the backbone. The constants below are the papers' values.
 
@@ -55,17 +46,12 @@ from torch import Tensor, nn
 
 from wsal.config import MILConfig
 from wsal.model.losses import soft_cross_entropy, view_targets
+from wsal.model.contrast import snippet_contrast
 from wsal.model.mil import TemporalEmbedding, topk_pool
 from wsal.model.wsal import ModelOutput, check_inputs
 
 BASNET_FILTER_CHANNELS = 512
 BASNET_NORM_WEIGHT = 1e-4
-COLA_EASY_RATIO = 5  # easy snippets: T_valid // 5
-COLA_HARD_RATIO = 20  # hard snippets: T_valid // 20
-COLA_THRESHOLD = 0.5  # actionness cut for the hard regions
-COLA_INNER_RADII = (1, 3)  # hard background: eroded by 1 minus eroded by 3
-COLA_OUTER_RADII = (1, 3)  # hard action: dilated by 3 minus dilated by 1
-COLA_TEMPERATURE = 0.07
 COLA_SNICO_WEIGHT = 0.01
 
 BASNET_LOSS_KEYS: tuple[str, ...] = ("loss/base", "loss/supp", "loss/norm", "loss/total")
@@ -159,77 +145,6 @@ class ColaModel(_Backbone):
         cas_probs = torch.softmax(out.cas.float()[..., : self.num_classes], dim=-1)
         video_scores = torch.softmax(out.video_logits.float()[..., : self.num_classes], dim=-1)
         return cas_probs, out.attention.float(), video_scores
-
-
-def _dilate(binary: Tensor, radius: int) -> Tensor:
-    """Binary dilation over T by ``radius`` snippets: (B, T) float 0/1 -> (B, T)."""
-    return F.max_pool1d(binary.unsqueeze(1), 2 * radius + 1, stride=1, padding=radius).squeeze(1)
-
-
-def _erode(binary: Tensor, radius: int, mask: Tensor) -> Tensor:
-    """Binary erosion over T by ``radius`` snippets; snippets beyond the video count as inside."""
-    outside = (1.0 - binary) * mask  # background within the video only
-    return binary * (1.0 - _dilate(outside, radius))
-
-
-def _select_rows(embeddings: Tensor, score: Tensor, allowed: Tensor, counts: Tensor, ratio: int) -> tuple[Tensor, Tensor]:
-    """The ``counts`` highest-``score`` allowed snippets per video (fewer where fewer are allowed).
-
-    embeddings (B, T, E), score (B, T), allowed (B, T) bool, counts (B,) <= T // ratio ->
-    (B, k, E) rows and (B, k) bool "taken", k = max(1, T // ratio) (known without reading the device).
-    """
-    k_max = max(1, score.shape[1] // ratio)
-    top = score.masked_fill(~allowed, float("-inf")).topk(k_max, dim=1)
-    rank = torch.arange(k_max, device=score.device).unsqueeze(0)  # (1, k)
-    taken = (rank < counts.unsqueeze(1)) & torch.isfinite(top.values)  # (B, k)
-    rows = torch.gather(embeddings, 1, top.indices.unsqueeze(-1).expand(-1, -1, embeddings.shape[-1]))  # (B, k, E)
-    return rows, taken
-
-
-def _mean_rows(rows: Tensor, taken: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean of the taken rows: (B, k, E), (B, k) -> (B, E) and (B,) bool "at least one taken"."""
-    weight = taken.to(rows.dtype).unsqueeze(-1)
-    total = weight.sum(dim=1)  # (B, 1)
-    return (rows * weight).sum(dim=1) / total.clamp_min(1.0), total.squeeze(1) > 0
-
-
-def _info_nce(query: Tensor, positive: Tensor, negatives: Tensor, negative_taken: Tensor) -> Tensor:
-    """Per-video InfoNCE: query, positive (B, E), negatives (B, k, E), all L2-normalised -> (B,)."""
-    pos = (query * positive).sum(dim=-1, keepdim=True) / COLA_TEMPERATURE  # (B, 1)
-    neg = torch.einsum("be,bke->bk", query, negatives) / COLA_TEMPERATURE  # (B, k)
-    neg = neg.masked_fill(~negative_taken, float("-inf"))
-    logits = torch.cat([pos, neg], dim=1)  # (B, 1 + k)
-    return -torch.log_softmax(logits, dim=1)[:, 0]
-
-
-def snippet_contrast(embeddings: Tensor, actionness: Tensor, mask: Tensor) -> Tensor:
-    """CoLA's SniCo loss with its hard and easy snippet mining (module docstring): a scalar.
-
-    ``embeddings`` (B, T, E) carry the gradient; ``actionness`` (B, T) in [0, 1] is only read.
-    Videos where a hard region is empty add nothing to that half of the loss.
-    """
-    emb = F.normalize(embeddings.float(), dim=-1)
-    score = actionness.detach().float()
-    t_valid = mask.sum(dim=1)  # (B,)
-    easy = torch.clamp(t_valid // COLA_EASY_RATIO, min=1)
-    hard = torch.clamp(t_valid // COLA_HARD_RATIO, min=1)
-    binary = ((score > COLA_THRESHOLD) & mask).float()
-    inside = mask.float()
-    inner = (_erode(binary, COLA_INNER_RADII[0], inside) - _erode(binary, COLA_INNER_RADII[1], inside)) > 0
-    outer = (_dilate(binary, COLA_OUTER_RADII[1]) - _dilate(binary, COLA_OUTER_RADII[0])) > 0
-    inner, outer = inner & mask, outer & mask
-    ea_rows, ea_taken = _select_rows(emb, score, mask, easy, COLA_EASY_RATIO)
-    eb_rows, eb_taken = _select_rows(emb, -score, mask, easy, COLA_EASY_RATIO)
-    easy_action, has_ea = _mean_rows(ea_rows, ea_taken)
-    easy_background, has_eb = _mean_rows(eb_rows, eb_taken)
-    hard_action, has_ha = _mean_rows(*_select_rows(emb, score, outer, hard, COLA_HARD_RATIO))
-    hard_background, has_hb = _mean_rows(*_select_rows(emb, -score, inner, hard, COLA_HARD_RATIO))
-    action_term = _info_nce(F.normalize(hard_action, dim=-1), F.normalize(easy_action, dim=-1), eb_rows, eb_taken)  # (B,)
-    background_term = _info_nce(F.normalize(hard_background, dim=-1), F.normalize(easy_background, dim=-1), ea_rows, ea_taken)
-    use_a = (has_ha & has_ea).float()
-    use_b = (has_hb & has_eb).float()
-    total = (action_term * use_a).sum() + (background_term * use_b).sum()
-    return total / (use_a.sum() + use_b.sum()).clamp_min(1.0)
 
 
 def cola_losses(out: ModelOutput, labels: Tensor, mask: Tensor, num_classes: int) -> dict[str, Tensor]:
