@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.mil import attention_topk_pool, topk_counts, topk_pool
@@ -273,7 +274,22 @@ def test_suppression_classifies_the_attention_weighted_features():
     torch.testing.assert_close(out.video_logits, topk_pool(supp_cas, mask, 4))
     torch.testing.assert_close(out.extras["base_video_logits"], topk_pool(out.cas, mask, 4))
     cas_probs, _, _ = model.scores(out)
-    torch.testing.assert_close(cas_probs, torch.softmax(supp_cas, dim=-1)[..., :C])
+    torch.testing.assert_close(cas_probs, torch.softmax(supp_cas[..., :C], dim=-1))
+
+
+def test_scores_are_over_the_action_classes_only():
+    """The background logit never enters cas_probs or video_scores: they sum to 1 over the C classes."""
+    model = WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4, suppression=False)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 9, D), torch.ones(2, 9, dtype=torch.bool))
+    cas_probs, _, video_scores = model.scores(out)
+    torch.testing.assert_close(cas_probs.sum(dim=-1), torch.ones(2, 9))
+    torch.testing.assert_close(video_scores.sum(dim=-1), torch.ones(2))
+    louder = dataclasses.replace(out, cas=out.cas + 5.0 * F.one_hot(torch.tensor(C), C + 1),
+                                 video_logits=out.video_logits + 5.0 * F.one_hot(torch.tensor(C), C + 1))
+    again, _, again_video = model.scores(louder)
+    torch.testing.assert_close(again, cas_probs)
+    torch.testing.assert_close(again_video, video_scores)
 
 
 def test_suppression_ignores_padding():

@@ -164,7 +164,10 @@ class LocalizeConfig:
     # choose them again on held-out videos with `wsal localize --from-raw`.
     class_threshold: float = 0.05  # keep classes whose video score exceeds this (none: the top-1 class)
     act_thresholds: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # on the proposal signal
-    signal: Literal["cas_x_attention", "cas", "both"] = "cas"  # what is thresholded: CAS*attention, CAS, or both
+    # What is thresholded: CAS*attention, CAS, or both. The CAS says which action (a softmax over the
+    # action classes only, WsalModel.scores), the attention whether there is one, so their product is
+    # the default (chosen on the held-out videos of bench/accuracy_synthetic.py).
+    signal: Literal["cas_x_attention", "cas", "both"] = "cas_x_attention"
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
     nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this

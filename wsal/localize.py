@@ -2,7 +2,7 @@
 
 Input, per video (numpy; no torch here):
 
-* ``cas_probs`` (T, C): class activation probabilities per snippet (background column removed),
+* ``cas_probs`` (T, C): class activation probabilities per snippet over the C action classes,
 * ``attention`` (T,): foreground attention in [0, 1],
 * ``video_scores`` (C,): video-level class scores in [0, 1],
 * ``change_scores`` (L, T), only for the change-point mode: the detector's score per level and

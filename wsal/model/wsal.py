@@ -147,11 +147,16 @@ class WsalModel(nn.Module):
     def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
         """Probabilities for localization: cas_probs (B, T, C), attention (B, T), video_scores (B, C).
 
-        Both CAS and video scores are softmaxes over the C+1 columns with background dropped, so
-        each lies in [0, 1]; a video with two classes splits its video score between them.
+        The CAS and the video scores are softmaxes over the C action columns only: the background
+        logit is dropped *before* the softmax. They say which action a snippet or video shows; the
+        attention says whether it shows one. Why: with the background column in the softmax, every
+        snippet the background logit also claims gets a small class probability; in videos where
+        one action fills most of the time (ActivityNet), the parts of the action that look least
+        like its most discriminative moments lose their class score, and detections shrink to the
+        action's core (measured on the hard benchmark's tuning subset, experiments/README.md). A
+        video with two classes splits its video score between them.
         """
         cas = out.cas if out.extras is None or "supp_cas" not in out.extras else out.extras["supp_cas"]
-        cas_probs = torch.softmax(cas.float(), dim=-1)[..., : self.num_classes]
-        video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
+        cas_probs = torch.softmax(cas.float()[..., : self.num_classes], dim=-1)
+        video_scores = torch.softmax(out.video_logits.float()[..., : self.num_classes], dim=-1)
         return cas_probs, out.attention.float(), video_scores
-
