@@ -78,6 +78,7 @@ if TYPE_CHECKING:  # heavy modules (PyAV, OpenCV, h5py, torch) are imported wher
     from wsal.features.store import StoreMeta, StoreWriter
 
 FLOW_METHODS = ("tvl1", "farneback", "dis", "none")
+FLOW_DEVICES = ("opencv", "cpu", "cuda")  # where TV-L1 runs: OpenCV, or features/tvl1.py in torch on that device (or cuda:N)
 VIDEO_EXTENSIONS = (
     ".mp4", ".avi", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv", ".3gp", ".ogv", ".ts",
 )  # fmt: skip
@@ -97,6 +98,9 @@ class ExtractConfig:
     resize_short: int = 256  # shorter side after resizing, pixels
     crop: int = 224  # centre crop, pixels
     flow: str = "tvl1"  # tvl1 | farneback | dis | none (rgb stream only)
+    # opencv | cpu | cuda[:N]: OpenCV's TV-L1 (and every other method), or the torch TV-L1 of
+    # features/tvl1.py on that device, run in the decode workers (tvl1 only; the CLI's "auto" picks)
+    flow_device: str = "opencv"
     batch_size: int = 32  # snippets per I3D forward pass
     workers: int = 2  # decode/flow processes; 0 = decode in the main process (no overlap)
     precision: str = "bf16"  # CUDA autocast dtype: bf16 | fp16 | fp32 (CPU always runs fp32)
@@ -110,6 +114,10 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
             raise WsalError(f"unknown flow method '{self.flow}' (choose from {', '.join(FLOW_METHODS)})")
+        if self.flow_device.split(":")[0] not in FLOW_DEVICES:
+            raise WsalError(f"unknown flow device '{self.flow_device}' (choose from {', '.join(FLOW_DEVICES)})")
+        if self.flow_device != "opencv" and self.flow != "tvl1":
+            raise WsalError(f"flow device '{self.flow_device}' runs TV-L1 only; --flow {self.flow} runs in OpenCV (--flow-device opencv)")
         if self.precision not in PRECISIONS:
             raise WsalError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
         if self.snippet_frames < 1 or self.stride_frames < 0:
@@ -283,7 +291,8 @@ def backbone_note(config: ExtractConfig, rgb_weights: Path, flow_weights: Path |
     """
     parts = [f"i3d rgb:{file_digest(rgb_weights)}"]
     if flow_weights is not None:
-        parts.append(f"flow:{config.flow}:{file_digest(flow_weights)}")
+        method = config.flow if config.flow_device == "opencv" else f"{config.flow}-torch"  # the two differ slightly
+        parts.append(f"flow:{method}:{file_digest(flow_weights)}")
     parts.append(f"short{config.resize_short}/crop{config.crop}")
     if config.sampler != "none":
         parts.append(f"sampler:{config.sampler}/budget{config.budget:g}/scope-{config.sampler_scope}")
@@ -302,7 +311,8 @@ def process_video(task: VideoTask, config: ExtractConfig) -> Iterator[Message]:
     if config.flow != "none":
         from wsal.features.flow import compute_flow
 
-        flow_fn = functools.partial(compute_flow, method=config.flow)
+        flow_device = None if config.flow_device == "opencv" else config.flow_device
+        flow_fn = functools.partial(compute_flow, method=config.flow, device=flow_device)
     try:
         kept = None
         seek = None

@@ -14,7 +14,7 @@ import torch
 
 import wsal.features.extract as extract_mod
 from wsal.cli import main
-from wsal.commands.extract import resolve_shard
+from wsal.commands.extract import resolve_flow_device, resolve_shard
 from wsal.errors import WsalError
 from wsal.features.decode import DecodeConfig, decode_video
 from wsal.features.extract import (
@@ -299,6 +299,7 @@ def test_cli_flow_none_and_torchrun_sharding(cli_videos, weights, tmp_path, monk
         (["--rgb-weights", "missing.pt", "--flow", "none"], "I3D weights file not found: missing.pt"),
         (["--rgb-weights", "{flow}", "--flow", "none"], "do not match the pytorch-i3d InceptionI3d layout"),
         (["--rgb-weights", "{rgb}", "--flow", "dis"], "needs --flow-weights"),
+        (["--rgb-weights", "{rgb}", "--flow", "dis", "--flow-weights", "{flow}", "--flow-device", "cpu"], "runs TV-L1 only"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--shard", "2/2"], "--shard 2/2"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--fps", "0"], "fps must be positive"),
         (["--rgb-weights", "{rgb}", "--flow", "none", "--sampler", "motion"], "nothing to skip"),
@@ -313,6 +314,35 @@ def test_cli_errors_are_one_line(cli_videos, weights, tmp_path, capsys, extra, m
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1 and err.startswith("wsal extract: error: ")
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_flow_device_auto_and_cuda_without_a_gpu():
+    assert resolve_flow_device("auto", "tvl1", "cpu", {}) == "opencv"  # CPU extraction keeps OpenCV
+    assert resolve_flow_device("auto", "dis", "auto", {}) == "opencv"  # only TV-L1 has a torch version
+    assert resolve_flow_device("cpu", "tvl1", "cpu", {}) == "cpu"
+    if torch.cuda.is_available():
+        assert resolve_flow_device("auto", "tvl1", "cuda", {}).startswith("cuda")
+    else:
+        with pytest.raises(WsalError, match="--flow-device cuda: CUDA is not available"):
+            resolve_flow_device("cuda", "tvl1", "cpu", {})
+
+
+def test_cli_flow_device_runs_torch_tvl1_and_the_store_says_so(cli_videos, weights, tmp_path, capsys):
+    """--flow-device cpu: wsal's torch TV-L1 in the workers; rgb is untouched, flow features close to
+    OpenCV's, and the store's backbone names the implementation so the two are never mixed."""
+    video = [str(cli_videos / "v1.mp4"), "--flow", "tvl1", "--flow-weights", str(weights["flow"]), "--rgb-weights", str(weights["rgb"]), *CLI_SMALL]
+    torch_store, cv_store = tmp_path / "torch.h5", tmp_path / "cv.h5"
+    assert main(["extract", *video, "--workers", "1", "--flow-device", "cpu", "--out", str(torch_store)]) == 0
+    assert main(["extract", *video, "--workers", "0", "--flow-device", "opencv", "--out", str(cv_store)]) == 0
+    (got, _, meta), (ref, _, ref_meta) = read_all(torch_store), read_all(cv_store)
+    assert "flow:tvl1-torch:" in meta.backbone and "flow:tvl1:" in ref_meta.backbone
+    a, b = got["v1"].features, ref["v1"].features
+    np.testing.assert_array_equal(a[:, :1024], b[:, :1024])
+    cosine = (a[:, 1024:] * b[:, 1024:]).sum(1) / (np.linalg.norm(a[:, 1024:], axis=1) * np.linalg.norm(b[:, 1024:], axis=1))
+    assert cosine.min() > 0.99 and not np.array_equal(a[:, 1024:], b[:, 1024:]), cosine  # close, yet not OpenCV itself
+    capsys.readouterr()
+    assert main(["extract", *video, "--workers", "0", "--flow-device", "opencv", "--out", str(torch_store)]) == 2
+    assert "store settings differ" in capsys.readouterr().err  # resuming with the other TV-L1 is refused
 
 
 def test_cli_no_videos_found(tmp_path, weights, capsys):

@@ -58,6 +58,12 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-weights", help="I3D flow checkpoint (e.g. flow_imagenet.pt); required unless --flow none")
     parser.add_argument("--flow", default=d.flow, choices=["tvl1", "farneback", "dis", "none"], help="optical flow method; none = rgb stream only (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument(
+        "--flow-device", default="auto", choices=["auto", "opencv", "cpu", "cuda"],
+        help="where TV-L1 runs: opencv (OpenCV on the CPU), cuda or cpu (wsal's torch TV-L1 there, in each decode "
+        "worker; cpu is slow, for checks); auto = cuda when --device is CUDA and --flow is tvl1, else opencv "
+        "(default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=d.workers, help="decode/flow worker processes; 0 = in the main process (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="snippets per I3D forward pass (default: %(default)s)")
     parser.add_argument("--resize", type=int, default=d.resize_short, help="shorter side after resizing, pixels (default: %(default)s)")
@@ -123,6 +129,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_flow_device(flow_device: str, flow: str, device: str, env: dict[str, str]) -> str:
+    """``--flow-device`` as ExtractConfig.flow_device: "auto" is the extraction device when ``--device``
+    resolves to CUDA and the flow is TV-L1, else "opencv"; "cuda" without a GPU is refused in one line."""
+    import torch
+
+    from wsal.devices import resolve_device
+
+    if flow_device == "auto":
+        if flow != "tvl1":
+            return "opencv"
+        resolved = resolve_device(device, env)
+        return str(resolved) if resolved.type == "cuda" else "opencv"
+    if flow_device == "cuda" and not torch.cuda.is_available():
+        raise WsalError("--flow-device cuda: CUDA is not available on this machine (use --flow-device opencv or auto)")
+    return flow_device
+
+
 def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int, stride_frames: int) -> ExtractConfig:
     """The :class:`ExtractConfig` of the options of :func:`add_extraction_options` and a grid."""
     from wsal.features.extract import ExtractConfig
@@ -134,6 +157,7 @@ def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int,
         resize_short=args.resize,
         crop=args.crop,
         flow=args.flow,
+        flow_device=resolve_flow_device(args.flow_device, args.flow, args.device, dict(os.environ)),
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,
