@@ -130,20 +130,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_flow_device(flow_device: str, flow: str, device: str, env: dict[str, str]) -> str:
-    """``--flow-device`` as ExtractConfig.flow_device: "auto" is the extraction device when ``--device``
-    resolves to CUDA and the flow is TV-L1, else "opencv"; "cuda" without a GPU is refused in one line."""
+    """``--flow-device`` as ExtractConfig.flow_device. "auto": the extraction device when ``--device``
+    resolves to CUDA and the flow is TV-L1, else "opencv"; "cuda": the extraction's GPU when it runs
+    on one (flow and I3D on the same card), else the first GPU, refused in one line when there is none."""
     import torch
 
     from wsal.devices import resolve_device
 
+    if flow_device in ("opencv", "cpu"):
+        return flow_device
+    extraction = resolve_device(device, env)
     if flow_device == "auto":
-        if flow != "tvl1":
-            return "opencv"
-        resolved = resolve_device(device, env)
-        return str(resolved) if resolved.type == "cuda" else "opencv"
-    if flow_device == "cuda" and not torch.cuda.is_available():
+        return str(extraction) if flow == "tvl1" and extraction.type == "cuda" else "opencv"
+    if extraction.type == "cuda":
+        return str(extraction)
+    if not torch.cuda.is_available():
         raise WsalError("--flow-device cuda: CUDA is not available on this machine (use --flow-device opencv or auto)")
-    return flow_device
+    return "cuda"
 
 
 def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int, stride_frames: int) -> ExtractConfig:

@@ -30,9 +30,9 @@ Contrastive Learning", CVPR 2021), :class:`ColaModel` and :func:`cola_losses`:
   (wsal.model.contrast);
 * loss = CE + 0.01 * SniCo.
 
-Our reading where a paper leaves a choice open: the classification loss is a soft cross-entropy (wsal's); the
-embedding depth, width and dropout are wsal's MILConfig values for every method, so differences
-come from the method, not the backbone. The constants below are the papers' values.
+Our reading where a paper leaves a choice open: the classification loss is a soft cross-entropy
+(wsal's); the embedding depth, width and dropout are wsal's MILConfig values for every method, so
+differences come from the method, not the backbone. The constants below are the papers' values.
 
 What this module does not do: run the change-point detector (the methods here have none), or
 choose localization settings.
