@@ -54,7 +54,7 @@ def _value(v: object) -> str:
     return str(list(v)) if isinstance(v, tuple) else str(v)
 
 
-def candidates(levels: tuple[tuple[int, ...], ...]) -> list[tuple[str, list[str]]]:
+def candidates() -> list[tuple[str, list[str]]]:
     """(mode, overrides) for every grid point of both modes."""
     out = [
         ("threshold", [f"localize.class_threshold={ct}", f"localize.outer_ratio={ratio}", "localize.boundaries=threshold",
@@ -63,10 +63,10 @@ def candidates(levels: tuple[tuple[int, ...], ...]) -> list[tuple[str, list[str]
     ]  # fmt: skip
     selections = [["localize.cp_select=attention", f"localize.cp_attention={list(att)}"] for att in ATTENTION]
     selections += [["localize.cp_select=signal"]]
-    for ct, ratio, sig, lv, sel, merge in itertools.product(CLASS_THRESHOLDS, OUTER_RATIOS, SIGNALS, levels, selections, MERGE):
+    for ct, ratio, sig, sel, merge in itertools.product(CLASS_THRESHOLDS, OUTER_RATIOS, SIGNALS, selections, MERGE):
         out.append(("changepoint", [f"localize.class_threshold={ct}", f"localize.outer_ratio={ratio}",
                                     "localize.boundaries=changepoint", f"localize.signal={sig}",
-                                    f"localize.cp_levels={list(lv)}", *sel, f"localize.cp_merge={_value(merge)}"]))  # fmt: skip
+                                    *sel, f"localize.cp_merge={_value(merge)}"]))  # fmt: skip
     return out
 
 
@@ -82,10 +82,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="output folder(s) of bench/accuracy_synthetic.py")
     parser.add_argument("--choose-on", choices=sorted(CHOICE_FILES), default="heldout",
                         help="subset the settings are chosen on (default: %(default)s)")
-    parser.add_argument("--levels", nargs="*", default=[], metavar="L,L",
-                        help="also try these subsets of detector levels (localize.cp_levels), e.g. 1,2 2")
     args = parser.parse_args()
-    level_sets = ((),) + tuple(tuple(int(v) for v in text.split(",")) for text in args.levels)
     tiou = list(TIOU_PRESETS["thumos"])
     choice_file = CHOICE_FILES[args.choose_on]
     folders = seed_folders(args.runs, choice_file)  # seed -> its accuracy_synthetic folder
@@ -95,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         best: dict[str, tuple[float, list[str]]] = {}
-        for mode, overrides in candidates(level_sets):
+        for mode, overrides in candidates():
             rows = [
                 evaluate(folders[s] / f"seed_{s}" / choice_file, folders[s] / f"data_{s}" / "gt.json", overrides, s, "c", tiou, tmp)
                 for s in seeds

@@ -64,7 +64,7 @@ def test_hard_nms_removes_duplicates_from_several_thresholds():
 def test_soft_nms_keeps_duplicates_with_decayed_scores():
     cas, att, vs = bump_video(20, [(5, 9)])
     cas[7, 0] = 0.95  # a peak: threshold 0.92 gives the one-snippet run 7..7, a weaker proposal
-    config = cfg(act_thresholds=(0.5, 0.92), signal="cas", nms="soft", soft_nms_sigma=0.5)
+    config = cfg(act_thresholds=(0.5, 0.92), signal="cas", nms="soft")
     segs = localize_video(cas, att, vs, GRID, CLASSES, config)
     assert len(segs) == 2
     big, small = sorted(segs, key=lambda s: s.end_s - s.start_s, reverse=True)
@@ -210,8 +210,8 @@ def test_changepoint_mode_strong_cut_keeps_actions_apart():
 
 def test_changepoint_mode_merge_list_gives_split_and_merged_runs():
     cas, att, vs, change = _two_level_video()
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=(0.5, 0.8), nms_iou=0.99, cp_levels=(0,))
-    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=(0.5, 0.8), nms_iou=0.99)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change[:1])  # level 0 only
     # cp_merge 0.5 splits level 0 at the weak cut (3..4, 5..7); 0.8 merges them (3..7): all three pooled
     assert sorted((round(s.start_s, 2), round(s.end_s, 2)) for s in segs) == [(1.92, 3.2), (1.92, 5.12), (3.2, 5.12)]
 
@@ -219,11 +219,11 @@ def test_changepoint_mode_merge_list_gives_split_and_merged_runs():
 def test_changepoint_mode_signal_selection_uses_class_signal_and_act_thresholds():
     cas, att, vs, change = _two_level_video()
     att = np.zeros(10)  # the attention selects nothing ...
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.99, cp_levels=(0,))
-    assert localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change) == []
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.99)
+    assert localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change[:1]) == []  # level 0 only
     # ... but the CAS of class A (1 on 3..7) selects level-0 segments [3, 5) and [5, 8) at 0.5, merged across the weak cut
     config = dataclasses.replace(config, cp_select="signal", act_thresholds=(0.5,))
-    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change[:1])
     assert [(round(s.start_s, 2), round(s.end_s, 2), s.label) for s in segs] == [(1.92, 5.12, "A")]
 
 
@@ -287,12 +287,3 @@ def test_outer_inner_matches_a_plain_loop(rng):
         outer = list(signal[max(0, f - w) : f]) + list(signal[l + 1 : min(30, l + 1 + w)])
         expected = signal[f : l + 1].mean() - (np.mean(outer) if outer else 0.0)
         assert got[k] == pytest.approx(expected)
-
-
-def test_changepoint_mode_level_subset():
-    cas, att, vs, change = _two_level_video()
-    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), cp_merge=0.8, nms_iou=0.9, cp_levels=(1,))
-    segs = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
-    assert [(s.start_s, s.end_s) for s in segs] == [pytest.approx((1.92, 6.4))]  # level 1 only: snippets 3..9
-    with pytest.raises(WsalError, match="cp_levels: level 2 does not exist"):
-        localize_video(cas, att, vs, GRID, CLASSES, dataclasses.replace(config, cp_levels=(2,)), change_scores=change)

@@ -98,18 +98,19 @@ def test_padding_does_not_change_losses():
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-6), key
 
 
-def test_weights_scale_total():
+def test_total_sums_the_terms_with_the_sparsity_weight():
     out = _output(torch.randn(2, 5, 3), torch.randn(2, 5, 3), torch.randn(2, 3))
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mask = torch.ones(2, 5, dtype=torch.bool)
-    config = MILConfig(weight_fg=2.0, weight_bg=0.0, weight_ctx=0.5, weight_guide=3.0, weight_sparsity=0.0, suppression=False)
+    config = MILConfig(weight_sparsity=0.7, suppression=False)
     losses = mil_losses(out, labels, mask, config)
-    expected = 2 * losses["loss/mil_fg"] + 0.5 * losses["loss/mil_ctx"] + 3 * losses["loss/guide"]
+    terms = ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide")
+    expected = sum(losses[k] for k in terms) + 0.7 * losses["loss/sparsity"]
     assert float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
 
 
 def test_changepoint_terms_join_the_total():
-    cp = ChangePointConfig(enabled=True, weight=0.5, recon_weight=2.0, kl_weight=0.1, num_levels=2, hidden_dim=8, latent_dim=4)
+    cp = ChangePointConfig(enabled=True, weight=0.5, kl_weight=0.1, num_levels=2, hidden_dim=8, latent_dim=4)
     torch.manual_seed(0)
     model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
     x = torch.randn(2, 12, 6)
@@ -120,7 +121,7 @@ def test_changepoint_terms_join_the_total():
     assert tuple(losses) == mil_loss_keys(model.config)
     recon, kl = (float(out.changepoint_losses[k].detach()) for k in ("loss/cp_recon", "loss/cp_kl"))
     assert recon > 0 and kl > 0
-    assert float(losses["loss/changepoint"].detach()) == pytest.approx(0.5 * (2.0 * recon + 0.1 * kl), rel=1e-6)
+    assert float(losses["loss/changepoint"].detach()) == pytest.approx(0.5 * (recon + 0.1 * kl), rel=1e-6)
     mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide"))
     mil_only += 0.1 * float(losses["loss/sparsity"].detach()) + float(losses["loss/mil_base"].detach())
     assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)

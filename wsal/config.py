@@ -68,8 +68,7 @@ class MILConfig:
     # wsal.model.baselines. The comparison methods use no changepoint settings.
     method: Literal["wsal", "basnet", "cola"] = "wsal"
     embed_dim: int = 1024  # channels of the temporal embedding
-    embed_kernel: int = 3  # temporal kernel of the embedding convolutions (odd)
-    embed_layers: int = 1  # number of embedding convolutions
+    embed_kernel: int = 3  # temporal kernel of the embedding convolution (odd)
     dropout: float = 0.5  # dropout on the embedding (training only)
     topk_ratio: int = 8  # each view pools the T_valid // topk_ratio best snippets per class (attention-weighted mean)
     # Background suppression (BaS-Net's principle on wsal's attention): the foreground view is the
@@ -80,11 +79,9 @@ class MILConfig:
     # unsuppressed model at the same steps (experiments/README.md); false: the foreground view
     # pools the CAS with the attention instead (wsal.model.mil.attention_topk_pool).
     suppression: bool = True
-    weight_fg: float = 1.0  # loss/mil_fg: foreground view classification
-    weight_bg: float = 1.0  # loss/mil_bg: background view classification
-    weight_ctx: float = 1.0  # loss/mil_ctx: context view classification
-    weight_guide: float = 1.0  # loss/guide: attention agrees with 1 - background CAS probability
-    weight_sparsity: float = 0.1  # loss/sparsity: mean foreground attention
+    # loss/sparsity (mean foreground attention) enters loss/total with this weight; every other
+    # MIL term has weight 1 (wsal.model.losses). Lower it where actions fill most of a video.
+    weight_sparsity: float = 0.1
 
 
 @dataclass
@@ -97,7 +94,7 @@ class ChangePointConfig:
     # background suppression alone, and it makes every training step slower
     # (experiments/notes/2026-12-05-hard-benchmark.md; bench/train_speed.py measures the cost).
     enabled: bool = False
-    weight: float = 1.0  # "loss/changepoint" = weight * (recon_weight * cp_recon + kl_weight * cp_kl), added to loss/total
+    weight: float = 1.0  # "loss/changepoint" = weight * (cp_recon + kl_weight * cp_kl), added to loss/total
     # The detector reads the MIL embedding, detached (its loss does not reach the MIL; see
     # wsal.model.wsal), and holds the mean posterior since the last change (wsal.model.changepoint).
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
@@ -106,7 +103,6 @@ class ChangePointConfig:
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
     # (an exponential average of the surprise at steps without a change), or when the change prior
     # explains the posterior better (from level 1 up): wsal.model.changepoint
-    recon_weight: float = 1.0  # weight of "loss/cp_recon" in changepoint_loss
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
     # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
     # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
@@ -145,7 +141,6 @@ class TrainConfig:
     # warm-up to max_steps (so max_steps cannot change when such a run resumes)
     lr_schedule: Literal["constant", "cosine"] = "constant"
     warmup_steps: int = 0  # lr rises linearly from lr / warmup_steps to lr over the first steps
-    weight_decay: float = 5e-4
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
@@ -169,9 +164,8 @@ class LocalizeConfig:
     # the default (chosen on the held-out videos of bench/accuracy_synthetic.py).
     signal: Literal["cas_x_attention", "cas", "both"] = "cas_x_attention"
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
-    nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS
+    nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS (wsal.localize)
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
-    soft_nms_sigma: float = 0.3  # Gaussian soft-NMS decay: exp(-tIoU^2 / sigma)
     max_per_video: int = 100  # keep at most this many segments per video (highest scores)
     # "changepoint" boundaries (needs a model trained with changepoint.enabled): a segment between
     # change points of one level is foreground when its mean attention exceeds a value of
@@ -183,7 +177,6 @@ class LocalizeConfig:
     # each value).
     cp_merge: float | tuple[float, ...] = 0.9
     cp_select: Literal["attention", "signal"] = "attention"  # what picks foreground segments (see cp_attention)
-    cp_levels: tuple[int, ...] = ()  # which detector levels cut proposals (empty: all)
 
 
 @dataclass
@@ -215,6 +208,15 @@ RETIRED_KEYS: dict[str, Any] = {
     "changepoint.consistency_weight": 0.0,  # the attention-consistency loss lost (experiments/notes) and went
     "changepoint.consistency_level": 1,
     "localize.video_score_weight": 0.2,
+    "mil.embed_layers": 1,  # the keys below were never set by a recipe; their values are constants now
+    "mil.weight_fg": 1.0,
+    "mil.weight_bg": 1.0,
+    "mil.weight_ctx": 1.0,
+    "mil.weight_guide": 1.0,
+    "changepoint.recon_weight": 1.0,
+    "train.weight_decay": 5e-4,
+    "localize.soft_nms_sigma": 0.3,
+    "localize.cp_levels": [],
 }
 
 

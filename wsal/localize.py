@@ -49,7 +49,7 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    row per pick instead when there are more than :data:`wsal.segments.MATRIX_LIMIT`) [nms]:
    ``"hard"`` keeps the best proposal and drops those with tIoU > [nms_iou] to it, repeatedly;
    ``"soft"`` is Gaussian soft-NMS: after each pick the others' scores decay by
-   ``exp(-tIoU^2 / soft_nms_sigma)``. Contrast scores can be negative, and multiplying a negative
+   ``exp(-tIoU^2 / sigma)``, sigma = :data:`SOFT_NMS_SIGMA` (0.3). Contrast scores can be negative, and multiplying a negative
    score by a factor < 1 would *raise* it, so the decay applies to the score's height above the
    lowest score of that class's proposals: ``s <- low + (s - low) * decay``.
 7. **Cap.** The best [max_per_video] segments over all classes, highest score first.
@@ -76,6 +76,7 @@ from wsal.segments import hard_nms, soft_nms
 from wsal.timeline import SnippetGrid
 
 VIDEO_SCORE_WEIGHT = 0.2  # weight of the class's video score in a proposal's score (step 4)
+SOFT_NMS_SIGMA = 0.3  # Gaussian soft-NMS decay exp(-tIoU^2 / sigma) (step 6)
 
 
 @dataclass(frozen=True)
@@ -291,11 +292,6 @@ def changepoint_proposals(
     scores = np.asarray(change_scores)
     if scores.ndim != 2 or scores.shape[1] != signals.shape[1]:
         raise WsalError(f"localize: change scores {scores.shape} do not fit (L, {signals.shape[1]})")
-    if config.cp_levels:
-        bad = [lvl for lvl in config.cp_levels if not 0 <= lvl < scores.shape[0]]
-        if bad:
-            raise WsalError(f"localize.cp_levels: level {bad[0]} does not exist (the detector has {scores.shape[0]} levels)")
-        scores = scores[list(config.cp_levels)]
     n_rows = signals.shape[0]
     if config.cp_select == "attention":
         runs = changepoint_runs(attention, scores, config.cp_attention, config.cp_merge)  # (N, 2)
@@ -374,7 +370,7 @@ def localize_video(
             keep = hard_nms(start_s, end_s, scores, config.nms_iou)
             kept_scores = scores[keep]
         else:
-            keep, kept_scores = soft_nms(start_s, end_s, scores, config.soft_nms_sigma)
+            keep, kept_scores = soft_nms(start_s, end_s, scores, SOFT_NMS_SIGMA)
         label = classes[int(c)]
         segments.extend(
             Segment(float(start_s[i]), float(end_s[i]), label, float(sc)) for i, sc in zip(keep, kept_scores)
@@ -396,8 +392,6 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.outer_ratio must be >= 0, got {config.outer_ratio}")
     if not 0.0 <= config.nms_iou <= 1.0:
         problems.append(f"localize.nms_iou must be in [0, 1], got {config.nms_iou}")
-    if not config.soft_nms_sigma > 0 or not math.isfinite(config.soft_nms_sigma):
-        problems.append(f"localize.soft_nms_sigma must be > 0, got {config.soft_nms_sigma}")
     if not config.cp_attention or not all(0.0 <= a <= 1.0 for a in config.cp_attention):
         problems.append(f"localize.cp_attention must be a non-empty list of values in [0, 1], got {list(config.cp_attention)}")
     merges = np.atleast_1d(np.asarray(config.cp_merge, dtype=np.float64))

@@ -72,6 +72,7 @@ from wsal.model.methods import build_model, loss_keys, model_losses
 
 CHECKPOINT_FORMAT = "wsal-checkpoint"
 CHECKPOINT_VERSION = 1
+WEIGHT_DECAY = 5e-4  # AdamW decoupled weight decay, the same for every method
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 # The progress line: fixed bar width instead of the terminal's (dynamic_ncols stretched the bar over
 # a wide terminal), so the line stays under 80 characters; postfix is the total loss.
@@ -304,8 +305,8 @@ def train(
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
     if not 0 <= tc.warmup_steps < tc.max_steps:
         raise WsalError(f"train.warmup_steps must be in 0..max_steps-1 ({tc.max_steps - 1}), got {tc.warmup_steps}")
-    if not (math.isfinite(tc.lr) and tc.lr > 0 and math.isfinite(tc.weight_decay) and tc.weight_decay >= 0):
-        raise WsalError(f"train.lr must be finite and > 0 and train.weight_decay finite and >= 0, got {tc.lr}, {tc.weight_decay}")
+    if not (math.isfinite(tc.lr) and tc.lr > 0):
+        raise WsalError(f"train.lr must be finite and > 0, got {tc.lr}")
     if not tc.checkpoint_minutes >= 0:
         raise WsalError(f"train.checkpoint_minutes must be >= 0 (0: by steps only), got {tc.checkpoint_minutes}")
     if config.data.group_batches < 0:
@@ -350,7 +351,7 @@ def _train_in_run(
     torch.manual_seed(tc.seed)
     model = build_model(dataset.meta.feature_dim, len(dataset.classes), config).to(dev)
     # fused: one kernel for all parameters on CUDA instead of a few per parameter group of tensors
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=dev.type == "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=WEIGHT_DECAY, fused=dev.type == "cuda")
     amp_dtype = _autocast_dtype(dev, tc.mixed_precision)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start_step = 0

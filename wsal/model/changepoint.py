@@ -150,8 +150,8 @@ def segment_means(x: Tensor, change_points: Tensor, mask: Tensor) -> Tensor:
 
 
 def changepoint_loss(losses: dict[str, Tensor], config: ChangePointConfig) -> Tensor:
-    """The weighted unsupervised loss ``recon_weight * cp_recon + kl_weight * cp_kl``."""
-    return config.recon_weight * losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]
+    """The weighted unsupervised loss ``cp_recon + kl_weight * cp_kl``."""
+    return losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]
 
 
 class _GaussianHead(nn.Module):

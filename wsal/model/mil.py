@@ -4,7 +4,7 @@ and attention-weighted top-k pooling.
 The pieces, with the shape convention of the whole model (B videos, T snippets, D feature
 columns, E embedding channels, C action classes; column C of the CAS is background):
 
-* :class:`TemporalEmbedding` -- 1D convolutions over T, (B, T, D) -> (B, T, E). Padded snippets
+* :class:`TemporalEmbedding` -- a 1D convolution over T, (B, T, D) -> (B, T, E). Padded snippets
   are zeroed before every convolution, so a video padded on the right gives exactly the outputs of
   the same video alone (a convolution sees zeros past the end either way).
 * :class:`MILHeads` -- per-snippet class activation logits (B, T, C+1) and attention logits
@@ -28,9 +28,13 @@ ATTENTION_VIEWS: tuple[str, ...] = ("foreground", "background", "context")  # ch
 
 
 class TemporalEmbedding(nn.Module):
-    """``layers`` masked Conv1d + ReLU + dropout blocks over time: (B, T, D) -> (B, T, E)."""
+    """``layers`` masked Conv1d + ReLU + dropout blocks over time: (B, T, D) -> (B, T, E).
 
-    def __init__(self, feature_dim: int, embed_dim: int, kernel: int, layers: int, dropout: float) -> None:
+    The models use one block (the published WTAL embeddings do too); more blocks widen the temporal
+    context, and the masking holds for any number (tests check two).
+    """
+
+    def __init__(self, feature_dim: int, embed_dim: int, kernel: int, dropout: float, layers: int = 1) -> None:
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"embed_kernel must be odd and >= 1, got {kernel}")
