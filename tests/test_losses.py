@@ -45,7 +45,7 @@ def test_hand_computed_values_with_uniform_outputs():
         assert float(losses[key]) == pytest.approx(math.log(4), abs=1e-6)
     assert float(losses["loss/guide"]) == pytest.approx(5 / 12, abs=1e-6)
     assert float(losses["loss/sparsity"]) == pytest.approx(1 / 3, abs=1e-6)
-    expected_total = 3 * math.log(4) + 5 / 12 + 0.1 * (1 / 3)
+    expected_total = 3 * math.log(4) + 0.0 * 5 / 12 + 0.1 * (1 / 3)  # the guidance has weight 0 by default
     assert float(losses["loss/total"]) == pytest.approx(expected_total, abs=1e-5)
 
 
@@ -98,15 +98,16 @@ def test_padding_does_not_change_losses():
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-6), key
 
 
-def test_total_sums_the_terms_with_the_sparsity_weight():
+def test_total_sums_the_views_with_the_guide_and_sparsity_weights():
     out = _output(torch.randn(2, 5, 3), torch.randn(2, 5, 3), torch.randn(2, 3))
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mask = torch.ones(2, 5, dtype=torch.bool)
-    config = MILConfig(weight_sparsity=0.7, suppression=False)
-    losses = mil_losses(out, labels, mask, config)
-    terms = ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide")
-    expected = sum(losses[k] for k in terms) + 0.7 * losses["loss/sparsity"]
-    assert float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
+    views = ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx")
+    for guide, sparsity in ((0.0, 0.7), (3.0, 0.0)):
+        losses = mil_losses(out, labels, mask, MILConfig(weight_guide=guide, weight_sparsity=sparsity, suppression=False))
+        expected = sum(losses[k] for k in views) + guide * losses["loss/guide"] + sparsity * losses["loss/sparsity"]
+        assert float(losses["loss/guide"]) > 0 and float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
+    assert MILConfig().weight_guide == 0.0  # the guidance is computed and logged, but off by default
 
 
 def test_changepoint_terms_join_the_total():
@@ -122,7 +123,7 @@ def test_changepoint_terms_join_the_total():
     recon, kl = (float(out.changepoint_losses[k].detach()) for k in ("loss/cp_recon", "loss/cp_kl"))
     assert recon > 0 and kl > 0
     assert float(losses["loss/changepoint"].detach()) == pytest.approx(0.5 * (recon + 0.1 * kl), rel=1e-6)
-    mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide"))
+    mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"))
     mil_only += 0.1 * float(losses["loss/sparsity"].detach()) + float(losses["loss/mil_base"].detach())
     assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)
     with pytest.raises(ValueError, match="ChangePointConfig"):
@@ -157,5 +158,5 @@ def test_suppression_adds_the_base_view_with_the_background_target():
     losses = mil_losses(out, labels, mask, config)
     want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 1]]))
     torch.testing.assert_close(losses["loss/mil_base"], want)
-    rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/guide", 1), ("loss/sparsity", 0.1)))
+    rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/guide", 0), ("loss/sparsity", 0.1)))
     torch.testing.assert_close(losses["loss/total"], rest + want)

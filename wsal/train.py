@@ -486,7 +486,7 @@ def _train_in_run(
                 values = dict(zip(header, [step, *(f"{m:.6g}" for m in means), f"{lr:.6g}", f"{rate:.4g}"]))
                 writer.writerow([values.get(column, "") for column in columns])
                 log_fh.flush()
-                last_total = means[keys.index("loss/total")]
+                last_total = float(values["loss/total"])  # as logged, so the line and log.csv round alike
                 bar.set_postfix_str(f"loss {last_total:.4f}", refresh=False)
                 sums.zero_()
                 count = 0

@@ -26,10 +26,10 @@ the three attention channels). Keys of the returned dict:
   wsal.model.changepoint), 0 when the model has no detector;
 * ``loss/changepoint`` -- ``ChangePointConfig.weight * (cp_recon + kl_weight *
   cp_kl)``, 0 without a detector;
-* ``loss/total`` -- the sum of the MIL terms (each with weight 1, ``loss/sparsity`` with
-  ``MILConfig.weight_sparsity``) and ``loss/changepoint``. The three views and the guidance are
-  the model's definition, not knobs: only the sparsity prior depends on how much of a video the
-  actions fill.
+* ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/guide`` with
+  ``MILConfig.weight_guide``, 0 by default, ``loss/sparsity`` with ``MILConfig.weight_sparsity``)
+  and ``loss/changepoint``. The three views are the model's definition, not knobs; the guidance
+  and the sparsity prior depend on how much of a video the actions fill.
 
 Classification losses are cross-entropies against the normalised target (softmax over C+1).
 Per-snippet terms are averaged over each video's valid snippets, then over the batch.
@@ -139,6 +139,7 @@ def mil_losses(
         actions_and_background = view_targets(labels)[2]  # (B, C+1)
         base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
         losses["loss/mil_base"] = base
-    mil_terms = losses["loss/mil_fg"] + losses["loss/mil_bg"] + losses["loss/mil_ctx"] + losses["loss/guide"]
-    losses["loss/total"] = losses["loss/changepoint"] + base + mil_terms + config.weight_sparsity * losses["loss/sparsity"]
+    mil_terms = losses["loss/mil_fg"] + losses["loss/mil_bg"] + losses["loss/mil_ctx"]
+    weighted = config.weight_guide * losses["loss/guide"] + config.weight_sparsity * losses["loss/sparsity"]
+    losses["loss/total"] = losses["loss/changepoint"] + base + mil_terms + weighted
     return losses
