@@ -317,14 +317,15 @@ def test_cli_errors_are_one_line(cli_videos, weights, tmp_path, capsys, extra, m
 
 
 def test_flow_device_auto_and_cuda_without_a_gpu():
-    assert resolve_flow_device("auto", "tvl1", "cpu", {}) == "opencv"  # CPU extraction keeps OpenCV
-    assert resolve_flow_device("auto", "dis", "auto", {}) == "opencv"  # only TV-L1 has a torch version
-    assert resolve_flow_device("cpu", "tvl1", "cpu", {}) == "cpu"
-    if torch.cuda.is_available():
-        assert resolve_flow_device("auto", "tvl1", "cuda", {}).startswith("cuda")
-    else:
+    assert resolve_flow_device("auto", "tvl1", "cpu") == "opencv"  # CPU extraction keeps OpenCV
+    assert resolve_flow_device("auto", "dis", "cpu") == "opencv"  # only TV-L1 has a torch version
+    assert resolve_flow_device("auto", "dis", "cuda:1") == "opencv"
+    assert resolve_flow_device("auto", "tvl1", "cuda:1") == "cuda:1"  # flow on the extraction's GPU
+    assert resolve_flow_device("cuda", "tvl1", "cuda:1") == "cuda:1"
+    assert resolve_flow_device("cpu", "tvl1", "cpu") == "cpu"
+    if not torch.cuda.is_available():
         with pytest.raises(WsalError, match="--flow-device cuda: CUDA is not available"):
-            resolve_flow_device("cuda", "tvl1", "cpu", {})
+            resolve_flow_device("cuda", "tvl1", "cpu")
 
 
 def test_cli_flow_device_runs_torch_tvl1_and_the_store_says_so(cli_videos, weights, tmp_path, capsys):

@@ -111,17 +111,17 @@ def resolve_shard(shard: str | None, env: dict[str, str]) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from wsal.features.extract import find_videos, select_shard
 
+    from wsal.devices import resolve_device
+
     env = dict(os.environ)
-    config = extract_config(args, fps=args.fps, snippet_frames=args.snippet_frames, stride_frames=args.stride_frames)
+    device = str(resolve_device(args.device, env))  # once: the flow device follows it (resolve_flow_device)
+    config = extract_config(args, device, fps=args.fps, snippet_frames=args.snippet_frames, stride_frames=args.stride_frames)
     index, count = resolve_shard(args.shard, env)
     if count > 1 and args.shard is None and "{rank}" not in args.out:
         raise WsalError(f"--out {args.out}: with {count} torchrun ranks the path must contain {{rank}} (e.g. part-{{rank}}.h5)")
     out = check_writable(args.out.replace("{rank}", str(index)), "feature store")
     rgb_weights, flow_weights = check_weights(args, config)
     videos = select_shard(find_videos(args.inputs), index, count)
-    from wsal.devices import resolve_device
-
-    device = str(resolve_device(args.device, env))
     desc = f"extract {index}/{count}" if count > 1 else "extract"
     summary = extract_videos(videos, out, config, rgb_weights, flow_weights, device, desc, "extract")
     if summary.failed and not summary.done and not summary.skipped:
@@ -129,17 +129,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_flow_device(flow_device: str, flow: str, device: str, env: dict[str, str]) -> str:
-    """``--flow-device`` as ExtractConfig.flow_device. "auto": the extraction device when ``--device``
-    resolves to CUDA and the flow is TV-L1, else "opencv"; "cuda": the extraction's GPU when it runs
-    on one (flow and I3D on the same card), else the first GPU, refused in one line when there is none."""
+def resolve_flow_device(flow_device: str, flow: str, device: str) -> str:
+    """``--flow-device`` as ExtractConfig.flow_device, ``device`` the extraction's device as
+    wsal.devices.resolve_device gave it. "auto": that device when it is a GPU and the flow is
+    TV-L1, else "opencv"; "cuda": the extraction's GPU when it runs on one (flow and I3D on the same
+    card), else the first GPU, refused in one line when there is none."""
     import torch
-
-    from wsal.devices import resolve_device
 
     if flow_device in ("opencv", "cpu"):
         return flow_device
-    extraction = resolve_device(device, env)
+    extraction = torch.device(device)
     if flow_device == "auto":
         return str(extraction) if flow == "tvl1" and extraction.type == "cuda" else "opencv"
     if extraction.type == "cuda":
@@ -149,8 +148,9 @@ def resolve_flow_device(flow_device: str, flow: str, device: str, env: dict[str,
     return "cuda"
 
 
-def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int, stride_frames: int) -> ExtractConfig:
-    """The :class:`ExtractConfig` of the options of :func:`add_extraction_options` and a grid."""
+def extract_config(args: argparse.Namespace, device: str, *, fps: float, snippet_frames: int, stride_frames: int) -> ExtractConfig:
+    """The :class:`ExtractConfig` of the options of :func:`add_extraction_options` and a grid;
+    ``device``: the extraction's device, already resolved (wsal.devices.resolve_device)."""
     from wsal.features.extract import ExtractConfig
 
     return ExtractConfig(
@@ -160,7 +160,7 @@ def extract_config(args: argparse.Namespace, *, fps: float, snippet_frames: int,
         resize_short=args.resize,
         crop=args.crop,
         flow=args.flow,
-        flow_device=resolve_flow_device(args.flow_device, args.flow, args.device, dict(os.environ)),
+        flow_device=resolve_flow_device(args.flow_device, args.flow, device),
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if "flow" in trained.streams and args.flow == "none":
         raise WsalError(f"{checkpoint}: the model reads rgb and flow features: choose a --flow method and --flow-weights")
     extraction = extract_config(
-        args, fps=trained.fps, snippet_frames=trained.clip_len_frames, stride_frames=trained.stride_frames
+        args, device, fps=trained.fps, snippet_frames=trained.clip_len_frames, stride_frames=trained.stride_frames
     )
     rgb_weights, flow_weights = check_weights(args, extraction)
     layout = extraction.store_meta(backbone_note(extraction, rgb_weights, flow_weights))
