@@ -31,13 +31,15 @@ attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the te
 ``--off partial context ...`` turns properties of the hard set off, one at a time or together;
 ``--lrs`` (constant rates) and ``--cosine-lrs`` (rates with cosine decay) are the optimisation
 settings every method chooses from on its tuning subset (the rule: bench/hard_benchmark.py);
-``--resume`` reuses the runs already in ``--out``.
+``--resume`` reuses the runs already in ``--out``; ``--methods`` trains only the named methods (to
+re-measure the ones a change touches: each method's choice and figures depend on its own runs only).
 ActivityNet timing: ``--timeline .../anet1.2_trainval_gt_from_wtalc_npy.json --timeline-subsets
 training validation --max-videos 400`` (a subset of its thousands of videos, evenly spaced).
 
     python bench/accuracy_synthetic.py --preset hard --baselines [--seeds 0 1 2] [--steps 800]
                                        [--eval-every 100] [--lrs 1e-4 3e-4 1e-3] [--cosine-lrs 1e-3 2e-3]
                                        [--feature-dim 256] [--off PROPERTY ...] [--resume]
+                                       [--methods wsal attention-mil basnet cola]
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/accuracy_synthetic")
     parser.add_argument("--preset", choices=("easy", "hard"), default="easy",
                         help="easy: wsal.synthetic (default); hard: wsal.synthetic.hard with real timing")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=None, metavar="METHOD",
+                        help=f"hard preset: train and report these methods only ({', '.join(METHODS)}; "
+                             "default: wsal, or all with --baselines)")
     parser.add_argument("--baselines", action="store_true",
                         help="hard preset: also train the attention MIL alone, BaS-Net and CoLA; one table")
     parser.add_argument("--timeline", type=Path,
@@ -116,7 +121,7 @@ def main() -> None:
         try:
             spec = HardSpec.from_switches(args.off)
             text = run_hard(out, args.timeline, args.seeds, args.steps, args.eval_every,
-                            list(METHODS) if args.baselines else ["wsal"], args.feature_dim, spec, args.overrides,
+                            args.methods or (list(METHODS) if args.baselines else ["wsal"]), args.feature_dim, spec, args.overrides,
                             args.device, list(TIOU_PRESETS["thumos"]), tuple(args.timeline_subsets), optims,
                             args.max_videos, args.resume)  # fmt: skip
         except WsalError as err:
