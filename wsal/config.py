@@ -102,7 +102,6 @@ class ChangePointConfig:
     # background suppression alone, and it makes every training step slower
     # (experiments/notes/2026-12-05-hard-benchmark.md; bench/train_speed.py measures the cost).
     enabled: bool = False
-    weight: float = 1.0  # "loss/changepoint" = weight * (cp_recon + kl_weight * cp_kl), added to loss/total
     # The detector reads the MIL embedding, detached (its loss does not reach the MIL; see
     # wsal.model.wsal), and holds the mean posterior since the last change (wsal.model.changepoint).
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
@@ -111,6 +110,9 @@ class ChangePointConfig:
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
     # (an exponential average of the surprise at steps without a change), or when the change prior
     # explains the posterior better (from level 1 up): wsal.model.changepoint
+    # "loss/changepoint" = cp_recon + kl_weight * cp_kl, added to loss/total. It has no weight of its
+    # own: the detector reads the embedding detached, so its loss reaches only its own parameters,
+    # and AdamW's steps do not change (up to its epsilon) when a loss is scaled.
     kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
     # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
     # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
@@ -128,8 +130,6 @@ class ChangePointConfig:
             problems.append("changepoint.hidden_dim and latent_dim must be >= 1")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
-        if self.weight < 0:
-            problems.append(f"changepoint.weight must be >= 0, got {self.weight}")
         if not -1 <= self.pool_level < self.num_levels:
             problems.append(f"changepoint.pool_level must be -1 (off) or a level in 0..{self.num_levels - 1}, got {self.pool_level}")
         if not 0.0 <= self.pool_mix <= 1.0:
@@ -221,6 +221,7 @@ RETIRED_KEYS: dict[str, Any] = {
     "mil.weight_bg": 1.0,
     "mil.weight_ctx": 1.0,
     "changepoint.recon_weight": 1.0,
+    "changepoint.weight": 1.0,
     "train.weight_decay": 5e-4,
     "localize.soft_nms_sigma": 0.3,
     "localize.cp_levels": [],

@@ -24,8 +24,8 @@ the three attention channels). Keys of the returned dict:
 * ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
 * ``loss/cp_recon``, ``loss/cp_kl`` -- the change-point detector's unsupervised terms (unweighted;
   wsal.model.changepoint), 0 when the model has no detector;
-* ``loss/changepoint`` -- ``ChangePointConfig.weight * (cp_recon + kl_weight *
-  cp_kl)``, 0 without a detector;
+* ``loss/changepoint`` -- ``cp_recon + ChangePointConfig.kl_weight * cp_kl``, 0 without a
+  detector;
 * ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/guide`` with
   ``MILConfig.weight_guide``, 0 by default, ``loss/sparsity`` with ``MILConfig.weight_sparsity``)
   and ``loss/changepoint``. The three views are the model's definition, not knobs; the guidance
@@ -129,7 +129,7 @@ def mil_losses(
             raise ValueError("the model ran its change-point detector: pass its ChangePointConfig to weigh the loss")
         losses["loss/cp_recon"] = out.changepoint_losses["loss/cp_recon"].float()
         losses["loss/cp_kl"] = out.changepoint_losses["loss/cp_kl"].float()
-        losses["loss/changepoint"] = changepoint.weight * changepoint_loss(out.changepoint_losses, changepoint).float()
+        losses["loss/changepoint"] = changepoint_loss(out.changepoint_losses, changepoint).float()
     else:
         losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/changepoint"] = zero
     base = zero
