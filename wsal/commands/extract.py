@@ -109,9 +109,8 @@ def resolve_shard(shard: str | None, env: dict[str, str]) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsal.features.extract import find_videos, select_shard
-
     from wsal.devices import resolve_device
+    from wsal.features.extract import find_videos, select_shard
 
     env = dict(os.environ)
     device = str(resolve_device(args.device, env))  # once: the flow device follows it (resolve_flow_device)
