@@ -102,11 +102,11 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
 
     def det_step() -> None:
         det.zero_grad()
-        changepoint_loss(det(x, mask).losses, cp_cfg).backward()
+        changepoint_loss(det(x, mask).losses).backward()
 
     def both_step() -> None:
         joint.zero_grad()
-        mil_losses(joint(x, mask), labels, mask, mil_cfg, joint_cfg)["loss/total"].backward()
+        mil_losses(joint(x, mask), labels, mask, mil_cfg)["loss/total"].backward()
 
     rng = np.random.default_rng(0)
     z = cp_cfg.latent_dim
@@ -220,7 +220,7 @@ def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], f
     x, mask = _pad(fit_videos)
     t0 = time.perf_counter()
     for _ in range(fit_steps):
-        loss = changepoint_loss(det.train()(x, mask).losses, cfg)
+        loss = changepoint_loss(det.train()(x, mask).losses)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -311,8 +311,8 @@ def test_cropped_padding_changes_no_loss(store_and_gt):
     cp = ChangePointConfig(hidden_dim=16, latent_dim=4)
     model = WsalModel(12, 3, MILConfig(embed_dim=8, dropout=0.0), cp).eval()
     with torch.no_grad():
-        a = mil_losses(model(cropped.features, cropped.mask), cropped.labels, cropped.mask, model.config, cp)
-        b = mil_losses(model(padded_features, padded_mask), cropped.labels, padded_mask, model.config, cp)
+        a = mil_losses(model(cropped.features, cropped.mask), cropped.labels, cropped.mask, model.config)
+        b = mil_losses(model(padded_features, padded_mask), cropped.labels, padded_mask, model.config)
     for key in a:
         assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-6), key
     ds.close()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from wsal.config import ChangePointConfig, MILConfig
+from wsal.model.changepoint import KL_WEIGHT
 from wsal.model.losses import LOSS_KEYS, mil_loss_keys, mil_losses, soft_cross_entropy, view_targets
 from wsal.model.wsal import ModelOutput, WsalModel
 
@@ -111,23 +112,21 @@ def test_total_sums_the_views_with_the_guide_and_sparsity_weights():
 
 
 def test_changepoint_terms_join_the_total():
-    cp = ChangePointConfig(enabled=True, kl_weight=0.1, num_levels=2, hidden_dim=8, latent_dim=4)
+    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=8, latent_dim=4)
     torch.manual_seed(0)
     model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
     x = torch.randn(2, 12, 6)
     mask = torch.ones(2, 12, dtype=torch.bool)
     labels = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     out = model(x, mask)
-    losses = mil_losses(out, labels, mask, model.config, cp)
+    losses = mil_losses(out, labels, mask, model.config)
     assert tuple(losses) == mil_loss_keys(model.config)
     recon, kl = (float(out.changepoint_losses[k].detach()) for k in ("loss/cp_recon", "loss/cp_kl"))
     assert recon > 0 and kl > 0
-    assert float(losses["loss/changepoint"].detach()) == pytest.approx(recon + 0.1 * kl, rel=1e-6)
+    assert float(losses["loss/changepoint"].detach()) == pytest.approx(recon + KL_WEIGHT * kl, rel=1e-6)
     mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"))
     mil_only += 0.1 * float(losses["loss/sparsity"].detach()) + float(losses["loss/mil_base"].detach())
     assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)
-    with pytest.raises(ValueError, match="ChangePointConfig"):
-        mil_losses(out, labels, mask, model.config)
     # without a detector the change-point keys are present and zero
     plain = mil_losses(WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2)).eval()(x, mask), labels, mask, model.config)
     assert float(plain["loss/changepoint"]) == 0.0 and float(plain["loss/cp_kl"]) == 0.0
@@ -139,11 +138,11 @@ def test_joint_padding_does_not_change_losses():
     model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
     x = torch.randn(1, 20, 6)
     labels = torch.tensor([[0.0, 1.0, 0.0]])
-    alone = mil_losses(model(x, torch.ones(1, 20, dtype=torch.bool)), labels, torch.ones(1, 20, dtype=torch.bool), model.config, cp)
+    alone = mil_losses(model(x, torch.ones(1, 20, dtype=torch.bool)), labels, torch.ones(1, 20, dtype=torch.bool), model.config)
     padded = torch.cat([x, 50 * torch.randn(1, 7, 6)], dim=1)
     mask = torch.zeros(1, 27, dtype=torch.bool)
     mask[0, :20] = True
-    with_pad = mil_losses(model(padded, mask), labels, mask, model.config, cp)
+    with_pad = mil_losses(model(padded, mask), labels, mask, model.config)
     for key in mil_loss_keys(model.config):
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-5), key
 

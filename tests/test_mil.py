@@ -206,7 +206,7 @@ def test_joint_gradients_reach_every_parameter(pool_level):
     labels = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 1.0]])
     out = model(x, mask)
     assert out.change_scores.gt(0.5).any(dim=2).all(), "every level must fire somewhere"
-    mil_losses(out, labels, mask, model.config, model.changepoint_config)["loss/total"].backward()
+    mil_losses(out, labels, mask, model.config)["loss/total"].backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -220,7 +220,7 @@ def test_detector_reads_the_detached_mil_embedding():
     assert model.detector.input_proj.in_features == 12  # the embedding width, not D
     x = torch.randn(2, 40, D)
     mask = torch.ones(2, 40, dtype=torch.bool)
-    losses = mil_losses(model(x, mask), torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), mask, model.config, cp)
+    losses = mil_losses(model(x, mask), torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), mask, model.config)
     losses["loss/changepoint"].backward()
     # the change-point loss trains the detector only: the MIL embedding and heads get no gradient from it
     assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("detector."))

@@ -110,10 +110,9 @@ class ChangePointConfig:
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
     # (an exponential average of the surprise at steps without a change), or when the change prior
     # explains the posterior better (from level 1 up): wsal.model.changepoint
-    # "loss/changepoint" = cp_recon + kl_weight * cp_kl, added to loss/total. It has no weight of its
-    # own: the detector reads the embedding detached, so its loss reaches only its own parameters,
-    # and AdamW's steps do not change (up to its epsilon) when a loss is scaled.
-    kl_weight: float = 0.002  # weight of "loss/cp_kl" (summed over Z, vs recon averaged over D); larger collapses q
+    # "loss/changepoint" = cp_recon + KL_WEIGHT * cp_kl (wsal.model.changepoint), added to loss/total.
+    # It has no weight of its own: the detector reads the embedding detached, so its loss reaches
+    # only its own parameters, and AdamW's steps do not change (up to its epsilon) when a loss is scaled.
     # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
     # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
     # (-1: off, the heads read the snippet embedding alone). Level 0 and 0.2 chosen on held-out
@@ -225,6 +224,7 @@ RETIRED_KEYS: dict[str, Any] = {
     "train.weight_decay": 5e-4,
     "localize.soft_nms_sigma": 0.3,
     "localize.cp_levels": [],
+    "changepoint.kl_weight": 0.002,
 }
 
 

@@ -149,9 +149,14 @@ def segment_means(x: Tensor, change_points: Tensor, mask: Tensor) -> Tensor:
     return sums.gather(1, segment.expand_as(x)) / counts.gather(1, segment).clamp_min(1.0)
 
 
-def changepoint_loss(losses: dict[str, Tensor], config: ChangePointConfig) -> Tensor:
-    """The weighted unsupervised loss ``cp_recon + kl_weight * cp_kl``."""
-    return losses["loss/cp_recon"] + config.kl_weight * losses["loss/cp_kl"]
+# Weight of "loss/cp_kl" (summed over Z) against "loss/cp_recon" (averaged over D): large enough to
+# keep each level's posterior near its prior, small enough that q does not collapse onto it.
+KL_WEIGHT = 0.002
+
+
+def changepoint_loss(losses: dict[str, Tensor]) -> Tensor:
+    """The weighted unsupervised loss ``cp_recon + KL_WEIGHT * cp_kl``."""
+    return losses["loss/cp_recon"] + KL_WEIGHT * losses["loss/cp_kl"]
 
 
 class _GaussianHead(nn.Module):

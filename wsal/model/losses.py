@@ -24,8 +24,8 @@ the three attention channels). Keys of the returned dict:
 * ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
 * ``loss/cp_recon``, ``loss/cp_kl`` -- the change-point detector's unsupervised terms (unweighted;
   wsal.model.changepoint), 0 when the model has no detector;
-* ``loss/changepoint`` -- ``cp_recon + ChangePointConfig.kl_weight * cp_kl``, 0 without a
-  detector;
+* ``loss/changepoint`` -- ``cp_recon + KL_WEIGHT * cp_kl`` (wsal.model.changepoint), 0
+  without a detector;
 * ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/guide`` with
   ``MILConfig.weight_guide``, 0 by default, ``loss/sparsity`` with ``MILConfig.weight_sparsity``)
   and ``loss/changepoint``. The three views are the model's definition, not knobs; the guidance
@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wsal.config import ChangePointConfig, MILConfig
+from wsal.config import MILConfig
 from wsal.model.changepoint import changepoint_loss
 from wsal.model.mil import attention_topk_pool
 from wsal.model.wsal import ModelOutput
@@ -103,13 +103,8 @@ def view_targets(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return fg, bg, ctx
 
 
-def mil_losses(
-    out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig, changepoint: ChangePointConfig | None = None
-) -> dict[str, Tensor]:
-    """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T).
-
-    ``changepoint`` weighs the detector's terms; it is required when ``out`` carries them.
-    """
+def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig) -> dict[str, Tensor]:
+    """All loss terms for one batch: ``out`` of WsalModel, ``labels`` (B, C) multi-hot, ``mask`` (B, T)."""
     views = torch.softmax(out.attention_logits.float(), dim=-1)  # (B, T, 3)
     cas = out.cas.float()  # (B, T, C+1)
     bg_logits = attention_topk_pool(cas, views[..., 1], mask, config.topk_ratio)  # (B, C+1)
@@ -125,11 +120,9 @@ def mil_losses(
     }
     zero = cas.new_zeros(())
     if out.changepoint_losses is not None:
-        if changepoint is None:
-            raise ValueError("the model ran its change-point detector: pass its ChangePointConfig to weigh the loss")
         losses["loss/cp_recon"] = out.changepoint_losses["loss/cp_recon"].float()
         losses["loss/cp_kl"] = out.changepoint_losses["loss/cp_kl"].float()
-        losses["loss/changepoint"] = changepoint_loss(out.changepoint_losses, changepoint).float()
+        losses["loss/changepoint"] = changepoint_loss(out.changepoint_losses).float()
     else:
         losses["loss/cp_recon"] = losses["loss/cp_kl"] = losses["loss/changepoint"] = zero
     base = zero

@@ -42,4 +42,4 @@ def model_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: Experim
         return basnet_losses(out, labels, mask)
     if method == "cola":
         return cola_losses(out, labels, mask, num_classes)
-    return mil_losses(out, labels, mask, config.mil, config.changepoint)
+    return mil_losses(out, labels, mask, config.mil)
