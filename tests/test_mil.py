@@ -22,7 +22,7 @@ D, C = 10, 4
 def model() -> WsalModel:
     torch.manual_seed(0)
     m = WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4))
-    m.embedding = TemporalEmbedding(D, 12, 3, 0.5, layers=2)  # padding must stay invisible through stacked convolutions
+    m.embedding = TemporalEmbedding(D, 12, 0.5, kernel=5, layers=2)  # padding must stay invisible through stacked, wider convolutions
     return m.eval()
 
 
@@ -144,8 +144,8 @@ def test_bad_inputs_raise(model):
         model(torch.randn(2, 5, D + 1), torch.ones(2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask must be bool"):
         model(torch.randn(2, 5, D), torch.ones(2, 5))
-    with pytest.raises(ValueError, match="embed_kernel must be odd"):
-        WsalModel(D, C, MILConfig(embed_kernel=2))
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        TemporalEmbedding(D, 12, 0.5, kernel=2)
 
 
 # --------------------------------------------------------------------------- joint model (MIL + change-point detector)

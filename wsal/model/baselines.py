@@ -66,7 +66,7 @@ class _Backbone(nn.Module):
         self.feature_dim = feature_dim
         self.num_classes = num_classes
         self.config = config
-        self.embedding = TemporalEmbedding(feature_dim, config.embed_dim, config.embed_kernel, config.dropout)
+        self.embedding = TemporalEmbedding(feature_dim, config.embed_dim, config.dropout)
         self.classifier = nn.Linear(config.embed_dim, columns)
 
 

@@ -90,7 +90,7 @@ class WsalModel(nn.Module):
         self.feature_dim = feature_dim
         self.num_classes = num_classes
         self.config = config
-        self.embedding = TemporalEmbedding(feature_dim, config.embed_dim, config.embed_kernel, config.dropout)
+        self.embedding = TemporalEmbedding(feature_dim, config.embed_dim, config.dropout)
         self.heads = MILHeads(config.embed_dim, num_classes)
         self.changepoint_config = changepoint if changepoint is not None and changepoint.enabled else None
         self.detector = None
