@@ -62,8 +62,6 @@ CASES: list[tuple[str, list[str], str]] = [
     # configuration values that make no sense
     ("train lr nan", ["train", "--features", "{store}", "--annotations", "{gt}", "--out", "{tmp}/r", *TRAIN, "--set", "train.lr=nan"],
      "train.lr must be finite and > 0"),
-    ("train warmup too long", ["train", "--features", "{store}", "--annotations", "{gt}", "--out", "{tmp}/r", *TRAIN,
-                               "--set", "train.warmup_steps=5"], "train.warmup_steps must be in 0..max_steps-1"),
     ("train --resume on nothing", ["train", "--out", "{tmp}/nothing", "--resume", "--device", "cpu"], "there is no run here"),
     ("localize class_threshold nan", ["localize", "--from-raw", "{raw}", "--out", "{tmp}/p.json", "--set", "localize.class_threshold=nan"],
      "localize.class_threshold must be finite"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -360,21 +361,20 @@ def test_learning_rate_schedules():
 
     constant = TrainConfig(max_steps=100, lr=1e-3)
     assert {learning_rate(constant, s) for s in range(1, 101)} == {1e-3}
-    warm = TrainConfig(max_steps=100, lr=1e-3, warmup_steps=4)
-    assert [learning_rate(warm, s) for s in (1, 2, 4, 5, 100)] == [2.5e-4, 5e-4, 1e-3, 1e-3, 1e-3]
-    cosine = TrainConfig(max_steps=100, lr=1e-3, lr_schedule="cosine", warmup_steps=10)
+    cosine = TrainConfig(max_steps=100, lr=1e-3, lr_schedule="cosine")
     values = [learning_rate(cosine, s) for s in range(1, 101)]
-    assert values[9] == 1e-3 and values[10] == 1e-3  # end of the warm-up, then the first cosine step
-    assert all(a >= b for a, b in zip(values[10:], values[11:])) and 0 < values[-1] < 1e-5
-    assert learning_rate(cosine, 10 + 46) == pytest.approx(0.5e-3)  # half-way through the 90 decay steps
+    assert values[0] == 1e-3  # the first step runs at the full rate
+    assert all(a > b for a, b in zip(values, values[1:])) and 0 < values[-1] < 1e-6
+    assert learning_rate(cosine, 51) == pytest.approx(0.5e-3)  # half-way through the 100 decay steps
 
 
 def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path, config_file, tiny_data, capsys):
-    cosine = ("--set", "train.lr_schedule=cosine", "--set", "train.warmup_steps=2")
+    cosine = ("--set", "train.lr_schedule=cosine")
     one_go, split = tmp_path / "one_go", tmp_path / "split"
     assert _train_cli(config_file, tiny_data, one_go, *cosine) == 0
     lrs = [float(r["lr"]) for r in _log_rows(one_go)]  # lr of the last step of each 2-step row
-    assert lrs[0] == pytest.approx(1e-3) and lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-4
+    assert lrs[0] == pytest.approx(0.5e-3 * (1 + math.cos(math.pi / 8)))  # step 2 of 8
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-4
     # a killed run resumed from its mid-run checkpoint follows the same schedule: the same weights
     (split / "checkpoints").mkdir(parents=True)
     (split / "checkpoints" / "step_4.pt").write_bytes((one_go / "checkpoints" / "step_4.pt").read_bytes())
@@ -390,15 +390,13 @@ def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path, config_file, ti
     err = capsys.readouterr().err.strip()
     assert "cannot resume: train.max_steps was 8, now 12, and the cosine learning-rate schedule ends at max_steps" in err
     assert len(err.splitlines()) == 1
-    assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", "train.warmup_steps=8") == 2
-    assert "train.warmup_steps must be in 0..max_steps-1 (7), got 8" in capsys.readouterr().err
 
 
 def test_a_run_from_before_learning_rate_schedules_resumes_with_a_constant_rate(tmp_path, config_file, tiny_data, capsys):
-    """Checkpoints of older versions lack train.lr_schedule and warmup_steps: their rate was constant."""
+    """Checkpoints of older versions lack train.lr_schedule: their rate was constant."""
     run = tmp_path / "old"
     assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4") == 0
-    _as_written_by_an_older_version(run, "train", ("lr_schedule", "warmup_steps"))
+    _as_written_by_an_older_version(run, "train", ("lr_schedule",))
     assert load_checkpoint(run / "model.pt").config.train.lr_schedule == "constant"
     capsys.readouterr()
     resume = ["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]

@@ -146,7 +146,6 @@ class TrainConfig:
     # constant: lr at every step; cosine: lr decays to 0 along half a cosine from the end of the
     # warm-up to max_steps (so max_steps cannot change when such a run resumes)
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    warmup_steps: int = 0  # lr rises linearly from lr / warmup_steps to lr over the first steps
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
@@ -224,6 +223,7 @@ RETIRED_KEYS: dict[str, Any] = {
     "localize.soft_nms_sigma": 0.3,
     "localize.cp_levels": [],
     "changepoint.kl_weight": 0.002,
+    "train.warmup_steps": 0,  # no experiment used a warm-up
     "mil.embed_kernel": 3,  # kernels 5 and 7 lost (experiments/notes/2026-12-06-completeness.md)
 }
 

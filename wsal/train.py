@@ -185,7 +185,6 @@ _OLDER_RUN_VALUES: dict[str, Any] = {
     "mil.method": "wsal",
     "mil.suppression": False,
     "train.lr_schedule": "constant",
-    "train.warmup_steps": 0,
 }
 
 
@@ -193,19 +192,16 @@ def learning_rate(tc: TrainConfig, step: int) -> float:
     """The learning rate of training step ``step`` (1-based) under ``tc``'s schedule.
 
     A pure function of the step, so a resumed run follows the same schedule without saved
-    scheduler state. Warm-up: ``lr * step / warmup_steps`` for the first ``warmup_steps`` steps.
-    After it, ``constant`` keeps ``lr``; ``cosine`` decays from ``lr`` along half a cosine, reaching 0 one step after ``max_steps``.
+    scheduler state. ``constant`` keeps ``lr``; ``cosine`` decays from ``lr`` along half a cosine,
+    reaching 0 one step after ``max_steps``.
 
-    >>> tc = TrainConfig(max_steps=10, lr=1.0, lr_schedule="cosine", warmup_steps=2)
-    >>> [round(learning_rate(tc, s), 3) for s in (1, 2, 3, 7, 10)]
-    [0.5, 1.0, 1.0, 0.5, 0.038]
+    >>> tc = TrainConfig(max_steps=10, lr=1.0, lr_schedule="cosine")
+    >>> [round(learning_rate(tc, s), 3) for s in (1, 2, 6, 10)]
+    [1.0, 0.976, 0.5, 0.024]
     """
-    if step <= tc.warmup_steps:
-        return tc.lr * step / tc.warmup_steps
     if tc.lr_schedule == "constant":
         return tc.lr
-    span = max(tc.max_steps - tc.warmup_steps, 1)
-    progress = min((step - 1 - tc.warmup_steps) / span, 1.0)
+    progress = min((step - 1) / tc.max_steps, 1.0)
     return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -303,8 +299,6 @@ def train(
     tc = config.train
     if tc.max_steps < 1 or tc.batch_size < 1 or tc.checkpoint_every < 1 or tc.log_every < 1:
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
-    if not 0 <= tc.warmup_steps < tc.max_steps:
-        raise WsalError(f"train.warmup_steps must be in 0..max_steps-1 ({tc.max_steps - 1}), got {tc.warmup_steps}")
     if not (math.isfinite(tc.lr) and tc.lr > 0):
         raise WsalError(f"train.lr must be finite and > 0, got {tc.lr}")
     if not tc.checkpoint_minutes >= 0:
