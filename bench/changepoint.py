@@ -56,7 +56,7 @@ from wsal.eval.changepoints import (
     points_from_mask,
 )
 from research.kernel_cpd import kcpd_fixed, kcpd_penalized, kernel_costs, penalized_from_costs
-from wsal.model.changepoint import AVG_MOMENTUM, ChangePointDetector, changepoint_loss
+from wsal.model.changepoint import AVG_MOMENTUM, LATENT_DIM, ChangePointDetector, changepoint_loss
 from wsal.model.decision_scan import scan_decisions_numpy
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel
@@ -109,7 +109,7 @@ def run_speed(batch: int, snippets: int, feature_dim: int, num_classes: int, rep
         mil_losses(joint(x, mask), labels, mask, mil_cfg)["loss/total"].backward()
 
     rng = np.random.default_rng(0)
-    z = cp_cfg.latent_dim
+    z = LATENT_DIM
     mu, logvar = rng.normal(size=(batch, snippets, z)), rng.normal(-2.0, 0.1, (batch, snippets, z))
     cand = np.ones((batch, snippets), dtype=bool)
     cand[:, 0] = False
@@ -214,8 +214,8 @@ def _kcpd_costs(videos: list[Video]) -> list[np.ndarray]:
 
 def run_metrics(data: str, fit_videos: list[Video], fresh_videos: list[Video], fit_steps: int, hidden: int, seed: int) -> None:
     torch.manual_seed(seed)
-    cfg = dataclasses.replace(ChangePointConfig(), hidden_dim=hidden)
-    det = ChangePointDetector(fit_videos[0].features.shape[1], cfg)
+    cfg = ChangePointConfig()
+    det = ChangePointDetector(fit_videos[0].features.shape[1], cfg, hidden_dim=hidden)
     opt = torch.optim.Adam(det.parameters(), lr=3e-3)
     x, mask = _pad(fit_videos)
     t0 = time.perf_counter()

@@ -12,7 +12,8 @@ from wsal.model.changepoint import ChangePointDetector, _segment_mean, changepoi
 from wsal.model.decision_scan import scan_decisions_numpy
 from research.piecewise import piecewise_sequence
 
-SMALL = ChangePointConfig(hidden_dim=64, latent_dim=16, gamma=3.0)  # the measured figures below are for gamma 3
+SMALL = ChangePointConfig(gamma=3.0)  # the measured figures below are for gamma 3 and a detector of H 64, Z 16
+SIZES = {"hidden_dim": 64, "latent_dim": 16}
 FEATURE_DIM = 32
 
 
@@ -25,7 +26,7 @@ def _batch(seed, n=6, t=200):
 
 def _fit(x, mask, steps, seed=0):
     torch.manual_seed(seed)
-    det = ChangePointDetector(FEATURE_DIM, SMALL)
+    det = ChangePointDetector(FEATURE_DIM, SMALL, **SIZES)
     opt = torch.optim.Adam(det.parameters(), lr=3e-3)
     for _ in range(steps):
         loss = changepoint_loss(det(x, mask).losses)
@@ -98,7 +99,7 @@ def test_gradients_reach_every_parameter():
     cfg = dataclasses.replace(SMALL, gamma=1.0)
     torch.manual_seed(0)
     _, x, mask = _batch(seed=3, n=3, t=120)
-    det = ChangePointDetector(FEATURE_DIM, cfg)
+    det = ChangePointDetector(FEATURE_DIM, cfg, **SIZES)
     out = det(x, mask)
     assert out.change_points.any(dim=2).all(), "every level must fire somewhere"
     changepoint_loss(out.losses).backward()
@@ -108,7 +109,7 @@ def test_gradients_reach_every_parameter():
 
 def test_padding_changes_nothing():
     torch.manual_seed(0)
-    det = ChangePointDetector(FEATURE_DIM, SMALL).eval()
+    det = ChangePointDetector(FEATURE_DIM, SMALL, **SIZES).eval()
     _, x, _ = _batch(seed=4, n=2, t=150)
     lengths = [150, 97]
     padded = torch.randn(2, 180, FEATURE_DIM) * 5.0  # garbage beyond each length
@@ -134,7 +135,7 @@ def test_padding_changes_nothing():
 
 
 def test_mask_must_be_a_prefix():
-    det = ChangePointDetector(FEATURE_DIM, SMALL)
+    det = ChangePointDetector(FEATURE_DIM, SMALL, **SIZES)
     mask = torch.tensor([[True, False, True]])
     with pytest.raises(ValueError, match="prefix"):
         det(torch.zeros(1, 3, FEATURE_DIM), mask)
@@ -145,7 +146,7 @@ def test_deterministic_under_seed():
     runs = []
     for _ in range(2):
         torch.manual_seed(7)
-        det = ChangePointDetector(FEATURE_DIM, SMALL)
+        det = ChangePointDetector(FEATURE_DIM, SMALL, **SIZES)
         out = det(x, mask)  # training mode: samples included
         runs.append((out.change_scores, out.change_points, out.losses["loss/cp_kl"], out.losses["loss/cp_recon"]))
     for a, b in zip(*runs):
@@ -238,7 +239,7 @@ def test_runs_in_float32_under_autocast():
     switched off inside, so the outputs equal a plain float32 run."""
     _, x, mask = _batch(seed=9, n=2, t=60)
     torch.manual_seed(3)
-    det = ChangePointDetector(FEATURE_DIM, SMALL).eval()
+    det = ChangePointDetector(FEATURE_DIM, SMALL, **SIZES).eval()
     with torch.no_grad():
         plain = det(x, mask)
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -308,7 +308,7 @@ def test_cropped_padding_changes_no_loss(store_and_gt):
     torch.manual_seed(0)
     from wsal.config import ChangePointConfig
 
-    cp = ChangePointConfig(hidden_dim=16, latent_dim=4)
+    cp = ChangePointConfig()
     model = WsalModel(12, 3, MILConfig(embed_dim=8, dropout=0.0), cp).eval()
     with torch.no_grad():
         a = mil_losses(model(cropped.features, cropped.mask), cropped.labels, cropped.mask, model.config)

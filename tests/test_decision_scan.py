@@ -59,7 +59,7 @@ def recorded_inputs(seed: int = 3, t: int = 150) -> list[dict]:
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     mask[1, t - 40 :] = False
     torch.manual_seed(seed)
-    det = ChangePointDetector(24, ChangePointConfig(hidden_dim=32, latent_dim=8)).eval()
+    det = ChangePointDetector(24, ChangePointConfig(), hidden_dim=32, latent_dim=8).eval()
     seen: list[dict] = []
     real = changepoint_module.scan_decisions
 
@@ -183,7 +183,7 @@ def test_detector_on_cuda_decides_like_cpu_on_the_same_posteriors():
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     mask[2, 200:] = False
     torch.manual_seed(0)
-    det = ChangePointDetector(24, ChangePointConfig(hidden_dim=32, latent_dim=8)).eval()
+    det = ChangePointDetector(24, ChangePointConfig(), hidden_dim=32, latent_dim=8).eval()
     with torch.no_grad():
         cpu = det(x, mask)
     det = det.cuda()

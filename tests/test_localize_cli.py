@@ -146,7 +146,7 @@ def test_missing_files_are_one_line_errors(tiny_run, tmp_path, capsys):
 def test_joint_model_changepoint_mode_direct_equals_from_raw(tmp_path, capsys):
     store, gt = make_synthetic_dataset(tmp_path / "data", seed=2, **TINY)
     run = tmp_path / "run"
-    joint = ["--set", "changepoint.enabled=true", "--set", "changepoint.hidden_dim=8", "--set", "changepoint.latent_dim=4"]
+    joint = ["--set", "changepoint.enabled=true"]
     assert main(["train", "--features", str(store), "--annotations", str(gt), "--out", str(run)] + TRAIN_SETTINGS + joint) == 0
     raw, direct, again = tmp_path / "raw.h5", tmp_path / "direct.json", tmp_path / "again.json"
     cp = ["--set", "localize.boundaries=changepoint"]

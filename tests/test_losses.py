@@ -112,7 +112,7 @@ def test_total_sums_the_views_with_the_guide_and_sparsity_weights():
 
 
 def test_changepoint_terms_join_the_total():
-    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=8, latent_dim=4)
+    cp = ChangePointConfig(enabled=True, num_levels=2)
     torch.manual_seed(0)
     model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
     x = torch.randn(2, 12, 6)
@@ -133,7 +133,7 @@ def test_changepoint_terms_join_the_total():
 
 
 def test_joint_padding_does_not_change_losses():
-    cp = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=8, latent_dim=4)
+    cp = ChangePointConfig(enabled=True, num_levels=2)
     torch.manual_seed(0)
     model = WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2), cp).eval()
     x = torch.randn(1, 20, 6)

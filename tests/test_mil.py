@@ -150,7 +150,7 @@ def test_bad_inputs_raise(model):
 
 # --------------------------------------------------------------------------- joint model (MIL + change-point detector)
 
-JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, hidden_dim=16, latent_dim=6, gamma=1.0)
+JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, gamma=1.0)
 
 
 def _joint(seed: int = 0, pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:

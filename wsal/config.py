@@ -104,8 +104,6 @@ class ChangePointConfig:
     # The detector reads the MIL embedding, detached (its loss does not reach the MIL; see
     # wsal.model.wsal), and holds the mean posterior since the last change (wsal.model.changepoint).
     num_levels: int = 3  # L: levels of latent states; higher levels change at slower rates
-    hidden_dim: int = 128  # H: width of the input projection and of every small MLP
-    latent_dim: int = 32  # Z: size of each level's Gaussian latent
     gamma: float = 2.0  # a change when the surprise exceeds gamma x its running average (2: chosen on the synthetic training subset) ...
     # (an exponential average of the surprise at steps without a change), or when the change prior
     # explains the posterior better (from level 1 up): wsal.model.changepoint
@@ -124,8 +122,6 @@ class ChangePointConfig:
         problems = []
         if self.num_levels < 1:
             problems.append(f"changepoint.num_levels must be >= 1, got {self.num_levels}")
-        if self.hidden_dim < 1 or self.latent_dim < 1:
-            problems.append("changepoint.hidden_dim and latent_dim must be >= 1")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
         if not -1 <= self.pool_level < self.num_levels:
@@ -223,6 +219,8 @@ RETIRED_KEYS: dict[str, Any] = {
     "localize.soft_nms_sigma": 0.3,
     "localize.cp_levels": [],
     "changepoint.kl_weight": 0.002,
+    "changepoint.hidden_dim": 128,  # sizes of the detector: constants of wsal.model.changepoint
+    "changepoint.latent_dim": 32,
     "train.warmup_steps": 0,  # no experiment used a warm-up
     "mil.embed_kernel": 3,  # kernels 5 and 7 lost (experiments/notes/2026-12-06-completeness.md)
 }

@@ -74,6 +74,8 @@ AVG_MOMENTUM = 0.9  # the running average of the surprise: exponential, over ste
 CHANGE_PRIOR_MIN_LEVEL = 1  # lowest level whose change prior may also declare a change (module docstring)
 LOGVAR_MIN, LOGVAR_MAX = -6.0, 2.0  # posterior / prior log-variances are squashed into this range
 RECON_DIM = 256  # the features are reconstructed through a fixed random projection to this size
+HIDDEN_DIM = 128  # H: width of the input projection and of every small MLP
+LATENT_DIM = 32  # Z: size of each level's Gaussian latent
 
 @dataclass
 class ChangePointOutput:
@@ -176,7 +178,7 @@ class _GaussianHead(nn.Module):
 class _Posterior(nn.Module):
     """Causal encoder: u (B, T, Din) -> q(t) from u(t - context + 1 .. t)."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, context: int, config: ChangePointConfig) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, context: int) -> None:
         super().__init__()
         self.context = context
         self.conv = nn.Conv1d(in_dim, hidden_dim, kernel_size=context)
@@ -190,7 +192,7 @@ class _Posterior(nn.Module):
 class _Prior(nn.Module):
     """Small MLP: z (.., Z_in) -> Gaussian (mu, logvar) (.., Z)."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, config: ChangePointConfig) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int) -> None:
         super().__init__()
         self.hidden = nn.Linear(in_dim, hidden_dim)
         self.head = _GaussianHead(hidden_dim, latent_dim, LOGVAR_MIN, LOGVAR_MAX)
@@ -200,20 +202,27 @@ class _Prior(nn.Module):
 
 
 class ChangePointDetector(nn.Module):
-    """L levels of Gaussian latents that change only at detected event boundaries (module docstring)."""
+    """L levels of Gaussian latents that change only at detected event boundaries (module docstring).
 
-    def __init__(self, feature_dim: int, config: ChangePointConfig) -> None:
+    ``hidden_dim`` (H) and ``latent_dim`` (Z) are :data:`HIDDEN_DIM` and :data:`LATENT_DIM` in the
+    models; tests and benchmarks build smaller detectors."""
+
+    def __init__(
+        self, feature_dim: int, config: ChangePointConfig, hidden_dim: int = HIDDEN_DIM, latent_dim: int = LATENT_DIM
+    ) -> None:
         super().__init__()
+        if hidden_dim < 1 or latent_dim < 1:
+            raise ValueError(f"hidden_dim and latent_dim must be >= 1, got {hidden_dim}, {latent_dim}")
         self.config = config
-        h, z, n_levels = config.hidden_dim, config.latent_dim, config.num_levels
+        h, z, n_levels = hidden_dim, latent_dim, config.num_levels
         self.input_proj = nn.Linear(feature_dim, h)
         # Level 0 sees a short causal context; higher levels see held states, which change only at
         # the lower level's change points, so a context there would smear one event over several steps.
         self.posteriors = nn.ModuleList(
-            [_Posterior(h if lvl == 0 else z, h, z, CONTEXT_SNIPPETS if lvl == 0 else 1, config) for lvl in range(n_levels)]
+            [_Posterior(h if lvl == 0 else z, h, z, CONTEXT_SNIPPETS if lvl == 0 else 1) for lvl in range(n_levels)]
         )
-        self.transitions = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels)])
-        self.top_down = nn.ModuleList([_Prior(z, h, z, config) for _ in range(n_levels - 1)])
+        self.transitions = nn.ModuleList([_Prior(z, h, z) for _ in range(n_levels)])
+        self.top_down = nn.ModuleList([_Prior(z, h, z) for _ in range(n_levels - 1)])
         recon_dim = min(RECON_DIM, feature_dim)
         self.decoder = nn.Sequential(nn.Linear(z, h), nn.GELU(), nn.Linear(h, recon_dim))
         # Fixed random projection of the features (Johnson-Lindenstrauss: distances are kept up to
