@@ -54,6 +54,32 @@ def test_two_bumps_give_two_segments_best_contrast_first():
     assert segs[0].score == pytest.approx(0.9 + 0.18) and segs[1].score == pytest.approx(0.7 + 0.18)
 
 
+def test_extend_ratio_widens_each_run_in_proportion_to_its_length():
+    cas, att, vs = bump_video(40, [(2, 3), (20, 29)])  # a run of 2 and a run of 10 snippets
+    cas[20:30, 0] = 0.8
+    segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas", extend_ratio=0.2))
+    # round(0.2 * 2) = 0 snippets for the short run, round(0.2 * 10) = 2 each side for the long one
+    spans = sorted((round(s.start_s / 0.64), round(s.end_s / 0.64)) for s in segs)
+    assert spans == [(2, 4), (18, 32)]
+    # at the video's ends the extension is cut: a run of 10 ending at the last snippet
+    cas, att, vs = bump_video(12, [(2, 11)])
+    [seg] = localize_video(cas, att, vs, GRID, CLASSES, cfg(signal="cas", extend_ratio=0.2))
+    assert (round(seg.start_s / 0.64), round(seg.end_s / 0.64)) == (0, 12)
+    # the extended run is scored as itself: two snippets of 0 inside each side lower its contrast
+    plain = localize_video(*bump_video(40, [(20, 29)]), GRID, CLASSES, cfg(signal="cas"))[0]
+    wide = localize_video(*bump_video(40, [(20, 29)]), GRID, CLASSES, cfg(signal="cas", extend_ratio=0.2))[0]
+    assert wide.score == pytest.approx(plain.score - 0.9 * 4 / 14, abs=1e-9)
+
+
+def test_extend_ratio_applies_to_changepoint_runs_too():
+    cas, att, vs = bump_video(30, [(10, 19)])
+    change = np.zeros((1, 30))
+    change[0, [10, 20]] = 0.9  # segments [0, 10), [10, 20), [20, 30): the middle one is foreground
+    config = cfg(boundaries="changepoint", signal="cas", cp_attention=(0.5,), extend_ratio=0.1)
+    [seg] = localize_video(cas, att, vs, GRID, CLASSES, config, change_scores=change)
+    assert (round(seg.start_s / 0.64), round(seg.end_s / 0.64)) == (9, 21)
+
+
 def test_hard_nms_removes_duplicates_from_several_thresholds():
     cas, att, vs = bump_video(20, [(5, 9)])
     config = cfg(act_thresholds=(0.1, 0.3, 0.5, 0.7))  # 4 thresholds x 2 signals = 8 identical runs
@@ -250,7 +276,7 @@ def test_check_config_rejects_nonsense():
         check_config(LocalizeConfig(act_thresholds=()))
     check_config(LocalizeConfig(cp_merge=(0.6, 1.0)))
     for field, bad in (("class_threshold", float("nan")), ("act_thresholds", (0.1, float("nan"))),
-                       ("outer_ratio", float("inf"))):  # fmt: skip
+                       ("outer_ratio", float("inf")), ("extend_ratio", -0.1), ("extend_ratio", float("nan"))):  # fmt: skip
         with pytest.raises(WsalError, match=f"localize.{field} must be"):
             check_config(LocalizeConfig(**{field: bad}))
     for bad in (1.2, (0.8, -0.1), ()):

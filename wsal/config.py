@@ -164,6 +164,11 @@ class LocalizeConfig:
     # action classes only, WsalModel.scores), the attention whether there is one, so their product is
     # the default (chosen on the held-out videos of bench/accuracy_synthetic.py).
     signal: Literal["cas_x_attention", "cas", "both"] = "cas_x_attention"
+    # Each proposal is extended by round(extend_ratio x its length) snippets on each side before it
+    # is scored (wsal.localize, step 3): long actions whose detections stop at their most
+    # discriminative part. 0 (off) suits short actions (THUMOS-14); on the hard benchmark's
+    # ActivityNet-timed tuning subset it was chosen > 0 for every method (experiments/README.md).
+    extend_ratio: float = 0.0
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
     nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS (wsal.localize)
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
