@@ -110,13 +110,12 @@ class ChangePointConfig:
     # "loss/changepoint" = cp_recon + KL_WEIGHT * cp_kl (wsal.model.changepoint), added to loss/total.
     # It has no weight of its own: the detector reads the embedding detached, so its loss reaches
     # only its own parameters, and AdamW's steps do not change (up to its epsilon) when a loss is scaled.
-    # Segment pooling: the CAS and attention heads read, per snippet, (1 - pool_mix) x its own
-    # embedding + pool_mix x the mean embedding of its segment between change points of pool_level
-    # (-1: off, the heads read the snippet embedding alone). Level 0 and 0.2 chosen on held-out
-    # synthetic videos (mix 0.1 / 0.2 / 1.0 tried; uniform 5-snippet windows instead of change
-    # points, the control, gained less).
+    # Segment pooling: the CAS and attention heads read, per snippet, 0.8 x its own embedding + 0.2 x
+    # the mean embedding of its segment between change points of pool_level (-1: off, the heads
+    # read the snippet embedding alone; the mix is wsal.model.wsal.POOL_MIX). Level 0 chosen on
+    # held-out synthetic videos (uniform 5-snippet windows instead of change points, the control,
+    # gained less).
     pool_level: int = 0
-    pool_mix: float = 0.2
 
     def __post_init__(self) -> None:
         problems = []
@@ -126,8 +125,6 @@ class ChangePointConfig:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
         if not -1 <= self.pool_level < self.num_levels:
             problems.append(f"changepoint.pool_level must be -1 (off) or a level in 0..{self.num_levels - 1}, got {self.pool_level}")
-        if not 0.0 <= self.pool_mix <= 1.0:
-            problems.append(f"changepoint.pool_mix must be in [0, 1], got {self.pool_mix}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -224,6 +221,7 @@ RETIRED_KEYS: dict[str, Any] = {
     "localize.soft_nms_sigma": 0.3,
     "localize.cp_levels": [],
     "changepoint.kl_weight": 0.002,
+    "changepoint.pool_mix": 0.2,  # mixes 0.1 and 1.0 lost on held-out synthetic videos
     "changepoint.hidden_dim": 128,  # sizes of the detector: constants of wsal.model.changepoint
     "changepoint.latent_dim": 32,
     "train.warmup_steps": 0,  # no experiment used a warm-up

@@ -30,7 +30,8 @@ change-point mode far behind (experiments/notes/2026-11-21-change-points.md).
 bench/train_speed.py measures what the detector adds to a training step.
 
 **Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
-heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``, the segments
+heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``
+(``pool_mix`` = :data:`POOL_MIX` but in tests), the segments
 cut at that level's change points (detached decisions; the means carry the gradient). This is how
 the detector feeds back into the MIL: averaging within a detected event removes snippet noise
 without blurring across the event's edges. Pooling over fixed windows instead gains less, and
@@ -55,6 +56,11 @@ from torch import Tensor, nn
 from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.changepoint import ChangePointDetector, ChangePointOutput, segment_means
 from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool, topk_pool
+
+
+# Weight of the segment mean in segment pooling: chosen on held-out synthetic videos among 0.1,
+# 0.2 and 1.0 (experiments/README.md, "Segment pooling").
+POOL_MIX = 0.2
 
 
 def check_inputs(features: Tensor, mask: Tensor, feature_dim: int) -> None:
@@ -82,11 +88,19 @@ class WsalModel(nn.Module):
     (+ the change-point detector when ``changepoint.enabled``)."""
 
     def __init__(
-        self, feature_dim: int, num_classes: int, config: MILConfig, changepoint: ChangePointConfig | None = None
+        self,
+        feature_dim: int,
+        num_classes: int,
+        config: MILConfig,
+        changepoint: ChangePointConfig | None = None,
+        pool_mix: float = POOL_MIX,
     ) -> None:
         super().__init__()
         if feature_dim < 1 or num_classes < 1:
             raise ValueError(f"feature_dim and num_classes must be >= 1, got {feature_dim}, {num_classes}")
+        if not 0.0 <= pool_mix <= 1.0:
+            raise ValueError(f"pool_mix must be in [0, 1], got {pool_mix}")
+        self.pool_mix = pool_mix
         self.feature_dim = feature_dim
         self.num_classes = num_classes
         self.config = config
@@ -104,7 +118,7 @@ class WsalModel(nn.Module):
         if cp is None or cp_cfg is None or cp_cfg.pool_level < 0:
             return x
         pooled = segment_means(x, cp.change_points[:, cp_cfg.pool_level], mask)  # (B, T, E)
-        return (1.0 - cp_cfg.pool_mix) * x + cp_cfg.pool_mix * pooled
+        return (1.0 - self.pool_mix) * x + self.pool_mix * pooled
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
         check_inputs(features, mask, self.feature_dim)
