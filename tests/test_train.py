@@ -426,15 +426,14 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again_on_resume(tmp_pa
     assert err.endswith("--resume given but there is no run here (no checkpoint, no config.toml)") and len(err.splitlines()) == 1
 
 
-def test_checkpoints_by_time_as_well_as_by_steps(tmp_path, config_file, tiny_data):
-    run = tmp_path / "run"
-    assert _train_cli(config_file, tiny_data, run, "--set", "train.checkpoint_every=1000",
-                      "--set", "train.checkpoint_minutes=1e-9") == 0  # fmt: skip
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step_{s}.pt" for s in range(1, 8)]
-    none = tmp_path / "none"
-    assert _train_cli(config_file, tiny_data, none, "--set", "train.checkpoint_every=1000",
-                      "--set", "train.checkpoint_minutes=0") == 0  # fmt: skip
+def test_checkpoints_by_time_as_well_as_by_steps(tmp_path, config_file, tiny_data, monkeypatch):
+    none = tmp_path / "none"  # 8 steps take seconds: no checkpoint by time or by steps
+    assert _train_cli(config_file, tiny_data, none, "--set", "train.checkpoint_every=1000") == 0
     assert not (none / "checkpoints").exists() or not any((none / "checkpoints").iterdir())
+    monkeypatch.setattr("wsal.train.CHECKPOINT_MINUTES", 1e-9)  # every step is "minutes later"
+    run = tmp_path / "run"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.checkpoint_every=1000") == 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step_{s}.pt" for s in range(1, 8)]
 
 
 def test_a_non_finite_loss_stops_training_with_one_line(tmp_path, config_file, tiny_data, capsys):
@@ -446,7 +445,7 @@ def test_a_non_finite_loss_stops_training_with_one_line(tmp_path, config_file, t
     # the first update already diverges: nothing good was saved, and nothing is
     assert "non-finite loss in steps 1-2" in err[-1] and "last good checkpoint: none" in err[-1] and "lower train.lr" in err[-1]
     assert not (run / "model.pt").exists() and not list(run.glob("checkpoints/*.pt"))
-    for bad in ("train.lr=nan", "train.lr=0", "train.checkpoint_minutes=-1"):
+    for bad in ("train.lr=nan", "train.lr=0", "train.max_steps=0"):
         assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("wsal train: error: train.") and len(err.splitlines()) == 1

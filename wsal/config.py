@@ -136,14 +136,13 @@ class TrainConfig:
     max_steps: int = 5000
     batch_size: int = 16
     lr: float = 1e-4
-    # constant: lr at every step; cosine: lr decays to 0 along half a cosine from the end of the
-    # warm-up to max_steps (so max_steps cannot change when such a run resumes)
+    # constant: lr at every step; cosine: lr decays to 0 along half a cosine from the first step to
+    # max_steps (so max_steps cannot change when such a run resumes)
     lr_schedule: Literal["constant", "cosine"] = "constant"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
     checkpoint_every: int = 1000  # steps between periodic checkpoints
-    checkpoint_minutes: float = 10.0  # also a checkpoint once this long has passed since the last (0: off)
     log_every: int = 10  # steps between rows of log.csv
 
 
@@ -224,7 +223,8 @@ RETIRED_KEYS: dict[str, Any] = {
     "changepoint.pool_mix": 0.2,  # mixes 0.1 and 1.0 lost on held-out synthetic videos
     "changepoint.hidden_dim": 128,  # sizes of the detector: constants of wsal.model.changepoint
     "changepoint.latent_dim": 32,
-    "train.warmup_steps": 0,  # no experiment used a warm-up
+    "train.warmup_steps": 0,
+    "train.checkpoint_minutes": 10.0,  # CHECKPOINT_MINUTES in wsal.train  # no experiment used a warm-up
     "mil.embed_kernel": 3,  # kernels 5 and 7 lost (experiments/notes/2026-12-06-completeness.md)
 }
 

@@ -6,7 +6,7 @@
 * ``log.csv`` -- one row every ``train.log_every`` steps: step, each loss key (mean over the
   steps since the previous row), lr, steps/s;
 * ``checkpoints/step_N.pt`` every ``train.checkpoint_every`` steps, and whenever
-  ``train.checkpoint_minutes`` have passed since the last one (a kill loses minutes, not hours),
+  :data:`CHECKPOINT_MINUTES` have passed since the last one (a kill loses minutes, not hours),
   and ``model.pt`` at the end.
 
 A non-finite mean loss at a log row, or before a checkpoint is written, stops training with an
@@ -78,6 +78,10 @@ _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 # a wide terminal), so the line stays under 80 characters; postfix is the total loss.
 _PROGRESS_FORMAT = "{desc} {n_fmt}/{total_fmt} |{bar:12}| {rate_fmt}, ETA {remaining}{postfix}"
 
+# A checkpoint is also written once this many minutes have passed since the last one, whatever
+# train.checkpoint_every says: a killed run loses minutes of work, not hours.
+CHECKPOINT_MINUTES = 10.0
+
 # Config keys that may differ between the original run and its resume (they do not change the
 # optimisation path), besides the whole [localize] section. Everything else must match.
 _RESUME_FREE_KEYS: frozenset[str] = frozenset(
@@ -90,7 +94,6 @@ _RESUME_FREE_KEYS: frozenset[str] = frozenset(
         "train.max_steps",
         "train.device",
         "train.checkpoint_every",
-        "train.checkpoint_minutes",
         "train.log_every",
     }
 )
@@ -301,8 +304,6 @@ def train(
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
     if not (math.isfinite(tc.lr) and tc.lr > 0):
         raise WsalError(f"train.lr must be finite and > 0, got {tc.lr}")
-    if not tc.checkpoint_minutes >= 0:
-        raise WsalError(f"train.checkpoint_minutes must be >= 0 (0: by steps only), got {tc.checkpoint_minutes}")
     if config.data.group_batches < 0:
         raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
@@ -468,7 +469,7 @@ def _train_in_run(
             bar.update(1)
             save = step != tc.max_steps and (
                 step % tc.checkpoint_every == 0
-                or (tc.checkpoint_minutes > 0 and time.perf_counter() - last_saved >= 60 * tc.checkpoint_minutes)
+                or time.perf_counter() - last_saved >= 60 * CHECKPOINT_MINUTES
             )
             log_row = step % tc.log_every == 0 or step == tc.max_steps
             if save or log_row:
