@@ -122,3 +122,45 @@ def test_every_setting_is_named_where_it_is_used():
             if not any(re.search(p, blob) for p in patterns):
                 unset.append(f"{section.name}.{key.name}")
     assert unset == []
+
+
+def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf key of a nested config dataclass, as ``section.key``."""
+    import dataclasses
+
+    keys = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            keys += _dotted_keys(type(default), f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def test_every_config_key_is_set_by_a_recipe_or_a_test():
+    """A key exists because someone changes it: a recipe in experiments/ sets it, or a test does
+    (``--set section.key=``, a TOML line ``key =``, a CLI flag that fills it, or ``key=`` in a
+    config dataclass call). A key nobody sets is a constant (wsal.config.RETIRED_KEYS)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    recipes = [tomllib.loads(p.read_text()) for p in sorted((root / "experiments").glob("*.toml"))]
+    assert recipes, "the recipes in experiments/ are part of the repository"
+    tests = "\n".join(p.read_text() for p in sorted((root / "tests").glob("*.py")) if p.name != "test_config.py")
+    flags = {"data.features": "--features", "data.annotations": "--annotations", "train.device": "--device"}
+    unset = []
+    for dotted in _dotted_keys(ExperimentConfig):
+        section, _, key = dotted.rpartition(".")
+        in_recipe = any((r.get(section, {}) if section else r).get(key) is not None for r in recipes)
+        in_tests = (
+            f"{dotted}=" in tests
+            or re.search(rf"^{key} = ", tests, re.MULTILINE) is not None
+            or re.search(rf"[(,]\s*{key}=", tests) is not None
+            or (dotted in flags and flags[dotted] in tests)
+        )
+        if not (in_recipe or in_tests):
+            unset.append(dotted)
+    assert unset == []
