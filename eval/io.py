@@ -32,9 +32,7 @@ What this module does not do: compute any metric, or convert other annotation fo
 
 from __future__ import annotations
 
-import json
 import math
-import numbers
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,7 +41,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from wsal.errors import WsalError
-from wsal.jsonfile import JsonContentError, parse_json
+from wsal.jsonfile import read_json_file, read_text_file, to_number
 from wsal.outputs import write_json_atomic, write_text_atomic
 
 OFFICIAL_CLASS_LIST = Path(__file__).with_name("thumos14_detclasslist.txt")  # the kit's ids (module docstring)
@@ -154,48 +152,11 @@ class Predictions:
         )
 
 
-def _read_text(path: str | os.PathLike, what: str) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise WsalError(f"{p}: {what} file not found")
-    try:
-        return p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise WsalError(f"{p}: {what} file is not UTF-8 text") from None
-
-
-def _read_json(path: str | os.PathLike, what: str, text: str | None = None) -> Any:
-    """The JSON value of ``path`` (``text``: its content, when already read)."""
-    p = Path(path)
-    text = _read_text(p, what) if text is None else text
-    if not text.strip():
-        raise WsalError(f"{p}: {what} file is empty")
-    try:
-        return parse_json(text)
-    except json.JSONDecodeError as err:
-        raise WsalError(f"{p}: not a JSON {what} file ({err.msg} at line {err.lineno}, column {err.colno})") from None
-    except JsonContentError as err:
-        raise WsalError(f"{p}: refused {what} file: {err}") from None
-
-
-def _to_float(value: Any, where: str) -> float:
-    """A finite float from a JSON number or numeric string; anything else is a WsalError."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
-        raise WsalError(f"{where}: expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise WsalError(f"{where}: expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise WsalError(f"{where}: value {value!r} is not finite")
-    return number
-
-
 def _to_segment(value: Any, where: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise WsalError(f"{where}: segment must be [start, end], got {value!r}")
-    start_s = _to_float(value[0], where)
-    end_s = _to_float(value[1], where)
+    start_s = to_number(value[0], where)
+    end_s = to_number(value[1], where)
     if end_s < start_s:
         raise WsalError(f"{where}: segment [{start_s:g}, {end_s:g}] is reversed (end < start)")
     return start_s, end_s
@@ -217,10 +178,10 @@ def _parse_video_gt(vid: str, entry: Any, where: str) -> VideoGT:
     subset = entry.get("subset")
     if not isinstance(subset, str) or not subset:
         raise WsalError(f"{where}: missing or non-string 'subset'")
-    duration_s = None if entry.get("duration") is None else _to_float(entry["duration"], f"{where}: duration")
+    duration_s = None if entry.get("duration") is None else to_number(entry["duration"], f"{where}: duration")
     if duration_s is not None and duration_s <= 0:
         raise WsalError(f"{where}: duration must be > 0 seconds, got {duration_s:g}")
-    fps = None if entry.get("fps") is None else _to_float(entry["fps"], f"{where}: fps")
+    fps = None if entry.get("fps") is None else to_number(entry["fps"], f"{where}: fps")
     if "annotations" not in entry:
         raise WsalError(f"{where}: missing 'annotations' (a video without instances has \"annotations\": [])")
     annotations = entry["annotations"]
@@ -263,7 +224,7 @@ def _parse_ground_truth(data: Any, path: str) -> GroundTruth:
 
 def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     """Read and validate a ground-truth JSON file (see the module docstring for the format)."""
-    return _parse_ground_truth(_read_json(path, "ground-truth"), str(path))
+    return _parse_ground_truth(read_json_file(path, "ground-truth"), str(path))
 
 
 def _plain_detection(det: Any) -> tuple[str, float, float, float] | None:
@@ -315,7 +276,7 @@ def _parse_predictions(data: Any, path: str) -> Predictions:
             labels.append(_to_label(det["label"], at))
             starts.append(start_s)
             ends.append(end_s)
-            scores.append(_to_float(det["score"], f"{at}: score"))
+            scores.append(to_number(det["score"], f"{at}: score"))
     return Predictions.from_columns(video_ids, labels, starts, ends, scores, path)
 
 
@@ -327,7 +288,7 @@ def predictions_form(path: str | os.PathLike, text: str | None = None) -> str:
     >>> predictions_form("run.txt", "v 1 2 7 0.5"), predictions_form("run.txt", " {}"), predictions_form("run.JSON", "")
     ('thumos14', 'json', 'json')
     """
-    text = _read_text(path, "predictions") if text is None else text
+    text = read_text_file(path, "predictions") if text is None else text
     is_json = text.lstrip().startswith("{") or Path(path).suffix.lower() == ".json"
     return "json" if is_json else "thumos14"
 
@@ -336,10 +297,10 @@ def load_predictions(path: str | os.PathLike, class_list: KitClassList | None = 
     """Read and validate a predictions file, ActivityNet results JSON or the THUMOS-14 kit's txt
     (:func:`predictions_form` tells which); ``class_list`` maps the txt's class ids to names
     (default: the kit's official list) and is not used for JSON."""
-    text = _read_text(path, "predictions")
+    text = read_text_file(path, "predictions")
     if predictions_form(path, text) == "thumos14":
         return _parse_kit_detections(text, str(path), class_list or load_class_list())
-    return _parse_predictions(_read_json(path, "predictions", text), str(path))
+    return _parse_predictions(read_json_file(path, "predictions", text), str(path))
 
 
 def write_ground_truth(database: dict, path: str | os.PathLike) -> None:
@@ -357,7 +318,7 @@ def _checked_detection(det: Any, where: str) -> dict:
     return {
         "segment": [start_s, end_s],
         "label": _to_label(det["label"], where),
-        "score": _to_float(det["score"], f"{where}: score"),
+        "score": to_number(det["score"], f"{where}: score"),
     }
 
 
@@ -448,7 +409,7 @@ def load_class_list(path: str | os.PathLike | None = None) -> KitClassList:
     p = OFFICIAL_CLASS_LIST if path is None else Path(path)
     ids: dict[str, int] = {}
     seen: dict[int, str] = {}
-    for at, (id_tok, name) in _columns(_read_text(p, "class list"), p, 2, "ID NAME"):
+    for at, (id_tok, name) in _columns(read_text_file(p, "class list"), p, 2, "ID NAME"):
         class_id = _to_int(id_tok, f"{at}: class id")
         if name in ids:
             raise WsalError(f"{at}: class {name!r} is listed twice")
@@ -471,8 +432,8 @@ def _parse_kit_detections(text: str, path: str, class_list: KitClassList) -> Pre
     scores: list[float] = []
     reordered = 0
     for at, (video, start_tok, end_tok, class_tok, score_tok) in _columns(text, path, 5, KIT_COLUMNS):
-        start_s = _to_float(start_tok, f"{at}: start_s")
-        end_s = _to_float(end_tok, f"{at}: end_s")
+        start_s = to_number(start_tok, f"{at}: start_s")
+        end_s = to_number(end_tok, f"{at}: end_s")
         class_id = _to_int(class_tok, f"{at}: class_id")
         label = names.get(class_id)
         if label is None:
@@ -486,7 +447,7 @@ def _parse_kit_detections(text: str, path: str, class_list: KitClassList) -> Pre
         labels.append(label)
         starts.append(start_s)
         ends.append(end_s)
-        scores.append(_to_float(score_tok, f"{at}: score"))
+        scores.append(to_number(score_tok, f"{at}: score"))
     return Predictions.from_columns(video_ids, labels, starts, ends, scores, path, num_reordered=reordered)
 
 

@@ -131,7 +131,7 @@ def test_thumos14_non_numeric_time_names_file_and_line(thumos_dir, tmp_path, cap
     bad = _write(thumos_dir / "annotations_val" / "Diving_val.txt", "\n\nvideo_validation_0000001 0.2 1,1\n")
     code, _, stderr = _convert(capsys, "thumos14", thumos_dir, tmp_path / "gt.json")
     assert code == 2
-    assert f"{bad}:3: '1,1' is not a number" in stderr
+    assert f"{bad}:3: expected a number, got '1,1'" in stderr
 
 
 def test_thumos14_degenerate_segments_are_dropped_and_counted(thumos_dir, tmp_path, capsys):
@@ -181,7 +181,7 @@ def test_thumos14_unreadable_class_file(thumos_dir, tmp_path, capsys):
     bad = thumos_dir / "annotations_val" / "Diving_val.txt"
     bad.write_bytes(b"video_validation_0000001 \xff\xfe 1.1\n")
     code, _, stderr = _convert(capsys, "thumos14", thumos_dir, tmp_path / "gt.json")
-    assert code == 2 and f"{bad}: not UTF-8 text" in stderr
+    assert code == 2 and f"{bad}: annotation file is not UTF-8 text" in stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,18 +271,18 @@ def _one_video(**entry) -> str:
 @pytest.mark.parametrize(
     "content, message",
     [
-        (None, "cannot read"),
-        ("{not json", "not valid JSON (Expecting property name enclosed in double quotes at line 1 column 2)"),
+        (None, "file not found"),
+        ("{not json", "not a JSON annotation file (Expecting property name enclosed in double quotes at line 1, column 2)"),
         ('{"taxonomy": []}', "expected an ActivityNet JSON object with a 'database'"),
         ('{"database": {}}', "no videos found"),
-        (_one_video(annotations=[{"segment": [1, "x"], "label": "A"}]), "video v, annotations 0: 'x' is not a number"),
+        (_one_video(annotations=[{"segment": [1, "x"], "label": "A"}]), "video v, annotations 0: expected a number, got 'x'"),
         (_one_video(annotations=[{"segment": [1, 2, 3], "label": "A"}]), "'segment' must be [start, end]"),
         (_one_video(annotations=[{"segment": [1, 2]}]), "expected an object with 'segment' and 'label'"),
         (_one_video(annotations=[{"segment": [1, 2], "label": 7}]), "'label' must be a non-empty string"),
         (_one_video(), "video v has no 'annotations' list"),
-        (_one_video(duration="long", annotations=[]), "video v, duration: 'long' is not a number"),
+        (_one_video(duration="long", annotations=[]), "video v, duration: expected a number, got 'long'"),
         ('{"database": {"v": {"subset": "training", "annotations": []}, "v": {"subset": "training", "annotations": []}}}',
-         "refused: key 'v' appears twice in one object"),
+         "refused annotation file: key 'v' appears twice in one object"),
     ],
 )
 def test_activitynet_bad_files_are_one_line_errors(content, message, tmp_path, capsys):
@@ -416,9 +416,9 @@ def test_subset_option_only_for_activitynet(thumos_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (None, "cannot read"),
+        (None, "file not found"),
         ("[1, 2]", "expected an object"),
-        ('{"video_test_0000004": {"fps": "fast"}}', "video video_test_0000004, fps: 'fast' is not a number"),
+        ('{"video_test_0000004": {"fps": "fast"}}', "video video_test_0000004, fps: expected a number, got 'fast'"),
     ],
 )
 def test_bad_video_info(content, message, thumos_dir, tmp_path, capsys):

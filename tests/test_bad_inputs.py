@@ -154,7 +154,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ('annotations: no THUMOS files', ['annotations', '--format', 'thumos14', '{tmp}', '--out', '{tmp}/g.json'],
      'no <Class>_val.txt or <Class>_test.txt files'),
     ('annotations: ActivityNet not JSON', ['annotations', '--format', 'activitynet', '{notjson}', '--out', '{tmp}/g.json'],
-     'not valid JSON'),
+     'not a JSON annotation file'),
     ('annotations: --subset with thumos14', ['annotations', '--format', 'thumos14', '{tmp}', '--subset', 'x', '--out', '{tmp}/g.json'],
      '--subset only applies to --format activitynet'),
     ('merge-stores: a part twice', ['merge-stores', '{store}', '{store}', '--out', '{tmp}/m.h5'],

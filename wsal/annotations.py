@@ -34,8 +34,6 @@ them, see :func:`apply_video_info`).
 
 from __future__ import annotations
 
-import json
-import math
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from wsal.errors import WsalError
-from wsal.jsonfile import JsonContentError, parse_json
+from wsal.jsonfile import read_json_file, read_text_file, to_number
 from wsal.npyfile import load_npy
 
 FORMATS: tuple[str, ...] = ("thumos14", "activitynet", "wtalc")
@@ -155,27 +153,6 @@ class AnnotationSet:
             self.videos[vid].instances.append(Instance(start_s, end_s, label))
 
 
-def to_seconds(value: object, where: str) -> float:
-    """A finite number of seconds from a number or a numeric string; ``where`` names it in errors.
-
-    >>> to_seconds("18.6", "x"), to_seconds(3, "x")
-    (18.6, 3.0)
-    >>> to_seconds("abc", "gt.json: video v, annotation 0")
-    Traceback (most recent call last):
-    ...
-    wsal.annotations.AnnotationError: gt.json: video v, annotation 0: 'abc' is not a number
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, np.integer, np.floating)):
-        raise AnnotationError(f"{where}: {value!r} is not a number")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise AnnotationError(f"{where}: {value!r} is not a number") from None
-    if not math.isfinite(seconds):
-        raise AnnotationError(f"{where}: {value!r} is not a finite number")
-    return seconds
-
-
 def youtube_id(url: str) -> str | None:
     """The ``v`` parameter of a YouTube watch URL, or ``None``.
 
@@ -201,26 +178,7 @@ def parse_thumos_line(line: str, where: str) -> tuple[str, float, float] | None:
         return None
     if len(fields) != 3:
         raise AnnotationError(f"{where}: expected 'video_name start end', got {line.strip()!r}")
-    return fields[0], to_seconds(fields[1], where), to_seconds(fields[2], where)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise AnnotationError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{path}: not UTF-8 text") from None
-
-
-def _read_json(path: Path) -> Any:
-    text = _read_text(path)
-    try:
-        return parse_json(text)
-    except json.JSONDecodeError as err:
-        raise AnnotationError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
-    except JsonContentError as err:
-        raise AnnotationError(f"{path}: refused: {err}") from None
+    return fields[0], to_number(fields[1], where), to_number(fields[2], where)
 
 
 def _require_folder(path: Path) -> None:
@@ -262,7 +220,7 @@ def read_thumos14(source: Path) -> AnnotationSet:
         match = _THUMOS_FILE.match(path.name)
         assert match is not None  # thumos14_files only returns matching names
         label, subset = match["label"], THUMOS_SUBSETS[match["split"]]
-        text = _read_text(path)
+        text = read_text_file(path, "annotation")
         if not text.strip():
             result.notes.append(f"{path}: empty: class {label} has no segments in {subset} from this file")
         for number, line in enumerate(text.splitlines(), start=1):
@@ -289,8 +247,8 @@ def _optional_seconds(value: object, where: str) -> float | None:
 
 
 def positive_seconds(value: object, where: str) -> float:
-    """:func:`to_seconds`, and more than 0 (a duration)."""
-    seconds = to_seconds(value, where)
+    """:func:`wsal.jsonfile.to_number`, and more than 0 (a duration)."""
+    seconds = to_number(value, where)
     if seconds <= 0:
         raise AnnotationError(f"{where}: a duration must be > 0 s, got {seconds:g}")
     return seconds
@@ -299,7 +257,7 @@ def positive_seconds(value: object, where: str) -> float:
 def _json_segment(raw: object, where: str) -> tuple[float, float]:
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
         raise AnnotationError(f"{where}: 'segment' must be [start, end], got {raw!r}")
-    return to_seconds(raw[0], where), to_seconds(raw[1], where)
+    return to_number(raw[0], where), to_number(raw[1], where)
 
 
 def _json_annotations(result: AnnotationSet, path: Path, vid: str, items: object, key: str) -> None:
@@ -322,7 +280,7 @@ def read_activitynet(path: Path, subset: str | None = None) -> AnnotationSet:
     In the database form ``subset`` only fills videos that have no "subset" of their own.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json_file(path, "annotation")
     if isinstance(data, dict) and isinstance(data.get("database"), dict):
         return _activitynet_database(path, data["database"], subset)
     if isinstance(data, dict) and isinstance(data.get("results"), dict):
@@ -451,13 +409,13 @@ def _misc_fps(folder: Path) -> dict[str, float]:
     if not path.exists():
         return {}
     fps: dict[str, float] = {}
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path, "annotation").splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 2:
             raise AnnotationError(f"{path}:{number}: expected 'video_name fps', got {line.strip()!r}")
-        fps[fields[0]] = to_seconds(fields[1], f"{path}:{number}")
+        fps[fields[0]] = to_number(fields[1], f"{path}:{number}")
     return fps
 
 
@@ -491,7 +449,7 @@ def read_wtalc(folder: Path) -> AnnotationSet:
         result.videos[vid] = AnnotatedVideo(
             subset=_text(subsets[row]),
             duration_s=None if durations is None else positive_seconds(durations[row], f"{where}, duration.npy"),
-            fps=None if fps is None else to_seconds(fps, f"{where}, fps"),
+            fps=None if fps is None else to_number(fps, f"{where}, fps"),
         )
         video_segments, video_labels = segments[row], labels[row]
         if not all(isinstance(rows, (list, tuple, np.ndarray)) for rows in (video_segments, video_labels)):
@@ -516,7 +474,7 @@ def _wtalc_ambiguous(result: AnnotationSet, path: Path) -> None:
     if not path.exists():
         return
     skipped: list[str] = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path, "annotation").splitlines(), start=1):
         parsed = parse_thumos_line(line, f"{path}:{number}")
         if parsed is None:
             continue
@@ -547,7 +505,7 @@ class VideoInfo:
 def read_video_info(path: Path) -> dict[str, VideoInfo]:
     """Reads ``{vid: {"fps": .., "duration": .., ...}}`` (e.g. TH14_video_info.json); other keys are ignored."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json_file(path, "video-info")
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected an object {{video: {{\"fps\", \"duration\"}}}}")
     info: dict[str, VideoInfo] = {}
