@@ -36,7 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 from research.multiseed import SeedResult, evaluate_raw, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at

@@ -1,33 +1,30 @@
-"""Reading and writing the two evaluation files: ground truth and detection results.
+"""Reading and writing detection results (predictions); ground truth is wsal.groundtruth.
 
 Formats (DESIGN.md):
 
-* ground truth, ActivityNet form: ``{"database": {video: {"subset": S, "duration": s, "fps": f,
-  "annotations": [{"segment": [start_s, end_s], "label": L}], "ambiguous": [[start_s, end_s]]}}}``;
-  ``duration``, ``fps``, ``annotations`` and ``ambiguous`` are optional, other keys are ignored.
-* predictions, ActivityNet results form: ``{"results": {video: [{"segment": [start_s, end_s],
-  "label": L, "score": x}]}}``; extra top-level keys (``version``, ``external_data``, ...) are ignored.
-* predictions, the THUMOS-14 evaluation kit's detection txt: one detection per line,
+* ActivityNet results form: ``{"results": {video: [{"segment": [start_s, end_s], "label": L,
+  "score": x}]}}``; extra top-level keys (``version``, ``external_data``, ...) are ignored.
+* the THUMOS-14 evaluation kit's detection txt: one detection per line,
   ``video_name start_s end_s class_id score`` separated by whitespace, with the kit's class ids
   from a class list (:class:`KitClassList`: ``ID NAME`` lines; by default the kit's own list,
   ``thumos14_detclasslist.txt`` beside this module, which numbers the 20 classes with their
   UCF-101 ids 7 BaseballPitch ... 97 VolleyballSpiking). Read as the kit reads it: a trailing
   ``.mpeg`` of a video name is dropped and a segment given as end < start is put in order (the
   kit's overlap orders both ends; counted in ``Predictions.num_reordered``). :func:`load_predictions`
-  tells the two prediction forms apart by content, then name: a file whose first non-blank
-  character is ``{``, or whose name ends in ``.json``, is JSON; any other is the kit's txt.
+  tells the two forms apart by content, then name: a file whose first non-blank character is
+  ``{``, or whose name ends in ``.json``, is JSON; any other is the kit's txt.
 
-Tolerant where real files differ: segment values given as numeric strings (``"18.6"``, as some
-THUMOS gt.json files ship them), integer values, extra keys, zero-length segments. Strict where it
-matters: a file that is missing, empty or not JSON, a wrong top-level shape, non-numeric, NaN or
-infinite values, and reversed segments (end < start) in JSON raise :class:`WsalError` with one
-line naming the file, the video (or the txt's line) and the entry.
+Tolerant where real files differ: segment values given as numeric strings, integer values, extra
+keys, zero-length segments. Strict where it matters: a file that is missing, empty or not JSON, a
+wrong top-level shape, non-numeric, NaN or infinite values, and reversed segments (end < start) in
+JSON raise :class:`WsalError` with one line naming the file, the video (or the txt's line) and the
+entry (the same rules and readers as wsal.groundtruth).
 
 Writers validate what they are given with the same rules, then write a temporary file next to the
 target and rename it over the target, so a crash never leaves a half-written file.
 
-What this module does not do: compute any metric, or convert other annotation formats (that is
-``wsal.annotations``).
+What this module does not do: compute any metric, read ground truth (wsal.groundtruth) or other
+annotation formats (wsal.annotations).
 """
 
 from __future__ import annotations
@@ -41,70 +38,12 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from wsal.errors import WsalError
+from wsal.groundtruth import to_label, to_segment
 from wsal.jsonfile import read_json_file, read_text_file, to_number
 from wsal.outputs import write_json_atomic, write_text_atomic
 
 OFFICIAL_CLASS_LIST = Path(__file__).with_name("thumos14_detclasslist.txt")  # the kit's ids (module docstring)
 KIT_COLUMNS = "video_name start_s end_s class_id score"
-
-
-@dataclass(frozen=True)
-class VideoGT:
-    """Ground truth of one video. Times in seconds."""
-
-    video_id: str
-    subset: str
-    duration_s: float | None
-    fps: float | None
-    segments_s: np.ndarray  # (N, 2) float64 start, end
-    labels: tuple[str, ...]  # (N,)
-    ambiguous_s: np.ndarray  # (M, 2) float64 THUMOS Ambiguous regions; (0, 2) when none
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """All videos of one ground-truth file (or of one subset of it).
-
-    ``classes`` is the sorted set of labels over every video of the *file* (all subsets), so a
-    class index stays the same whichever subset is evaluated.
-    """
-
-    videos: dict[str, VideoGT]
-    classes: tuple[str, ...]
-    path: str
-
-    def subset(self, name: str | None) -> "GroundTruth":
-        """The videos of subset ``name`` (None: all). Keeps ``classes`` and ``path``."""
-        if name is None:
-            return self
-        available = self.subsets()
-        if name not in available:
-            raise WsalError(
-                f"{self.path}: no subset {name!r}; available subsets: {', '.join(available) or '(none)'}"
-            )
-        videos = {vid: v for vid, v in self.videos.items() if v.subset == name}
-        return GroundTruth(videos=videos, classes=self.classes, path=self.path)
-
-    def restricted(self, video_ids: Iterable[str], source: str) -> "GroundTruth":
-        """Only the videos in ``video_ids`` (e.g. those a feature store holds); ``source`` names the
-        list in the error raised when none of them is in the ground truth."""
-        keep = set(video_ids)
-        videos = {vid: v for vid, v in self.videos.items() if vid in keep}
-        if not videos:
-            raise WsalError(f"{source}: none of its {len(keep)} videos is in the ground truth {self.path}")
-        return GroundTruth(videos=videos, classes=self.classes, path=self.path)
-
-    def subsets(self) -> list[str]:
-        """Sorted names of the subsets present."""
-        return sorted({v.subset for v in self.videos.values()})
-
-    def video_ids(self) -> list[str]:
-        """Sorted video ids."""
-        return sorted(self.videos)
-
-    def num_instances(self) -> int:
-        """Number of annotated (non-ambiguous) segments over all videos."""
-        return sum(len(v.labels) for v in self.videos.values())
 
 
 @dataclass(frozen=True)
@@ -152,81 +91,6 @@ class Predictions:
         )
 
 
-def _to_segment(value: Any, where: str) -> tuple[float, float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise WsalError(f"{where}: segment must be [start, end], got {value!r}")
-    start_s = to_number(value[0], where)
-    end_s = to_number(value[1], where)
-    if end_s < start_s:
-        raise WsalError(f"{where}: segment [{start_s:g}, {end_s:g}] is reversed (end < start)")
-    return start_s, end_s
-
-
-def _to_label(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WsalError(f"{where}: label must be a non-empty string, got {value!r}")
-    return value
-
-
-def _segments_array(pairs: list[tuple[float, float]]) -> np.ndarray:
-    return np.asarray(pairs, dtype=np.float64).reshape(len(pairs), 2)  # (N, 2)
-
-
-def _parse_video_gt(vid: str, entry: Any, where: str) -> VideoGT:
-    if not isinstance(entry, dict):
-        raise WsalError(f"{where}: expected an object, got {type(entry).__name__}")
-    subset = entry.get("subset")
-    if not isinstance(subset, str) or not subset:
-        raise WsalError(f"{where}: missing or non-string 'subset'")
-    duration_s = None if entry.get("duration") is None else to_number(entry["duration"], f"{where}: duration")
-    if duration_s is not None and duration_s <= 0:
-        raise WsalError(f"{where}: duration must be > 0 seconds, got {duration_s:g}")
-    fps = None if entry.get("fps") is None else to_number(entry["fps"], f"{where}: fps")
-    if "annotations" not in entry:
-        raise WsalError(f"{where}: missing 'annotations' (a video without instances has \"annotations\": [])")
-    annotations = entry["annotations"]
-    if not isinstance(annotations, list):
-        raise WsalError(f"{where}: 'annotations' must be a list")
-    pairs: list[tuple[float, float]] = []
-    labels: list[str] = []
-    for i, ann in enumerate(annotations):
-        at = f"{where}: annotation {i}"
-        if not isinstance(ann, dict) or "segment" not in ann or "label" not in ann:
-            raise WsalError(f"{at}: expected {{'segment': [start, end], 'label': L}}, got {ann!r}")
-        pairs.append(_to_segment(ann["segment"], at))
-        if pairs[-1][0] < 0:
-            raise WsalError(f"{at}: segment starts before the video, at {pairs[-1][0]:g} s")
-        labels.append(_to_label(ann["label"], at))
-    ambiguous = entry.get("ambiguous", [])
-    if not isinstance(ambiguous, list):
-        raise WsalError(f"{where}: 'ambiguous' must be a list of [start, end]")
-    amb = [_to_segment(seg, f"{where}: ambiguous {i}") for i, seg in enumerate(ambiguous)]
-    return VideoGT(
-        video_id=vid,
-        subset=subset,
-        duration_s=duration_s,
-        fps=fps,
-        segments_s=_segments_array(pairs),
-        labels=tuple(labels),
-        ambiguous_s=_segments_array(amb),
-    )
-
-
-def _parse_ground_truth(data: Any, path: str) -> GroundTruth:
-    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
-        raise WsalError(f"{path}: not a ground-truth file: expected {{\"database\": {{video: ...}}}} at the top level")
-    videos: dict[str, VideoGT] = {}
-    for vid, entry in data["database"].items():
-        videos[vid] = _parse_video_gt(vid, entry, f"{path}: video {vid!r}")
-    classes = tuple(sorted({label for v in videos.values() for label in v.labels}))
-    return GroundTruth(videos=videos, classes=classes, path=path)
-
-
-def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
-    """Read and validate a ground-truth JSON file (see the module docstring for the format)."""
-    return _parse_ground_truth(read_json_file(path, "ground-truth"), str(path))
-
-
 def _plain_detection(det: Any) -> tuple[str, float, float, float] | None:
     """(label, start_s, end_s, score) when ``det`` is a well-formed detection with float values
     (the usual case); None when anything needs the full, message-building checks."""
@@ -271,9 +135,9 @@ def _parse_predictions(data: Any, path: str) -> Predictions:
             if missing:
                 hint = " (is this a classification result file?)" if missing == ["segment"] else ""
                 raise WsalError(f"{at}: missing {', '.join(repr(k) for k in missing)}{hint}")
-            start_s, end_s = _to_segment(det["segment"], at)
+            start_s, end_s = to_segment(det["segment"], at)
             video_ids.append(vid)
-            labels.append(_to_label(det["label"], at))
+            labels.append(to_label(det["label"], at))
             starts.append(start_s)
             ends.append(end_s)
             scores.append(to_number(det["score"], f"{at}: score"))
@@ -303,21 +167,15 @@ def load_predictions(path: str | os.PathLike, class_list: KitClassList | None = 
     return _parse_predictions(read_json_file(path, "predictions", text), str(path))
 
 
-def write_ground_truth(database: dict, path: str | os.PathLike) -> None:
-    """Validate ``database`` ({video: {...}}) with the reader's rules, then write ``{"database": ...}`` atomically."""
-    _parse_ground_truth({"database": database}, str(path))
-    write_json_atomic({"database": database}, path)
-
-
 def _checked_detection(det: Any, where: str) -> dict:
     """``det`` as ``{"segment": [start_s, end_s], "label", "score"}`` with plain floats, checked
     with the reader's rules."""
     if not isinstance(det, Mapping) or any(k not in det for k in ("segment", "label", "score")):
         raise WsalError(f"{where}: expected {{'segment', 'label', 'score'}}, got {det!r}")
-    start_s, end_s = _to_segment(list(det["segment"]), where)
+    start_s, end_s = to_segment(list(det["segment"]), where)
     return {
         "segment": [start_s, end_s],
-        "label": _to_label(det["label"], where),
+        "label": to_label(det["label"], where),
         "score": to_number(det["score"], f"{where}: score"),
     }
 

@@ -39,7 +39,8 @@ import numpy as np
 
 from wsal.errors import WsalError
 from wsal.eval.detection import DetectionResult, coverage_fields, check_thresholds
-from wsal.eval.io import GroundTruth, Predictions
+from wsal.eval.io import Predictions
+from wsal.groundtruth import GroundTruth
 
 # MATLAB's 0:0.1:1 (see the module docstring)
 RECALL_POINTS: tuple[float, ...] = tuple([k * 0.1 for k in range(6)] + [1 - k * 0.1 for k in range(4, -1, -1)])

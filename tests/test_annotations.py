@@ -10,7 +10,7 @@ import pytest
 
 from wsal.annotations import FORMATS, read_thumos14, read_wtalc, wtalc_video_ids
 from wsal.cli import main
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 
 
 def _convert(capsys, fmt: str, source: Path, out: Path, *options: object) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ from sklearn.metrics import average_precision_score
 
 from wsal.errors import WsalError
 from wsal.eval.classification import average_precision, classification_map, multi_hot_labels
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 
 
 def test_hand_values():

@@ -23,7 +23,7 @@ from wsal.data import (
     shape_video,
 )
 from wsal.errors import WsalError
-from wsal.eval.io import load_ground_truth, write_ground_truth
+from wsal.groundtruth import load_ground_truth, write_ground_truth
 from wsal.features.store import StoreWriter
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel

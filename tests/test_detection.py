@@ -12,7 +12,8 @@ import pytest
 from wsal.errors import WsalError
 from wsal.eval.detection import detection_map, interpolated_ap
 from wsal.segments import tiou
-from wsal.eval.io import GroundTruth, Predictions, VideoGT, load_ground_truth, load_predictions
+from wsal.eval.io import Predictions, load_predictions
+from wsal.groundtruth import GroundTruth, VideoGT, load_ground_truth
 from wsal.eval.reference import official_activitynet_ap, reference_per_class_ap
 
 

@@ -1,4 +1,4 @@
-"""wsal.eval.io: ground truth / predictions JSON, tolerant of real files, strict on bad values."""
+"""wsal.groundtruth and wsal.eval.io: ground truth / predictions JSON, tolerant of real files, strict on bad values."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 
 from wsal.errors import WsalError
-from wsal.eval.io import (
-    load_ground_truth,
-    load_predictions,
-    write_ground_truth,
-    write_predictions,
-)
+from wsal.eval.io import load_predictions, write_predictions
+from wsal.groundtruth import load_ground_truth, write_ground_truth
 
 DATABASE = {
     "v1": {

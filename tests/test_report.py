@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from wsal.eval.detection import detection_map
-from wsal.eval.io import GroundTruth, Predictions, VideoGT
+from wsal.eval.io import Predictions
+from wsal.groundtruth import GroundTruth, VideoGT
 from wsal.eval.report import (
     TIOU_PRESETS,
     Run,

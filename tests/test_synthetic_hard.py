@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wsal.errors import WsalError
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.synthetic import Instance
 from wsal.synthetic.hard import (

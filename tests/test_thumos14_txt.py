@@ -15,11 +15,11 @@ from wsal.errors import WsalError
 from wsal.eval.io import (
     OFFICIAL_CLASS_LIST,
     load_class_list,
-    load_ground_truth,
     load_predictions,
     predictions_form,
     write_predictions,
 )
+from wsal.groundtruth import load_ground_truth
 
 KIT = "thumos14/official_evalkit_example_detections"
 

@@ -13,7 +13,8 @@ import pytest
 
 from wsal.cli import main
 from wsal.eval.detection import detection_map, per_video_ap
-from wsal.eval.io import GroundTruth, Predictions, VideoGT, load_ground_truth, load_predictions
+from wsal.eval.io import Predictions, load_predictions
+from wsal.groundtruth import GroundTruth, VideoGT, load_ground_truth
 from wsal.figures import timeline_file_name
 from wsal.synthetic import make_synthetic_dataset
 

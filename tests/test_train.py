@@ -17,7 +17,7 @@ import torch
 from wsal.cli import main
 from wsal.config import ExperimentConfig, load_config
 from wsal.errors import WsalError
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.model.methods import loss_keys
 from wsal.inference import run_network_batch

@@ -27,7 +27,7 @@ Formats read:
 Zero-length or reversed segments (end <= start) are never kept and never dropped silently: each
 reader lists them in :attr:`AnnotationSet.dropped` for the caller to report.
 
-What this module does not do: write files (``wsal.eval.io.write_ground_truth`` does), evaluate,
+What this module does not do: write files (``wsal.groundtruth.write_ground_truth`` does), evaluate,
 touch features, or guess missing durations (they stay ``None`` unless a video-info file supplies
 them, see :func:`apply_video_info`).
 """

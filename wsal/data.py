@@ -69,7 +69,7 @@ from numpy.typing import NDArray
 from torch.utils.data import Dataset, Sampler
 
 from wsal.errors import WsalError
-from wsal.eval.io import GroundTruth
+from wsal.groundtruth import GroundTruth
 from wsal.features.store import FeatureStore, StoreMeta
 
 SAMPLING_MODES: tuple[str, ...] = ("random", "uniform", "interpolate")

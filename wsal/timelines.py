@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from wsal.eval.io import GroundTruth, Predictions
+    from wsal.eval.io import Predictions
+    from wsal.groundtruth import GroundTruth
 
 
 def detections_by_video(preds: Predictions) -> dict[str, list[dict]]:

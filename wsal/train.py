@@ -66,7 +66,7 @@ from wsal.devices import resolve_device
 from wsal.errors import WsalError
 from wsal.locks import folder_lock
 from wsal.torchfile import load_torch_file
-from wsal.eval.io import load_ground_truth
+from wsal.groundtruth import load_ground_truth
 from wsal.features.store import StoreMeta
 from wsal.model.methods import build_model, loss_keys, model_losses
 

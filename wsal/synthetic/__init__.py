@@ -56,7 +56,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wsal.errors import WsalError
-from wsal.eval.io import load_ground_truth, write_ground_truth
+from wsal.groundtruth import load_ground_truth, write_ground_truth
 from wsal.features.store import StoreMeta, StoreWriter
 from wsal.timeline import SnippetGrid
 
