@@ -270,7 +270,7 @@ def _choose_penalty(videos: list[Video], costs: list[np.ndarray]) -> float:
 
 
 def run_joint(runs_dirs: list[Path], subset_kind: str = "test") -> None:
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.features.store import FeatureStore
     from research.multiseed import seed_folders
     from wsal.raw import RawReader

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsal.groundtruth import load_ground_truth
+from wsal.annotations import load_ground_truth
 from wsal.eval.report import TIOU_PRESETS
 from research.multiseed import SeedResult, evaluate_raw, format_summary, seed_folders, summarize
 from wsal.raw import RawReader

@@ -29,10 +29,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from wsal.annotations import GroundTruth, VideoGT  # noqa: E402
 from wsal.eval.detection import detection_map  # noqa: E402
 from wsal.eval.io import Predictions  # noqa: E402
-from wsal.groundtruth import VideoGT  # noqa: E402
-from wsal.groundtruth import GroundTruth
 from wsal.eval.reference import official_activitynet_ap, reference_per_class_ap  # noqa: E402
 from wsal.eval.report import TIOU_PRESETS  # noqa: E402
 

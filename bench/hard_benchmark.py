@@ -35,8 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
-from wsal.groundtruth import load_ground_truth
 from research.multiseed import SeedResult, evaluate_raw, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at

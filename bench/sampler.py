@@ -36,7 +36,7 @@ import numpy as np
 
 def oracle_recall(gt_path: str, budgets: list[float]) -> None:
     """Policy recall on oracle scores over the test videos of ``gt_path`` (module docstring)."""
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.features.sampler import SamplerConfig, select_snippets
     from wsal.features.sampler_metrics import SamplerTotals, video_totals
     from wsal.features.snippets import num_snippets

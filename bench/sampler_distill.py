@@ -198,7 +198,7 @@ def wsal(*argv: str) -> None:
 
 def write_videos(args: argparse.Namespace, work: Path) -> dict[str, list]:
     """The training and held-out videos and GT.json; returns each video's events."""
-    from wsal.groundtruth import write_ground_truth
+    from wsal.annotations import write_ground_truth
     from research.synthetic_video import ACTION_KINDS, event_layout, write_event_video
 
     width, height = (int(v) for v in args.size.split("x"))
@@ -319,7 +319,7 @@ def compare(
     args: argparse.Namespace, work: Path, layouts: dict[str, list], skim_path: Path, teacher_raw: Path | None
 ) -> list[dict]:
     """Kept masks of each sampler at each budget on the held-out videos, pooled over videos."""
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.features.sampler import coarse_signals, max_kept, select_snippets, snippet_scores, spread
     from wsal.features.sampler_metrics import SamplerTotals, video_totals
     from wsal.features.skim import attention_targets, load_skim

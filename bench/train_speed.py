@@ -49,7 +49,7 @@ def _sync(device: torch.device) -> None:
 def time_loading(store: Path, gt: Path, config: ExperimentConfig, device: torch.device, batches: int = 20) -> list[str]:
     """Preload once, then time ``batches`` batches both ways (the same keys); lines to print."""
     from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
 
     dc, tc = config.data, config.train
     ds = WeakVideoDataset(store, load_ground_truth(gt), dc.train_subset, dc.num_snippets, dc.sampling)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsal.annotations import GroundTruth
 from wsal.errors import WsalError
-from wsal.groundtruth import GroundTruth
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -64,7 +64,7 @@ def classification_map(labels_multi_hot: np.ndarray, scores: np.ndarray) -> tupl
 def multi_hot_labels(gt: GroundTruth, video_ids: list[str] | None = None) -> np.ndarray:
     """(V, C) video-level labels over ``gt.classes`` for ``video_ids`` (default: ``gt.video_ids()``).
 
-    >>> from wsal.groundtruth import VideoGT
+    >>> from wsal.annotations import VideoGT
     >>> v = VideoGT("v", "test", None, None, np.zeros((2, 2)), ("B", "B"), np.zeros((0, 2)))
     >>> multi_hot_labels(GroundTruth({"v": v}, ("A", "B"), "gt.json"))
     array([[0, 1]])

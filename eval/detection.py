@@ -48,9 +48,9 @@ from typing import Sequence
 
 import numpy as np
 
+from wsal.annotations import GroundTruth
 from wsal.errors import WsalError
 from wsal.eval.io import Predictions
-from wsal.groundtruth import GroundTruth
 from wsal.segments import tiou_pairs
 
 
@@ -378,7 +378,7 @@ def per_video_ap(
     its predictions rank against other videos', and predictions of classes the video does not
     contain are dropped as unknown labels (they lower mAP, not this number).
 
-    >>> from wsal.groundtruth import VideoGT
+    >>> from wsal.annotations import VideoGT
     >>> seg = lambda *pairs: np.array(pairs, dtype=float).reshape(-1, 2)
     >>> videos = {v: VideoGT(v, "test", 10.0, None, seg((1, 3)), ("A",), seg()) for v in ("good", "bad")}
     >>> gt = GroundTruth(videos, ("A",), "gt.json")

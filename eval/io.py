@@ -1,4 +1,4 @@
-"""Reading and writing detection results (predictions); ground truth is wsal.groundtruth.
+"""Reading and writing detection results (predictions); ground truth is wsal.annotations.
 
 Formats (DESIGN.md):
 
@@ -18,12 +18,12 @@ Tolerant where real files differ: segment values given as numeric strings, integ
 keys, zero-length segments. Strict where it matters: a file that is missing, empty or not JSON, a
 wrong top-level shape, non-numeric, NaN or infinite values, and reversed segments (end < start) in
 JSON raise :class:`WsalError` with one line naming the file, the video (or the txt's line) and the
-entry (the same rules and readers as wsal.groundtruth).
+entry (the same rules and readers as wsal.annotations).
 
 Writers validate what they are given with the same rules, then write a temporary file next to the
 target and rename it over the target, so a crash never leaves a half-written file.
 
-What this module does not do: compute any metric, read ground truth (wsal.groundtruth) or other
+What this module does not do: compute any metric, read ground truth (wsal.annotations) or other
 annotation formats (wsal.annotations).
 """
 
@@ -37,8 +37,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from wsal.annotations import to_label, to_segment
 from wsal.errors import WsalError
-from wsal.groundtruth import to_label, to_segment
 from wsal.jsonfile import read_json_file, read_text_file, to_number
 from wsal.outputs import write_json_atomic, write_text_atomic
 

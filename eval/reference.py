@@ -18,8 +18,8 @@ it is ~100x slower. Two loops:
 
 from __future__ import annotations
 
+from wsal.annotations import GroundTruth
 from wsal.eval.io import Predictions
-from wsal.groundtruth import GroundTruth
 
 
 def _segment_tiou(a: tuple[float, float], b: tuple[float, float]) -> float:

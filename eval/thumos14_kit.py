@@ -37,10 +37,10 @@ from typing import Sequence
 
 import numpy as np
 
+from wsal.annotations import GroundTruth
 from wsal.errors import WsalError
 from wsal.eval.detection import DetectionResult, coverage_fields, check_thresholds
 from wsal.eval.io import Predictions
-from wsal.groundtruth import GroundTruth
 
 # MATLAB's 0:0.1:1 (see the module docstring)
 RECALL_POINTS: tuple[float, ...] = tuple([k * 0.1 for k in range(6)] + [1 - k * 0.1 for k in range(4, -1, -1)])

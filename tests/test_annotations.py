@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsal.annotations import FORMATS, read_thumos14, read_wtalc, wtalc_video_ids
+from wsal.annotations import FORMATS, load_ground_truth, read_thumos14, read_wtalc, write_ground_truth, wtalc_video_ids
 from wsal.cli import main
-from wsal.groundtruth import load_ground_truth
+from wsal.errors import WsalError
 
 
 def _convert(capsys, fmt: str, source: Path, out: Path, *options: object) -> tuple[int, str, str]:
@@ -259,7 +259,7 @@ def test_activitynet_subset_fills_only_missing_ones(tmp_path, capsys):
     source = _write(tmp_path / "anet.json", json.dumps(data))
     out = tmp_path / "gt.json"
     code, _, stderr = _convert(capsys, "activitynet", source, out)
-    assert code == 2 and "video a has no 'subset'" in stderr
+    assert code == 2 and "video 'a' has no 'subset' (pass --subset NAME" in stderr
     assert _convert(capsys, "activitynet", source, out, "--subset", "validation")[0] == 0
     assert {vid: v["subset"] for vid, v in _database(out).items()} == {"a": "validation", "b": "training"}
 
@@ -275,12 +275,12 @@ def _one_video(**entry) -> str:
         ("{not json", "not a JSON annotation file (Expecting property name enclosed in double quotes at line 1, column 2)"),
         ('{"taxonomy": []}', "expected an ActivityNet JSON object with a 'database'"),
         ('{"database": {}}', "no videos found"),
-        (_one_video(annotations=[{"segment": [1, "x"], "label": "A"}]), "video v, annotations 0: expected a number, got 'x'"),
-        (_one_video(annotations=[{"segment": [1, 2, 3], "label": "A"}]), "'segment' must be [start, end]"),
-        (_one_video(annotations=[{"segment": [1, 2]}]), "expected an object with 'segment' and 'label'"),
-        (_one_video(annotations=[{"segment": [1, 2], "label": 7}]), "'label' must be a non-empty string"),
-        (_one_video(), "video v has no 'annotations' list"),
-        (_one_video(duration="long", annotations=[]), "video v, duration: expected a number, got 'long'"),
+        (_one_video(annotations=[{"segment": [1, "x"], "label": "A"}]), "video 'v': annotation 0: expected a number, got 'x'"),
+        (_one_video(annotations=[{"segment": [1, 2, 3], "label": "A"}]), "annotation 0: segment must be [start, end], got [1, 2, 3]"),
+        (_one_video(annotations=[{"segment": [1, 2]}]), "annotation 0: expected {'segment': [start, end], 'label': L}"),
+        (_one_video(annotations=[{"segment": [1, 2], "label": 7}]), "annotation 0: label must be a non-empty string, got 7"),
+        (_one_video(), "video 'v': missing 'annotations'"),
+        (_one_video(duration="long", annotations=[]), "video 'v': duration: expected a number, got 'long'"),
         ('{"database": {"v": {"subset": "training", "annotations": []}, "v": {"subset": "training", "annotations": []}}}',
          "refused annotation file: key 'v' appears twice in one object"),
     ],
@@ -347,7 +347,7 @@ def test_wtalc_ids_from_url_and_misc_fps(wtalc_dir):
     result = read_wtalc(wtalc_dir)
     assert list(result.videos) == ["--0edUL8zmA", "c_NlYvL96y0"]
     assert [v.fps for v in result.videos.values()] == [None, 29.97]
-    assert result.videos["c_NlYvL96y0"].ambiguous == []  # Ambiguous_test.txt names THUMOS ids, none match
+    assert result.videos["c_NlYvL96y0"].ambiguous_s.shape == (0, 2)  # Ambiguous_test.txt names THUMOS ids, none match
 
 
 def test_wtalc_str_arrays_and_no_optional_files(tmp_path):
@@ -562,4 +562,92 @@ def test_impossible_times_are_refused_and_late_segments_reported(thumos_dir, tmp
     assert _database(tmp_path / "gt.json")["video_test_0000004"]["annotations"][0]["segment"] == [18.6, 20.8]
     bad = _write(tmp_path / "anet.json", json.dumps({"database": {"v": {"subset": "training", "duration": -4, "annotations": []}}}))
     code, _, err = _convert(capsys, "activitynet", bad, tmp_path / "gt2.json")
-    assert code == 2 and "video v, duration: a duration must be > 0 s, got -4" in err
+    assert code == 2 and "video 'v': duration: must be > 0, got -4" in err
+
+
+# --------------------------------------------------------------------------- the ground-truth JSON form
+
+DATABASE = {
+    "v1": {
+        "subset": "test",
+        "duration": 33.7,
+        "fps": 30.0,
+        "annotations": [
+            {"segment": [0.2, 1.1], "label": "B"},
+            {"segment": ["11.4", "12.2"], "label": "A"},
+        ],
+        "ambiguous": [[12.0, 13.5]],
+    },
+    "v2": {"subset": "validation", "annotations": [{"segment": [3, 4], "label": "C"}], "extra": "ignored"},
+    "v3": {"subset": "test", "annotations": []},
+}
+
+
+def _json_file(tmp_path: Path, obj, name="f.json") -> Path:
+    p = tmp_path / name
+    p.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return p
+
+
+def test_ground_truth_roundtrip_and_fields(tmp_path):
+    path = tmp_path / "sub" / "gt.json"
+    write_ground_truth(DATABASE, path)
+    gt = load_ground_truth(path)
+    assert gt.classes == ("A", "B", "C")
+    assert gt.video_ids() == ["v1", "v2", "v3"]
+    v1 = gt.videos["v1"]
+    assert v1.subset == "test" and v1.duration_s == 33.7 and v1.fps == 30.0
+    np.testing.assert_array_equal(v1.segments_s, [[0.2, 1.1], [11.4, 12.2]])  # string values accepted
+    assert v1.labels == ("B", "A")
+    np.testing.assert_array_equal(v1.ambiguous_s, [[12.0, 13.5]])
+    v2 = gt.videos["v2"]
+    assert v2.duration_s is None and v2.fps is None and v2.ambiguous_s.shape == (0, 2)
+    assert gt.videos["v3"].segments_s.shape == (0, 2)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_subset_keeps_classes_and_names_available(tmp_path):
+    gt = load_ground_truth(_json_file(tmp_path, {"database": DATABASE}))
+    test = gt.subset("test")
+    assert test.video_ids() == ["v1", "v3"] and test.classes == ("A", "B", "C")
+    assert gt.subset(None) is gt
+    with pytest.raises(WsalError, match=r"no subset 'training'; available subsets: test, validation"):
+        gt.subset("training")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "ground-truth file is empty"),
+        ("{not json", "not a JSON ground-truth file"),
+        ({"results": {}}, "not a ground-truth file"),
+        ([1, 2], "not a ground-truth file"),
+        ({"database": {"v": {"annotations": []}}}, r"video 'v': missing or non-string 'subset'"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [5, 2], "label": "A"}]}}}, r"video 'v': annotation 0: segment \[5, 2\] is reversed"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": ["x", 2], "label": "A"}]}}}, "expected a number, got 'x'"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2, 3], "label": "A"}]}}}, r"segment must be \[start, end\]"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2]}]}}}, "annotation 0: expected"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [1, 2], "label": ""}]}}}, "label must be a non-empty string"),
+        ({"database": {"v": {"subset": "t", "annotations": [], "ambiguous": [[3, 1]]}}}, "ambiguous 0: segment"),
+        ({"database": {"v": {"subset": "t"}}}, r"video 'v': missing 'annotations' \(a video without instances has"),
+        ({"database": {"v": {"subset": "t", "duration": -3, "annotations": []}}}, "duration: must be > 0, got -3"),
+        ({"database": {"v": {"subset": "t", "annotations": [{"segment": [-2, 1], "label": "A"}]}}}, "segment starts before the video, at -2 s"),
+        ('{"database": {"v": {"subset": "t", "annotations": []}, "v": {"subset": "t", "annotations": []}}}',
+         "refused ground-truth file: key 'v' appears twice in one object"),
+        ('{"database": ' + "[" * 50000 + "]" * 50000 + "}", "refused ground-truth file: nested too deeply"),
+        ('{"database": {"v": {"subset": "t", "annotations": [{"segment": [NaN, 2], "label": "A"}]}}}', "not finite"),
+    ],
+)
+def test_ground_truth_bad_input_is_one_line_error(tmp_path, content, message):
+    path = _json_file(tmp_path, content)
+    with pytest.raises(WsalError, match=message) as info:
+        load_ground_truth(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_write_ground_truth_validates_and_leaves_target_untouched(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text("old")
+    with pytest.raises(WsalError, match="reversed"):
+        write_ground_truth({"v": {"subset": "t", "annotations": [{"segment": [2, 1], "label": "A"}]}}, path)
+    assert path.read_text() == "old"

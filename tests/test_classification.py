@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
+from wsal.annotations import load_ground_truth
 from wsal.errors import WsalError
 from wsal.eval.classification import average_precision, classification_map, multi_hot_labels
-from wsal.groundtruth import load_ground_truth
 
 
 def test_hand_values():

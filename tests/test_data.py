@@ -22,8 +22,8 @@ from wsal.data import (
     shape_sequence,
     shape_video,
 )
+from wsal.annotations import load_ground_truth, write_ground_truth
 from wsal.errors import WsalError
-from wsal.groundtruth import load_ground_truth, write_ground_truth
 from wsal.features.store import StoreWriter
 from wsal.model.losses import mil_losses
 from wsal.model.wsal import WsalModel

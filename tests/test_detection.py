@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wsal.annotations import GroundTruth, VideoGT, load_ground_truth
 from wsal.errors import WsalError
 from wsal.eval.detection import detection_map, interpolated_ap
-from wsal.segments import tiou
 from wsal.eval.io import Predictions, load_predictions
-from wsal.groundtruth import GroundTruth, VideoGT, load_ground_truth
 from wsal.eval.reference import official_activitynet_ap, reference_per_class_ap
+from wsal.segments import tiou
 
 
 def make_gt(videos: dict[str, list[tuple[float, float, str]]], ambiguous: dict[str, list] | None = None) -> GroundTruth:

@@ -424,7 +424,7 @@ def test_sixty_second_video_through_the_cli(tmp_path, weights, capsys):
     """A whole video through `wsal extract`: 60 s, 25 fps, 320x240 -> 93 full snippets + the 12-frame tail = 94 rows of
     2048-d features on the SnippetGrid; other rgb weights change the rgb features; `wsal train` takes the store.
     (About 15 s on 2 CPU cores: random I3D at a 32 px crop, DIS flow.)"""
-    from wsal.groundtruth import write_ground_truth
+    from wsal.annotations import write_ground_truth
     from wsal.timeline import SnippetGrid
 
     videos = tmp_path / "videos"

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, config_from_dict
 from wsal.eval.detection import detection_map
 from wsal.eval.io import load_predictions
-from wsal.groundtruth import load_ground_truth
 from research.multiseed import run_seed, seed_folders, summarize
 from wsal.synthetic import make_synthetic_dataset
 

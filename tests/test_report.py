@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 
+from wsal.annotations import GroundTruth, VideoGT
 from wsal.eval.detection import detection_map
 from wsal.eval.io import Predictions
-from wsal.groundtruth import GroundTruth, VideoGT
 from wsal.eval.report import (
     TIOU_PRESETS,
     Run,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from wsal.annotations import load_ground_truth, write_ground_truth
 from wsal.errors import WsalError
-from wsal.groundtruth import load_ground_truth, write_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.synthetic import GRID, Instance, make_prototypes, random_timeline, render_video
 from wsal.synthetic import make_synthetic_dataset

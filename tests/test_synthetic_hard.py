@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wsal.annotations import load_ground_truth
 from wsal.errors import WsalError
-from wsal.groundtruth import load_ground_truth
 from wsal.features.store import FeatureStore
 from wsal.synthetic import Instance
 from wsal.synthetic.hard import (

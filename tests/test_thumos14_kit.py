@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from test_detection import make_gt, make_preds
+from wsal.annotations import load_ground_truth
 from wsal.errors import WsalError
 from wsal.eval.detection import detection_map
-from wsal.groundtruth import load_ground_truth
 from wsal.eval.thumos14_kit import RECALL_POINTS, eleven_point_ap, kit_overlap, thumos14_kit_map
 
 

@@ -19,7 +19,7 @@ from wsal.eval.io import (
     predictions_form,
     write_predictions,
 )
-from wsal.groundtruth import load_ground_truth
+from wsal.annotations import load_ground_truth
 
 KIT = "thumos14/official_evalkit_example_detections"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wsal.annotations import GroundTruth, VideoGT, load_ground_truth
 from wsal.cli import main
 from wsal.eval.detection import detection_map, per_video_ap
 from wsal.eval.io import Predictions, load_predictions
-from wsal.groundtruth import GroundTruth, VideoGT, load_ground_truth
 from wsal.figures import timeline_file_name
 from wsal.synthetic import make_synthetic_dataset
 

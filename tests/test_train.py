@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from wsal.annotations import load_ground_truth
 from wsal.cli import main
 from wsal.config import ExperimentConfig, load_config
 from wsal.errors import WsalError
-from wsal.groundtruth import load_ground_truth
 from wsal.features.store import FeatureStore
-from wsal.model.methods import loss_keys
 from wsal.inference import run_network_batch
+from wsal.model.methods import loss_keys
 from wsal.synthetic import make_synthetic_dataset
 from wsal.train import load_checkpoint, train
 

@@ -68,8 +68,8 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset, Sampler
 
+from wsal.annotations import GroundTruth
 from wsal.errors import WsalError
-from wsal.groundtruth import GroundTruth
 from wsal.features.store import FeatureStore, StoreMeta
 
 SAMPLING_MODES: tuple[str, ...] = ("random", "uniform", "interpolate")

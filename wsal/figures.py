@@ -30,7 +30,7 @@ from wsal.localize import runs_to_seconds
 from wsal.timeline import SnippetGrid
 
 if TYPE_CHECKING:
-    from wsal.groundtruth import VideoGT
+    from wsal.annotations import VideoGT
     from wsal.raw import RawVideo
 
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # heavy modules (h5py, torch) load only when inference runs
     from torch import nn
 
     from wsal.eval.io import KitClassList
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
     from wsal.features.store import FeatureStore, StoreMeta
     from wsal.raw import RawVideo, RawWriter
     from wsal.timeline import SnippetGrid
@@ -159,7 +159,7 @@ def localize_from_network(
     ``command`` names the command in warnings (``wsal COMMAND: warning: ...``); ``kit_classes``:
     write the THUMOS-14 kit's txt with those class ids instead of JSON; ``timelines``: also one
     timeline PNG per video (ground truth, detections, attention, CAS) into that folder."""
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.features.store import FeatureStore
 
     for path, what in ((checkpoint, "checkpoint"), (features, "feature store"), (annotations, "ground-truth")):

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 if TYPE_CHECKING:
     from wsal.eval.io import Predictions
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
 
 
 def detections_by_video(preds: Predictions) -> dict[str, list[dict]]:

@@ -60,15 +60,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config, without_retired_keys
 from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.devices import resolve_device
 from wsal.errors import WsalError
-from wsal.locks import folder_lock
-from wsal.torchfile import load_torch_file
-from wsal.groundtruth import load_ground_truth
 from wsal.features.store import StoreMeta
+from wsal.locks import folder_lock
 from wsal.model.methods import build_model, loss_keys, model_losses
+from wsal.torchfile import load_torch_file
 
 CHECKPOINT_FORMAT = "wsal-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -25,7 +25,7 @@ import numpy as np
 from wsal.config import ExperimentConfig
 
 if TYPE_CHECKING:
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def localize_and_evaluate(
     that raw file once per boundary mode and evaluate each; predictions go to ``{pred_prefix}{mode}.json``.
     """
     from wsal.inference import localize_from_network
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
 
     localize_from_network(
         checkpoint=Path(checkpoint),

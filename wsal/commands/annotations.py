@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from wsal import annotations
-    from wsal.groundtruth import write_ground_truth
+    from wsal.annotations import write_ground_truth
 
     if args.subset is not None and args.format != "activitynet":
         raise WsalError("--subset only applies to --format activitynet")

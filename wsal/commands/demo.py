@@ -27,7 +27,7 @@ from wsal.errors import WsalError
 from wsal.outputs import check_writable_folder
 
 if TYPE_CHECKING:
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
 
 DEFAULT_OUT = "wsal-demo"
 DEFAULT_STEPS = 300
@@ -96,7 +96,7 @@ def run_demo(out: Path, *, steps: int, seed: int, device: str) -> dict[str, floa
     from wsal.config import ExperimentConfig, config_from_dict
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_predictions
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.outputs import write_json_atomic
     from wsal.eval.report import TIOU_PRESETS, Run, format_table, summary_json, write_report
     from wsal.synthetic import make_synthetic_dataset

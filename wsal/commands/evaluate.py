@@ -21,7 +21,7 @@ from wsal.errors import WsalError
 
 if TYPE_CHECKING:
     from wsal.eval.io import Predictions
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
     from wsal.eval.report import VideoRow
 
 def _description() -> str:
@@ -191,7 +191,7 @@ def _worst_videos(gt: GroundTruth, preds: Predictions, thresholds: list[float], 
 def run(args: argparse.Namespace) -> int:
     from wsal.eval.detection import detection_map
     from wsal.eval.io import load_class_list, load_predictions, predictions_form
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.eval.report import Run, format_table, protocol_description, run_names, summary_json, write_report
     from wsal.eval.thumos14_kit import thumos14_kit_map
     from wsal.outputs import check_writable, check_writable_folder, write_json_atomic

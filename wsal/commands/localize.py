@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             raise WsalError(f"--from-raw re-uses saved outputs (videos, subset and all); drop --{stray[0]}")
         gt = None
         if args.annotations:
-            from wsal.groundtruth import load_ground_truth
+            from wsal.annotations import load_ground_truth
 
             gt = load_ground_truth(args.annotations)
         summary = localize_from_raw(Path(args.from_raw), Path(args.out), args.overrides, kit_classes, timelines, gt)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from wsal.errors import WsalError
 
 if TYPE_CHECKING:
-    from wsal.groundtruth import GroundTruth
+    from wsal.annotations import GroundTruth
     from wsal.features.sampler_metrics import SamplerTotals
     from wsal.timeline import SnippetGrid
 
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsal.groundtruth import load_ground_truth
+    from wsal.annotations import load_ground_truth
     from wsal.outputs import write_json_atomic
     from wsal.features.sampler_metrics import SamplerTotals, video_totals
     from wsal.features.store import FeatureStore

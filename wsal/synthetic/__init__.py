@@ -55,8 +55,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from wsal.annotations import load_ground_truth, write_ground_truth
 from wsal.errors import WsalError
-from wsal.groundtruth import load_ground_truth, write_ground_truth
 from wsal.features.store import StoreMeta, StoreWriter
 from wsal.timeline import SnippetGrid
 
