@@ -38,6 +38,7 @@ import torch
 from numpy.typing import NDArray
 
 from wsal.errors import WsalError
+from wsal.outputs import atomic_path
 from wsal.torchfile import load_torch_file
 from wsal.features.sampler import CoarseSignals, SamplerConfig, SkimFitConfig
 from wsal.timeline import SnippetGrid
@@ -148,9 +149,12 @@ def fit_skim(
 
 
 def save_skim(skim: Skim, path: str | os.PathLike) -> None:
-    """Write ``path`` (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write ``path`` (atomically: wsal.outputs.atomic_path)."""
+    with atomic_path(path) as tmp:
+        _save_skim_to(skim, tmp)
+
+
+def _save_skim_to(skim: Skim, tmp: Path) -> None:
     torch.save(
         {
             "kind": SKIM_KIND,
@@ -164,7 +168,6 @@ def save_skim(skim: Skim, path: str | os.PathLike) -> None:
         },
         tmp,
     )
-    os.replace(tmp, path)
 
 
 def load_skim(path: str | os.PathLike) -> Skim:

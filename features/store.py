@@ -13,7 +13,7 @@ Schema (``SCHEMA_VERSION`` 1), one file per dataset:
 
 Writing is crash-safe and resumable: :class:`StoreWriter` stages each finished video in its own
 small file under ``STORE.h5.parts/`` (temp file + rename), and :meth:`StoreWriter.commit` builds
-the final store in ``STORE.h5.tmp`` and renames it over ``STORE.h5``. A killed job therefore never
+the final store in a temp file beside ``STORE.h5`` and renames it over it (wsal.outputs.atomic_path). A killed job therefore never
 leaves a half-written store, and a re-run skips videos that are in the store or already staged.
 
 Reading (:class:`FeatureStore`) checks the schema version and every video's shape when the file is
@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from wsal.errors import WsalError
 from wsal.locks import file_lock
+from wsal.outputs import atomic_path, fsync_path, write_text_atomic
 from wsal.timeline import SnippetGrid
 
 SCHEMA_VERSION = 1
@@ -274,7 +275,7 @@ class StoreWriter:
         if isinstance(staged_attrs, dict):
             StoreMeta.from_attrs(staged_attrs, str(self.parts_dir)).check_same(meta, str(self.parts_dir))
         else:
-            _atomic_write_text(meta_file, json.dumps(meta.to_attrs()))
+            write_text_atomic(json.dumps(meta.to_attrs()), meta_file)
         for part in sorted(self.parts_dir.glob("*" + _PART_SUFFIX)):
             problem = _part_problem(part, meta.feature_dim)
             if problem:
@@ -333,26 +334,22 @@ class StoreWriter:
                 raise StoreError(f"{self.path}: video '{video_id}' kept mask shape {kept.shape} != ({feats.shape[0]},)")
         stem = quote(video_id, safe="")
         final = self.parts_dir / (stem + _PART_SUFFIX)
-        tmp = self.parts_dir / (stem + ".tmp")
-        with h5py.File(tmp, "w") as f:
+        with atomic_path(final) as tmp, h5py.File(tmp, "w") as f:  # on disk before the rename makes it count as done
             group = f.create_group("video")
             _write_video_group(group, feats, kept, num_frames, duration_s, source, video_id)
-        _fsync(tmp)  # on disk before the rename makes it count as done
-        os.replace(tmp, final)
-        _fsync(self.parts_dir)
+        fsync_path(self.parts_dir)
         (self.parts_dir / (stem + _FAIL_SUFFIX)).unlink(missing_ok=True)
 
     def add_failure(self, video_id: str, reason: str) -> None:
         """Record that a video could not be processed (kept in the store's failure list)."""
         stem = quote(video_id, safe="")
-        _atomic_write_text(self.parts_dir / (stem + _FAIL_SUFFIX), json.dumps({"video": video_id, "reason": reason}))
+        write_text_atomic(json.dumps({"video": video_id, "reason": reason}), self.parts_dir / (stem + _FAIL_SUFFIX))
 
     def commit(self) -> int:
         """Write existing + staged videos into the final store (temp file, then rename).
 
         Returns the number of videos in the committed store.
         """
-        tmp = Path(str(self.path) + ".tmp")
         failures: dict[str, str] = {}
         if self.path.exists():
             with h5py.File(self.path, "r") as old:
@@ -362,7 +359,7 @@ class StoreWriter:
             record = json.loads(p.read_text())
             failures[record["video"]] = record["reason"]
         staged = sorted(self.parts_dir.glob("*" + _PART_SUFFIX))
-        with h5py.File(tmp, "w") as out:
+        with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as out:
             out.attrs.update(self.meta.to_attrs())
             if self.path.exists():
                 with h5py.File(self.path, "r") as old:
@@ -382,7 +379,6 @@ class StoreWriter:
                 for vid, reason in sorted(failed.items()):
                     group.attrs[quote(vid, safe="")] = reason
             count = len(done)
-        os.replace(tmp, self.path)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         self._existing = done
         return count
@@ -410,8 +406,7 @@ def merge_stores(parts: Iterable[str | os.PathLike], out: str | os.PathLike) -> 
     for p, m in zip(paths[1:], metas[1:]):
         metas[0].check_same(m, str(p))
     out_path = Path(out)
-    tmp = Path(str(out_path) + ".tmp")
-    with h5py.File(tmp, "w") as dst:
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as dst:
         dst.attrs.update(metas[0].to_attrs())
         for p in paths:
             with h5py.File(p, "r") as src:
@@ -423,7 +418,6 @@ def merge_stores(parts: Iterable[str | os.PathLike], out: str | os.PathLike) -> 
             group = dst.create_group(FAILURES_GROUP)
             for vid, reason in sorted(failed.items()):
                 group.attrs[quote(vid, safe="")] = reason
-    os.replace(tmp, out_path)
     return len(owner)
 
 
@@ -472,22 +466,6 @@ def video_id_of(group: str) -> str:
 def _check_video_id(video_id: str) -> None:
     if not is_valid_video_id(video_id):
         raise StoreError(f"invalid video id '{video_id}': must be non-empty and contain no '/'")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    _fsync(tmp)
-    os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _part_problem(part: Path, feature_dim: int) -> str | None:

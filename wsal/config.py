@@ -430,8 +430,7 @@ def _toml_value(v: Any) -> str:
 
 
 def save_config(obj: Any, path: str | os.PathLike) -> None:
-    """Write the resolved config as TOML (temp file, then rename)."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(config_to_toml(obj))
-    os.replace(tmp, p)
+    """Write the resolved config as TOML (atomically: wsal.outputs.write_text_atomic)."""
+    from wsal.outputs import write_text_atomic
+
+    write_text_atomic(config_to_toml(obj), path)

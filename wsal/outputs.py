@@ -5,11 +5,12 @@ folder, a path under a regular file) should say so at once. :func:`check_writabl
 parent folder if needed and writes and removes a probe file there; anything that fails is a
 :class:`WsalError` naming the path.
 
-:func:`write_text_atomic` is the one atomic writer of text results (JSON, CSV, HTML): a temp file
-next to the target, fsync, rename, so a reader never sees half a file.
+:func:`atomic_path` is the one atomic writer of every file wsal writes (JSON, CSV, HTML, TOML,
+checkpoints, HDF5 stores and raw outputs, figures): the caller writes a temp file next to the
+target, which is then fsynced and renamed over it, so a reader never sees half a file and a crash
+leaves the target as it was. :func:`write_text_atomic` and :func:`write_json_atomic` use it for text.
 
-What this module does not do: binary formats (the feature store, raw outputs and checkpoints own
-their writers).
+What this module does not do: know any format's content.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from wsal.errors import WsalError
 
@@ -62,24 +64,52 @@ def check_writable_folder(path: str | os.PathLike, what: str = "output") -> Path
     return folder
 
 
-def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    """Write ``text`` (UTF-8) to a temp file next to ``path``, fsync it, then rename it over ``path``.
-    The file gets the mode a plain ``open()`` would give (mkstemp's own is 0600)."""
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's data (or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temp path next to ``path`` (its folder created if needed) for the block to write; when
+    the block ends it is fsynced and renamed over ``path``, when the block raises it is removed.
+
+    The temp name is unique (``.NAME.XXXXXX.tmp``), so two processes writing the same target never
+    write into one temp file; the file gets the mode a plain ``open()`` would give (mkstemp's own
+    is 0600).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_path(Path(d) / "out.txt") as tmp:
+    ...         _ = tmp.write_text("done")
+    ...     sorted(p.name for p in Path(d).iterdir()), (Path(d) / "out.txt").read_text()
+    (['out.txt'], 'done')
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
     try:
         mask = os.umask(0o022)
         os.umask(mask)
         os.fchmod(fd, 0o666 & ~mask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        os.close(fd)
+        yield tmp
+        fsync_path(tmp)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:

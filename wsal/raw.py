@@ -11,8 +11,9 @@ One HDF5 file (this is not a feature store; wsal.features.store owns those):
   snippet count; differs from T when the network saw a resampled sequence) and ``duration_s``
   (NaN when unknown).
 
-:class:`RawWriter` writes ``RAW.h5.tmp`` video by video and renames it over ``RAW.h5`` on
-:meth:`RawWriter.commit`, so an interrupted run never leaves a half-written file.
+:class:`RawWriter` writes a temp file beside ``RAW.h5`` video by video and renames it over
+``RAW.h5`` on :meth:`RawWriter.commit` (wsal.outputs.atomic_path), so an interrupted run never
+leaves a half-written file.
 :class:`RawReader` checks the kind, version and every video's shapes when opened.
 
 What this module does not do: run the network or post-process (``wsal.localize``).
@@ -36,6 +37,7 @@ from numpy.typing import NDArray
 from wsal.config import ExperimentConfig, config_from_dict, config_to_toml, without_retired_keys
 from wsal.errors import WsalError
 from wsal.features.store import open_hdf5_read
+from wsal.outputs import atomic_path
 from wsal.timeline import SnippetGrid
 
 RAW_KIND = "wsal-raw"
@@ -79,9 +81,8 @@ class RawWriter:
     def __init__(self, path: str | os.PathLike, header: RawHeader) -> None:
         self.path = Path(path)
         self.header = header
-        self._tmp = Path(str(self.path) + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self._tmp, "w")
+        self._target = atomic_path(self.path)  # the temp file lives until commit() or abort()
+        self._file = h5py.File(self._target.__enter__(), "w")
         self._file.attrs.update(
             {
                 "kind": RAW_KIND,
@@ -123,13 +124,14 @@ class RawWriter:
     def commit(self) -> int:
         """Close and rename the temp file over the target; returns the number of videos."""
         self._file.close()
-        os.replace(self._tmp, self.path)
+        self._target.__exit__(None, None, None)
         return self._count
 
     def abort(self) -> None:
         """Close and delete the temp file (the target, if any, is untouched)."""
         self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        aborted = RuntimeError("raw output aborted")
+        self._target.__exit__(RuntimeError, aborted, None)
 
 
 class RawReader:

@@ -68,6 +68,7 @@ from wsal.errors import WsalError
 from wsal.features.store import StoreMeta
 from wsal.locks import folder_lock
 from wsal.model.methods import build_model, loss_keys, model_losses
+from wsal.outputs import atomic_path
 from wsal.torchfile import load_torch_file
 
 CHECKPOINT_FORMAT = "wsal-checkpoint"
@@ -126,10 +127,8 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -271,10 +270,8 @@ def _trim_log(log_path: Path, last_step: int) -> None:
     if not rows:
         return
     kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
-    tmp = log_path.with_name(log_path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(log_path) as tmp, tmp.open("w", newline="") as fh:
         csv.writer(fh).writerows(kept)
-    os.replace(tmp, log_path)
 
 
 def train(

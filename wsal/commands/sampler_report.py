@@ -308,12 +308,12 @@ def _format_curve(curve: list[dict]) -> str:
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     import csv
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    from wsal.outputs import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _plot_curve(curve: list[dict], store_point: dict | None, path: Path) -> None:
@@ -340,6 +340,7 @@ def _plot_curve(curve: list[dict], store_point: dict | None, path: Path) -> None
     ax.legend(loc="lower right")
     ax.set_title("sampler recall vs budget")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
+    from wsal.outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
