@@ -12,10 +12,11 @@ and not trained again; an unfinished one continues from its last checkpoint).
 The optimisation setting and the post-processing are chosen per method on the tuning subset only,
 by the same rule for every method: every setting x every point of :func:`localize_grid` is scored
 on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) at the best
-point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings within :data:`SCORE_TOLERANCE` of the method's best tuning score count as
-equally accurate (a method whose training collapses at a high rate falls out here); among them the
-one that reaches 95 % of its final tuning score in the fewest steps (mean over seeds, every saved
-checkpoint scored on tuning) is the method's setting, a tie going to the higher score. Only then
+point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
+within :data:`SCORE_TOLERANCE` of the method's best tuning score count as equally accurate (a
+method whose training collapses at a high rate falls out here); among them the one that reaches
+95 % of its final tuning score in the fewest steps (mean over seeds, every saved checkpoint scored
+on tuning) is the method's setting, a tie going to the higher score. Only then
 is the test subset evaluated, once per method, at that setting. The convergence columns evaluate
 every saved checkpoint on the test subset at the chosen setting: a reported curve, never a choice
 (the final model is always the last step).

@@ -23,8 +23,8 @@ entry (the same rules and readers as wsal.annotations).
 Writers validate what they are given with the same rules, then write a temporary file next to the
 target and rename it over the target, so a crash never leaves a half-written file.
 
-What this module does not do: compute any metric, read ground truth (wsal.annotations) or other
-annotation formats (wsal.annotations).
+What this module does not do: compute any metric, or read ground truth in any format
+(wsal.annotations).
 """
 
 from __future__ import annotations

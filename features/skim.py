@@ -151,23 +151,19 @@ def fit_skim(
 def save_skim(skim: Skim, path: str | os.PathLike) -> None:
     """Write ``path`` (atomically: wsal.outputs.atomic_path)."""
     with atomic_path(path) as tmp:
-        _save_skim_to(skim, tmp)
-
-
-def _save_skim_to(skim: Skim, tmp: Path) -> None:
-    torch.save(
-        {
-            "kind": SKIM_KIND,
-            "version": SKIM_VERSION,
-            "state_dict": skim.model.state_dict(),
-            "hidden": skim.model.net[0].out_features,
-            "fps": float(skim.grid.fps),
-            "clip_len_frames": int(skim.grid.clip_len_frames),
-            "stride_frames": int(skim.grid.stride_frames),
-            "sampler": asdict(skim.sampler),
-        },
-        tmp,
-    )
+        torch.save(
+            {
+                "kind": SKIM_KIND,
+                "version": SKIM_VERSION,
+                "state_dict": skim.model.state_dict(),
+                "hidden": skim.model.net[0].out_features,
+                "fps": float(skim.grid.fps),
+                "clip_len_frames": int(skim.grid.clip_len_frames),
+                "stride_frames": int(skim.grid.stride_frames),
+                "sampler": asdict(skim.sampler),
+            },
+            tmp,
+        )
 
 
 def load_skim(path: str | os.PathLike) -> Skim:

@@ -224,17 +224,12 @@ def parse_video(
     )
 
 
-def ground_truth_of(videos: dict[str, VideoGT], path: str) -> GroundTruth:
-    """A :class:`GroundTruth` of ``videos``; its classes are every label they hold, sorted."""
-    classes = tuple(sorted({label for v in videos.values() for label in v.labels}))
-    return GroundTruth(videos=videos, classes=classes, path=path)
-
-
 def _parse_ground_truth(data: Any, path: str) -> GroundTruth:
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise WsalError(f"{path}: not a ground-truth file: expected {{\"database\": {{video: ...}}}} at the top level")
     videos = {vid: parse_video(vid, entry, f"{path}: video {vid!r}") for vid, entry in data["database"].items()}
-    return ground_truth_of(videos, path)
+    classes = tuple(sorted({label for v in videos.values() for label in v.labels}))
+    return GroundTruth(videos=videos, classes=classes, path=path)
 
 
 def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
@@ -314,7 +309,7 @@ class AnnotationSet:
             row[2] += len(video.ambiguous_s)
         return {name: (row[0], row[1], row[2]) for name, row in sorted(counts.items())}
 
-    def to_database(self) -> dict:
+    def to_database(self) -> dict[str, Any]:
         """The ``"database"`` object of the ground-truth JSON (DESIGN.md form), videos sorted by id."""
         return database_of(self.videos)
 
@@ -499,10 +494,7 @@ def _activitynet_results(path: Path, results: dict, subset: str) -> AnnotationSe
             at = f"{where}: result {index}"
             if not isinstance(item, dict) or "segment" not in item or "label" not in item:
                 raise AnnotationError(f"{at}: expected an object with 'segment' and 'label', got {item!r}")
-            label = item["label"]
-            if not isinstance(label, str) or not label:
-                raise AnnotationError(f"{at}: label must be a non-empty string, got {label!r}")
-            collect.add_segment(vid, *to_pair(item["segment"], at), label, at)
+            collect.add_segment(vid, *to_pair(item["segment"], at), to_label(item["label"], at), at)
     collect.notes.append(
         f"{path}: results-form file read as ground truth of subset {subset!r} (scores ignored, no durations)"
     )

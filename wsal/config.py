@@ -223,8 +223,8 @@ RETIRED_KEYS: dict[str, Any] = {
     "changepoint.pool_mix": 0.2,  # mixes 0.1 and 1.0 lost on held-out synthetic videos
     "changepoint.hidden_dim": 128,  # sizes of the detector: constants of wsal.model.changepoint
     "changepoint.latent_dim": 32,
-    "train.warmup_steps": 0,
-    "train.checkpoint_minutes": 10.0,  # CHECKPOINT_MINUTES in wsal.train  # no experiment used a warm-up
+    "train.warmup_steps": 0,  # no experiment used a warm-up
+    "train.checkpoint_minutes": 10.0,  # CHECKPOINT_MINUTES in wsal.train
     "mil.embed_kernel": 3,  # kernels 5 and 7 lost (experiments/notes/2026-12-06-completeness.md)
 }
 
