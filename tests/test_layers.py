@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"wsal": ROOT / "wsal", "wsal.features": ROOT / "features", "wsal.eval": ROOT / "eval"}
 # The core every stage may import; it imports nothing but itself.
 CORE = {"wsal.timeline", "wsal.errors", "wsal.segments", "wsal.annotations", "wsal.jsonfile", "wsal.outputs",
-        "wsal.npyfile", "wsal.locks"}  # fmt: skip
+        "wsal.npyfile", "wsal.locks", "wsal.torchfile"}  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:
@@ -81,6 +81,17 @@ def test_stages_do_not_import_later_or_heavier_ones(package, forbidden):
     assert offenders == {}
 
 
+@pytest.mark.parametrize("package", ["wsal.features", "wsal.eval"])
+def test_features_and_eval_reach_only_the_core_of_wsal(package):
+    """Of the rest of wsal (each other included) features/ and eval/ import only the core."""
+    reached = {
+        module: sorted({t for t, _ in imports if t.startswith("wsal") and not t.startswith(package) and t not in CORE})
+        for module, imports in IMPORTS.items()
+        if module == package or module.startswith(package + ".")
+    }
+    assert {m: targets for m, targets in reached.items() if targets} == {}
+
+
 def test_the_core_imports_only_the_core():
     offenders = {}
     for module in CORE:
@@ -101,3 +112,17 @@ def test_no_private_names_are_imported_across_modules():
         if name.startswith("_") and not name.startswith("__") and target != module
     ]
     assert offenders == []
+
+
+def test_the_model_stage_meets_eval_only_at_the_predictions_format():
+    """wsal/ (the model stage, outside the core and the commands) writes segments in the format
+    eval/ reads (wsal.eval.io), and imports nothing else of evaluation: no metric, no report."""
+    model_stage = [m for m in MODULES if m.startswith("wsal.") and not m.startswith(("wsal.features", "wsal.eval", "wsal.commands", "wsal.cli"))]
+    reached = {
+        module: sorted({t for t, _ in IMPORTS[module] if t.startswith("wsal.eval")})
+        for module in model_stage
+        if module not in CORE
+    }
+    offenders = {m: targets for m, targets in reached.items() if set(targets) - {"wsal.eval.io"}}
+    assert offenders == {}
+    assert any(reached.values())  # the inference path does write through wsal.eval.io
