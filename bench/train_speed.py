@@ -48,12 +48,12 @@ def _sync(device: torch.device) -> None:
 
 def time_loading(store: Path, gt: Path, config: ExperimentConfig, device: torch.device, batches: int = 20) -> list[str]:
     """Preload once, then time ``batches`` batches both ways (the same keys); lines to print."""
-    from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
+    from wsal.data import GROUP_BATCHES, ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
     from wsal.annotations import load_ground_truth
 
     dc, tc = config.data, config.train
     ds = WeakVideoDataset(store, load_ground_truth(gt), dc.train_subset, dc.num_snippets, dc.sampling)
-    keys = list(StepBatchSampler(len(ds), tc.batch_size, tc.seed, 0, batches, ds.lengths, dc.group_batches))
+    keys = list(StepBatchSampler(len(ds), tc.batch_size, tc.seed, 0, batches, ds.lengths, GROUP_BATCHES))
     start = time.perf_counter()
     resident = ResidentVideos(ds, device)
     _sync(device)
@@ -75,7 +75,7 @@ def time_loading(store: Path, gt: Path, config: ExperimentConfig, device: torch.
     for name, values in timings.items():
         lines.append(f"batch ({name:<10}) {1000 * statistics.median(values):.1f} ms per batch (median of {batches})")
     lines.append(f"batch width        mean {statistics.mean(widths):.0f} snippets of num_snippets {dc.num_snippets} "
-                 f"(group_batches {dc.group_batches})")
+                 f"(pools of {GROUP_BATCHES} batches)")
     return lines
 
 

@@ -141,8 +141,6 @@ CASES: list[tuple[str, list[str], str]] = [
      'not valid TOML'),
     ('train: into a finished run', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{run}', *TRAIN],
      'already holds a run; pass --resume to continue it or choose a new --out'),
-    ('train: group_batches negative', ['train', '--features', '{store}', '--annotations', '{gt}', '--out', '{tmp}/r', *TRAIN, '--set', 'data.group_batches=-1'],
-     'data.group_batches must be >= 0, got -1'),
     ('train: resume with another model', ['train', '--out', '{run_copy}', '--resume', '--set', 'mil.embed_dim=4', '--set', 'train.max_steps=4', '--device', 'cpu'],
      'cannot resume: config mil.embed_dim was 8, now 4'),
     ('import-features: source missing', ['import-features', '--layout', 'basnet', '{tmp}/none', '--out', '{tmp}/s.h5'],

@@ -26,7 +26,7 @@ def _output(cas: torch.Tensor, attention_logits: torch.Tensor, video_logits: tor
 
 def test_keys_are_stable():
     assert LOSS_KEYS == (
-        "loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/guide", "loss/sparsity",
+        "loss/mil_fg", "loss/mil_bg", "loss/mil_ctx", "loss/sparsity",
         "loss/cp_recon", "loss/cp_kl", "loss/changepoint", "loss/total",
     )
     out = _output(torch.zeros(2, 6, 4), torch.zeros(2, 6, 3), torch.zeros(2, 4))
@@ -39,14 +39,13 @@ def test_keys_are_stable():
 
 def test_hand_computed_values_with_uniform_outputs():
     # cas = 0 everywhere: every view's logits are 0, each softmax is uniform over C+1 = 4 columns.
-    # attention logits 0: a_fg = a_bg = a_ctx = 1/3. p_bg = 1/4, so guide = |1/3 - 3/4| = 5/12.
+    # attention logits 0: a_fg = a_bg = a_ctx = 1/3.
     out = _output(torch.zeros(1, 5, 4), torch.zeros(1, 5, 3), torch.zeros(1, 4))
     losses = mil_losses(out, torch.tensor([[1.0, 0.0, 1.0]]), torch.ones(1, 5, dtype=torch.bool), MILConfig(suppression=False))
     for key in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"):
         assert float(losses[key]) == pytest.approx(math.log(4), abs=1e-6)
-    assert float(losses["loss/guide"]) == pytest.approx(5 / 12, abs=1e-6)
     assert float(losses["loss/sparsity"]) == pytest.approx(1 / 3, abs=1e-6)
-    expected_total = 3 * math.log(4) + 0.0 * 5 / 12 + 0.1 * (1 / 3)  # the guidance has weight 0 by default
+    expected_total = 3 * math.log(4) + 0.1 * (1 / 3)
     assert float(losses["loss/total"]) == pytest.approx(expected_total, abs=1e-5)
 
 
@@ -99,16 +98,15 @@ def test_padding_does_not_change_losses():
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-6), key
 
 
-def test_total_sums_the_views_with_the_guide_and_sparsity_weights():
+def test_total_sums_the_views_with_the_sparsity_weight():
     out = _output(torch.randn(2, 5, 3), torch.randn(2, 5, 3), torch.randn(2, 3))
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mask = torch.ones(2, 5, dtype=torch.bool)
     views = ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx")
-    for guide, sparsity in ((0.0, 0.7), (3.0, 0.0)):
-        losses = mil_losses(out, labels, mask, MILConfig(weight_guide=guide, weight_sparsity=sparsity, suppression=False))
-        expected = sum(losses[k] for k in views) + guide * losses["loss/guide"] + sparsity * losses["loss/sparsity"]
-        assert float(losses["loss/guide"]) > 0 and float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
-    assert MILConfig().weight_guide == 0.0  # the guidance is computed and logged, but off by default
+    for sparsity in (0.7, 0.0):
+        losses = mil_losses(out, labels, mask, MILConfig(weight_sparsity=sparsity, suppression=False))
+        expected = sum(losses[k] for k in views) + sparsity * losses["loss/sparsity"]
+        assert float(losses["loss/sparsity"]) > 0 and float(losses["loss/total"]) == pytest.approx(float(expected), abs=1e-6)
 
 
 def test_changepoint_terms_join_the_total():
@@ -157,5 +155,5 @@ def test_suppression_adds_the_base_view_with_the_background_target():
     losses = mil_losses(out, labels, mask, config)
     want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 1]]))
     torch.testing.assert_close(losses["loss/mil_base"], want)
-    rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/guide", 0), ("loss/sparsity", 0.1)))
+    rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/sparsity", 0.1)))
     torch.testing.assert_close(losses["loss/total"], rest + want)

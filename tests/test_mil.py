@@ -155,8 +155,7 @@ JOINT_CP = ChangePointConfig(enabled=True, num_levels=2, gamma=1.0)
 
 def _joint(seed: int = 0, pool_level: int = -1, pool_mix: float = 1.0) -> WsalModel:
     torch.manual_seed(seed)
-    cp = dataclasses.replace(JOINT_CP, pool_level=pool_level)
-    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), cp, pool_mix=pool_mix)
+    return WsalModel(D, C, MILConfig(embed_dim=12, topk_ratio=4), JOINT_CP, pool_mix=pool_mix, pool_level=pool_level)
 
 
 def test_detector_only_when_enabled():
@@ -251,10 +250,8 @@ def test_segment_pooling_reads_segment_means(pool_level):
 
 
 def test_pool_settings_are_checked():
-    from wsal.config import ConfigError
-
-    with pytest.raises(ConfigError, match="pool_level"):
-        ChangePointConfig(num_levels=2, pool_level=2)
+    with pytest.raises(ValueError, match="pool_level"):
+        WsalModel(D, C, MILConfig(embed_dim=8), JOINT_CP, pool_level=2)  # JOINT_CP has levels 0 and 1
     with pytest.raises(ValueError, match="pool_mix"):
         WsalModel(D, C, MILConfig(embed_dim=8), JOINT_CP, pool_mix=1.5)
 

@@ -215,18 +215,17 @@ def test_preloaded_and_store_read_training_give_the_same_weights(tmp_path, confi
         torch.testing.assert_close(runs["auto"][key], tensor, atol=1e-6, rtol=0)
 
 
-def test_group_batches_changes_the_plan_only(tmp_path, config_file, tiny_data, capsys):
-    """Grouping by length is another batch order (other weights), and a bad value is one line."""
+def test_grouping_by_length_changes_the_plan_only(tmp_path, config_file, tiny_data, monkeypatch):
+    """Grouping by length (wsal.data.GROUP_BATCHES) is another batch order: other weights."""
     a, b = tmp_path / "grouped", tmp_path / "random"
     longer = ("--set", "data.num_snippets=64")  # videos of 30-60 snippets: lengths differ
-    assert _train_cli(config_file, tiny_data, a, "--set", "data.group_batches=3", *longer) == 0
-    assert _train_cli(config_file, tiny_data, b, "--set", "data.group_batches=0", *longer) == 0
+    monkeypatch.setattr("wsal.train.GROUP_BATCHES", 3)
+    assert _train_cli(config_file, tiny_data, a, *longer) == 0
+    monkeypatch.setattr("wsal.train.GROUP_BATCHES", 0)
+    assert _train_cli(config_file, tiny_data, b, *longer) == 0
     wa = torch.load(a / "model.pt", weights_only=True)["model"]
     wb = torch.load(b / "model.pt", weights_only=True)["model"]
     assert any(not torch.equal(wa[k], wb[k]) for k in wa)
-    capsys.readouterr()
-    assert _train_cli(config_file, tiny_data, tmp_path / "bad", "--set", "data.group_batches=-1") == 2
-    assert capsys.readouterr().err.strip() == "wsal train: error: data.group_batches must be >= 0, got -1"
 
 
 def _as_written_by_an_older_version(run: Path, section: str, keys: tuple[str, ...]) -> None:
@@ -249,12 +248,39 @@ def _resumes_only_with(run: Path, capsys, refusal: str, override: str) -> None:
     assert load_checkpoint(run / "model.pt").step == 6
 
 
-def test_a_run_from_before_length_grouping_resumes_with_grouping_off(tmp_path, config_file, tiny_data, capsys):
-    """Checkpoints of older versions lack data.group_batches: they ran with random batches (0)."""
+def test_a_run_from_before_length_grouping_resumes_with_grouping(tmp_path, config_file, tiny_data, capsys, monkeypatch):
+    """Checkpoints of older versions lack data.group_batches (they ran with random batches): they
+    resume from the step they reached with this wsal's batch order."""
     run = tmp_path / "old"
-    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4", "--set", "data.group_batches=0") == 0
-    _as_written_by_an_older_version(run, "data", ("group_batches", "preload"))
-    _resumes_only_with(run, capsys, "cannot resume: config data.group_batches was 0, now 8", "data.group_batches=0")
+    monkeypatch.setattr("wsal.train.GROUP_BATCHES", 0)
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4") == 0
+    monkeypatch.undo()
+    _as_written_by_an_older_version(run, "data", ("preload",))
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]) == 0
+    assert load_checkpoint(run / "model.pt").step == 6
+    assert [r["step"] for r in _log_rows(run)][-1] == "6"
+
+
+def test_a_retired_training_setting_at_another_value_loads_but_does_not_resume(tmp_path, config_file, tiny_data, capsys):
+    """A loss weight that is gone shaped training, not the network: the model loads and localizes
+    as trained; its training cannot continue. A retired setting of the outputs refuses both."""
+    run = tmp_path / "guided"
+    assert _train_cli(config_file, tiny_data, run, "--set", "train.max_steps=4") == 0
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    ckpt["config"]["mil"]["weight_guide"] = 1.0
+    torch.save(ckpt, run / "model.pt")
+    toml = (run / "config.toml").read_text().replace("[mil]\n", "[mil]\nweight_guide = 1.0\n", 1)
+    (run / "config.toml").write_text(toml)
+    loaded = load_checkpoint(run / "model.pt")
+    assert loaded.step == 4 and not hasattr(loaded.config.mil, "weight_guide")
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--set", "train.max_steps=6", "--device", "cpu"]) == 2
+    assert "mil.weight_guide = 1.0 is no longer supported (this wsal always uses 0.0)" in capsys.readouterr().err
+    ckpt["config"]["changepoint"]["pool_level"] = -1
+    torch.save(ckpt, run / "model.pt")
+    with pytest.raises(WsalError, match=r"changepoint.pool_level = -1 is no longer supported \(this wsal always uses 0\)"):
+        load_checkpoint(run / "model.pt")
 
 
 def test_run_folder_and_resume_errors(tmp_path, config_file, tiny_data, capsys):

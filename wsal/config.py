@@ -46,10 +46,6 @@ class DataConfig:
     # uniform: the same without randomness; interpolate: linear interpolation to exactly
     # num_snippets, longer or shorter (ActivityNet-style short sequences).
     sampling: Literal["random", "uniform", "interpolate"] = "random"
-    # Batches of similar length: pools of this many batches are sorted by video length (rounded to
-    # the batch width grid), so a batch of short videos is a short step (wsal.data); 0 or 1:
-    # batches as random as the epoch's order.
-    group_batches: int = 8
     # auto: read the training videos once into the training device's memory when they take at most
     # half of its free memory (same batches, no store read per step); never: read the store each step.
     preload: Literal["auto", "never"] = "auto"
@@ -78,14 +74,6 @@ class MILConfig:
     # unsuppressed model at the same steps (experiments/README.md); false: the foreground view
     # pools the CAS with the attention instead (wsal.model.mil.attention_topk_pool).
     suppression: bool = True
-    # loss/guide (|attention - (1 - background probability of the plain CAS)|) enters loss/total
-    # with this weight. Off by default: it pulls the attention down wherever the classifier finds
-    # a snippet background-like, which trims the class-agnostic parts of an action (a run-up, the
-    # generic motion around the discriminative moment). With 0, hard sets of 512 columns gained
-    # 1.6-1.8 average mAP on tuning at both timings; the benchmark's 256-column sets moved
-    # accuracy from low to high tIoU at ActivityNet timing, the same on average
-    # (experiments/notes/2026-12-06-completeness.md, experiments/README.md).
-    weight_guide: float = 0.0
     # loss/sparsity (mean foreground attention) enters loss/total with this weight; every other
     # MIL term has weight 1 (wsal.model.losses). Lower it where actions fill most of a video.
     weight_sparsity: float = 0.1
@@ -110,21 +98,12 @@ class ChangePointConfig:
     # "loss/changepoint" = cp_recon + KL_WEIGHT * cp_kl (wsal.model.changepoint), added to loss/total.
     # It has no weight of its own: the detector reads the embedding detached, so its loss reaches
     # only its own parameters, and AdamW's steps do not change (up to its epsilon) when a loss is scaled.
-    # Segment pooling: the CAS and attention heads read, per snippet, 0.8 x its own embedding + 0.2 x
-    # the mean embedding of its segment between change points of pool_level (-1: off, the heads
-    # read the snippet embedding alone; the mix is wsal.model.wsal.POOL_MIX). Level 0 chosen on
-    # held-out synthetic videos (uniform 5-snippet windows instead of change points, the control,
-    # gained less).
-    pool_level: int = 0
-
     def __post_init__(self) -> None:
         problems = []
         if self.num_levels < 1:
             problems.append(f"changepoint.num_levels must be >= 1, got {self.num_levels}")
         if not self.gamma > 0:
             problems.append(f"changepoint.gamma must be positive, got {self.gamma}")
-        if not -1 <= self.pool_level < self.num_levels:
-            problems.append(f"changepoint.pool_level must be -1 (off) or a level in 0..{self.num_levels - 1}, got {self.pool_level}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -226,15 +205,41 @@ RETIRED_KEYS: dict[str, Any] = {
     "train.warmup_steps": 0,  # no experiment used a warm-up
     "train.checkpoint_minutes": 10.0,  # CHECKPOINT_MINUTES in wsal.train
     "mil.embed_kernel": 3,  # kernels 5 and 7 lost (experiments/notes/2026-12-06-completeness.md)
+    "mil.weight_guide": 0.0,  # the attention-guidance loss trimmed actions to their cores and went
+    "data.group_batches": 8,  # GROUP_BATCHES in wsal.data
+    "changepoint.pool_level": 0,  # POOL_LEVEL in wsal.model.wsal; other levels and no pooling lost
 }
 
+# Retired keys that shaped training alone (loss weights, batch order, schedule, checkpoint timing),
+# not the network or its outputs: a model trained at another value still loads and localizes as it
+# was trained; only resuming its training is refused (this wsal cannot continue what it did).
+TRAINING_ONLY_KEYS: frozenset[str] = frozenset({
+    "mil.context_label",
+    "changepoint.consistency_weight",
+    "changepoint.consistency_level",
+    "mil.weight_fg",
+    "mil.weight_bg",
+    "mil.weight_ctx",
+    "changepoint.recon_weight",
+    "changepoint.weight",
+    "changepoint.kl_weight",
+    "train.weight_decay",
+    "train.warmup_steps",
+    "train.checkpoint_minutes",
+    "mil.weight_guide",
+    "data.group_batches",
+})  # fmt: skip
 
-def without_retired_keys(saved: Mapping[str, Any], where: str) -> dict[str, Any]:
+
+def without_retired_keys(saved: Mapping[str, Any], where: str, *, resuming: bool) -> dict[str, Any]:
     """A copy of a saved (nested) config without the :data:`RETIRED_KEYS` it holds at their fixed
-    value; a retired key at another value raises ConfigError (this wsal cannot do what it asked).
+    value; a retired key at another value raises ConfigError (this wsal cannot do what it asked),
+    unless it is one of :data:`TRAINING_ONLY_KEYS` and the config is not ``resuming`` training.
 
-    >>> without_retired_keys({"localize": {"video_score_weight": 0.2, "nms": "hard"}}, "m.pt")
+    >>> without_retired_keys({"localize": {"video_score_weight": 0.2, "nms": "hard"}}, "m.pt", resuming=True)
     {'localize': {'nms': 'hard'}}
+    >>> without_retired_keys({"mil": {"weight_guide": 1.0}}, "m.pt", resuming=False)
+    {'mil': {}}
     """
     out = _deep_copy(saved)
     for dotted, fixed in RETIRED_KEYS.items():
@@ -243,7 +248,7 @@ def without_retired_keys(saved: Mapping[str, Any], where: str) -> dict[str, Any]
         if not isinstance(table, dict) or key not in table:
             continue
         value = table.pop(key)
-        if value != fixed:
+        if value != fixed and (resuming or dotted not in TRAINING_ONLY_KEYS):
             raise ConfigError(f"{where}: {dotted} = {value!r} is no longer supported (this wsal always uses {fixed!r})")
     return out
 
@@ -386,12 +391,12 @@ def load_config(
     saved: bool = False,
 ) -> T:
     """Defaults of ``cls``, updated by the TOML file at ``path`` (if any), then by overrides.
-    ``saved``: the file was written by wsal (a run's config.toml), so :data:`RETIRED_KEYS` at their
-    fixed values are dropped first (:func:`without_retired_keys`)."""
+    ``saved``: the file was written by wsal (the config.toml of a run being resumed), so
+    :data:`RETIRED_KEYS` at their fixed values are dropped first (:func:`without_retired_keys`)."""
     data = load_toml(path) if path else {}
     where = str(path) if path else "config"
     if saved:
-        data = without_retired_keys(data, where)
+        data = without_retired_keys(data, where, resuming=True)
     data = apply_overrides(data, list(overrides))
     return config_from_dict(cls, data, where)
 

@@ -32,7 +32,7 @@ optimisation step, the videos of that step (an epoch-wise permutation seeded by 
 the seed of each item's sampling. The batch of step s is thus the same whatever the number of
 workers, whether the store is preloaded, and whether training was resumed.
 
-**Batches of similar length** (``DataConfig.group_batches`` = G > 1): each epoch's permutation is
+**Batches of similar length** (``group_batches`` = G > 1, :data:`GROUP_BATCHES` in training): each epoch's permutation is
 cut, on the grid of batch boundaries, into pools of G batches; a pool is sorted by video length
 (min(T, N), rounded up to the batch width grid, so that videos of one width stay in random order
 and batches differ from epoch to epoch) and its batches are served in a seeded random order
@@ -222,6 +222,10 @@ class Batch:
             None if self.kept is None else self.kept.to(device, non_blocking=True),
         )
 
+
+# Training pools this many batches and sorts each pool by video length (module docstring); held-out
+# synthetic figures were the same as with random batches (experiments/README.md), steps shorter.
+GROUP_BATCHES = 8
 
 WIDTH_MULTIPLE = 32  # batch widths are multiples of this (or num_snippets): few distinct shapes, so the
 # convolution and matmul plans that cuDNN, cuBLAS and oneDNN build per input shape are reused

@@ -158,7 +158,7 @@ class RawReader:
             raise WsalError(f"{self.path}: raw_version {version} is not supported (this wsal reads {RAW_VERSION})")
         try:
             where = f"{self.path}: config"
-            config = config_from_dict(ExperimentConfig, without_retired_keys(tomllib.loads(_as_str(attrs["config"])), where), where)
+            config = config_from_dict(ExperimentConfig, without_retired_keys(tomllib.loads(_as_str(attrs["config"])), where, resuming=False), where)
             return RawHeader(
                 classes=tuple(json.loads(_as_str(attrs["classes"]))),
                 grid=SnippetGrid(float(attrs["fps"]), int(attrs["clip_len_frames"]), int(attrs["stride_frames"])),

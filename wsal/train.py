@@ -62,7 +62,7 @@ from tqdm import tqdm
 
 from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, TrainConfig, config_from_dict, config_to_dict, save_config, without_retired_keys
-from wsal.data import ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
+from wsal.data import GROUP_BATCHES, ResidentVideos, StepBatchSampler, WeakVideoDataset, collate_batch
 from wsal.devices import resolve_device
 from wsal.errors import WsalError
 from wsal.features.store import StoreMeta
@@ -148,7 +148,8 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedModel
     p = Path(path)
     ckpt = _read_checkpoint(p)
     try:
-        config = config_from_dict(ExperimentConfig, with_older_values(ckpt["config"], f"{p}: config"), f"{p}: config")
+        saved = with_older_values(ckpt["config"], f"{p}: config", resuming=False)
+        config = config_from_dict(ExperimentConfig, saved, f"{p}: config")
         classes = tuple(str(c) for c in ckpt["classes"])
         store_meta = dict(ckpt["store_meta"])
         meta = StoreMeta.from_attrs(store_meta, f"{p}: store_meta")
@@ -182,8 +183,9 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 # Keys that checkpoints of older wsal versions lack, with the value that reproduces what those runs
 # did: such a run resumes with --set KEY=VALUE instead of never, and loads as it was trained.
+# (Runs from before batches of similar length, wsal.data.GROUP_BATCHES, lack that retired key too:
+# they resume with this wsal's batch order from the step they reached.)
 _OLDER_RUN_VALUES: dict[str, Any] = {
-    "data.group_batches": 0,
     "mil.method": "wsal",
     "mil.suppression": False,
     "train.lr_schedule": "constant",
@@ -216,22 +218,23 @@ def _log_columns(log_path: Path, header: list[str]) -> list[str]:
     return existing if existing and existing[0] == "step" else header
 
 
-def with_older_values(saved: dict, where: str) -> dict:
+def with_older_values(saved: dict, where: str, *, resuming: bool) -> dict:
     """A saved (nested) config with the keys it lacks set to :data:`_OLDER_RUN_VALUES`: what the
-    older wsal that wrote it did, not today's default; keys that are no longer settings dropped
-    (:func:`wsal.config.without_retired_keys`). A copy; ``saved`` is not changed."""
-    out = without_retired_keys(saved, where)  # already a copy of every table
+    older wsal that wrote it did, not today's default; then keys that are no longer settings
+    dropped (:func:`wsal.config.without_retired_keys`, which refuses one at another value when
+    ``resuming``). A copy; ``saved`` is not changed."""
+    out = {name: dict(table) if isinstance(table, dict) else table for name, table in saved.items()}  # sections are one level deep
     for dotted, value in _OLDER_RUN_VALUES.items():
         *sections, key = dotted.split(".")
         table = out
         for name in sections:
             table = table.setdefault(name, {})
         table.setdefault(key, value)
-    return out
+    return without_retired_keys(out, where, resuming=resuming)
 
 
 def _check_resume_config(saved: dict, config: ExperimentConfig, where: Path) -> None:
-    old, new = _flatten(with_older_values(saved, f"{where}: config")), _flatten(config_to_dict(config))
+    old, new = _flatten(with_older_values(saved, f"{where}: config", resuming=True)), _flatten(config_to_dict(config))
     for key in sorted(set(old) | set(new)):
         if key in _RESUME_FREE_KEYS or key.startswith("localize."):
             if key == "train.max_steps" and config.train.lr_schedule == "cosine" and old.get(key) != new.get(key):
@@ -301,8 +304,6 @@ def train(
         raise WsalError("train.max_steps, batch_size, checkpoint_every and log_every must be >= 1")
     if not (math.isfinite(tc.lr) and tc.lr > 0):
         raise WsalError(f"train.lr must be finite and > 0, got {tc.lr}")
-    if config.data.group_batches < 0:
-        raise WsalError(f"data.group_batches must be >= 0, got {config.data.group_batches}")
     run = Path(out_dir)
     dev = resolve_device(tc.device)
     run.mkdir(parents=True, exist_ok=True)
@@ -402,7 +403,7 @@ def _train_in_run(
         }
 
     sampler = StepBatchSampler(
-        len(dataset), tc.batch_size, tc.seed, start_step, tc.max_steps, dataset.lengths, config.data.group_batches
+        len(dataset), tc.batch_size, tc.seed, start_step, tc.max_steps, dataset.lengths, GROUP_BATCHES
     )
     resident = ResidentVideos.load_if_fits(dataset, dev) if config.data.preload == "auto" else None
     if resident is not None:

@@ -18,18 +18,17 @@ the three attention channels). Keys of the returned dict:
   true action snippets) yet are not the action (so they also carry the background target). The
   foreground view never gets the background target, which is what separates foreground from
   context.
-* ``loss/guide`` -- attention guidance: ``|a_fg - (1 - p_bg)|`` over valid snippets, where p_bg is
-  the background column of the per-snippet CAS softmax, so attention and CAS agree on what is
-  background.
 * ``loss/sparsity`` -- mean foreground attention over valid snippets (actions are a minority).
 * ``loss/cp_recon``, ``loss/cp_kl`` -- the change-point detector's unsupervised terms (unweighted;
   wsal.model.changepoint), 0 when the model has no detector;
 * ``loss/changepoint`` -- ``cp_recon + KL_WEIGHT * cp_kl`` (wsal.model.changepoint), 0
   without a detector;
-* ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/guide`` with
-  ``MILConfig.weight_guide``, 0 by default, ``loss/sparsity`` with ``MILConfig.weight_sparsity``)
-  and ``loss/changepoint``. The three views are the model's definition, not knobs; the guidance
-  and the sparsity prior depend on how much of a video the actions fill.
+* ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/sparsity``
+  with ``MILConfig.weight_sparsity``) and ``loss/changepoint``. The three views are the model's
+  definition, not knobs; the sparsity prior depends on how much of a video the actions fill.
+  (An attention-guidance term, ``|a_fg - (1 - p_bg)|``, pulled the attention down wherever the
+  plain CAS found a snippet background-like and trimmed actions to their discriminative cores:
+  experiments/notes/2026-12-06-completeness.md.)
 
 Classification losses are cross-entropies against the normalised target (softmax over C+1).
 Per-snippet terms are averaged over each video's valid snippets, then over the batch.
@@ -51,7 +50,6 @@ LOSS_KEYS: tuple[str, ...] = (
     "loss/mil_fg",
     "loss/mil_bg",
     "loss/mil_ctx",
-    "loss/guide",
     "loss/sparsity",
     "loss/cp_recon",
     "loss/cp_kl",
@@ -110,12 +108,10 @@ def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig
     bg_logits = attention_topk_pool(cas, views[..., 1], mask, config.topk_ratio)  # (B, C+1)
     ctx_logits = attention_topk_pool(cas, views[..., 2], mask, config.topk_ratio)  # (B, C+1)
     fg_target, bg_target, ctx_target = view_targets(labels)
-    p_background = torch.softmax(cas, dim=-1)[..., -1]  # (B, T)
     losses = {
         "loss/mil_fg": soft_cross_entropy(out.video_logits, fg_target),
         "loss/mil_bg": soft_cross_entropy(bg_logits, bg_target),
         "loss/mil_ctx": soft_cross_entropy(ctx_logits, ctx_target),
-        "loss/guide": masked_mean((out.attention.float() - (1.0 - p_background)).abs(), mask),
         "loss/sparsity": masked_mean(out.attention.float(), mask),
     }
     zero = cas.new_zeros(())
@@ -133,6 +129,5 @@ def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig
         base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
         losses["loss/mil_base"] = base
     mil_terms = losses["loss/mil_fg"] + losses["loss/mil_bg"] + losses["loss/mil_ctx"]
-    weighted = config.weight_guide * losses["loss/guide"] + config.weight_sparsity * losses["loss/sparsity"]
-    losses["loss/total"] = losses["loss/changepoint"] + base + mil_terms + weighted
+    losses["loss/total"] = losses["loss/changepoint"] + base + mil_terms + config.weight_sparsity * losses["loss/sparsity"]
     return losses

@@ -29,15 +29,15 @@ tell apart, so its changes fall on action boundaries; reading the raw input feat
 change-point mode far behind (experiments/notes/2026-11-21-change-points.md).
 bench/train_speed.py measures what the detector adds to a training step.
 
-**Segment pooling** (``changepoint.pool_level`` >= 0, default level 0): the CAS and attention
-heads read ``(1 - pool_mix) * embedding + pool_mix * segment mean of the embedding``
-(``pool_mix`` = :data:`POOL_MIX` but in tests), the segments
-cut at that level's change points (detached decisions; the means carry the gradient). This is how
+**Segment pooling** (with the detector): the CAS and attention heads read ``(1 - pool_mix) *
+embedding + pool_mix * segment mean of the embedding`` (``pool_mix`` = :data:`POOL_MIX` and
+``pool_level`` = :data:`POOL_LEVEL` but in tests), the segments cut at that level's change points (detached decisions; the means carry the gradient). This is how
 the detector feeds back into the MIL: averaging within a detected event removes snippet noise
 without blurring across the event's edges. Pooling over fixed windows instead gains less, and
 heads that see segment means only lose: a segment that straddles a boundary then spoils both sides
 (measured in experiments/README.md, "Change points on the easy benchmark (measured)").
-With ``pool_level = -1`` the MIL trains exactly as without the detector. The two also meet at localization, where change
+With ``pool_level = -1`` the MIL trains exactly as without the detector (which is how tests
+check that pooling is the detector's only way into the MIL). The two also meet at localization, where change
 points can cut the video and the attention pick the segments (wsal.localize).
 
 Padded snippets (mask False) never influence valid outputs; their own outputs are set to zero.
@@ -61,6 +61,9 @@ from wsal.model.mil import MILHeads, TemporalEmbedding, attention_topk_pool, top
 # Weight of the segment mean in segment pooling: chosen on held-out synthetic videos among 0.1,
 # 0.2 and 1.0 (experiments/README.md, "Segment pooling").
 POOL_MIX = 0.2
+# The detector level whose change points cut the pooled segments (-1: no pooling): level 0 gained
+# most on the same held-out videos; level 1 and no pooling lost.
+POOL_LEVEL = 0
 
 
 def check_inputs(features: Tensor, mask: Tensor, feature_dim: int) -> None:
@@ -94,6 +97,7 @@ class WsalModel(nn.Module):
         config: MILConfig,
         changepoint: ChangePointConfig | None = None,
         pool_mix: float = POOL_MIX,
+        pool_level: int = POOL_LEVEL,
     ) -> None:
         super().__init__()
         if feature_dim < 1 or num_classes < 1:
@@ -101,6 +105,7 @@ class WsalModel(nn.Module):
         if not 0.0 <= pool_mix <= 1.0:
             raise ValueError(f"pool_mix must be in [0, 1], got {pool_mix}")
         self.pool_mix = pool_mix
+        self.pool_level = pool_level
         self.feature_dim = feature_dim
         self.num_classes = num_classes
         self.config = config
@@ -110,14 +115,15 @@ class WsalModel(nn.Module):
         self.detector = None
         if self.changepoint_config is not None:
             self.detector = ChangePointDetector(config.embed_dim, self.changepoint_config)
+            if not -1 <= pool_level < self.changepoint_config.num_levels:
+                raise ValueError(f"pool_level must be -1 (off) or a level in 0..{self.changepoint_config.num_levels - 1}, got {pool_level}")
 
     def _segment_pooled(self, x: Tensor, cp: ChangePointOutput | None, mask: Tensor) -> Tensor:
         """``x`` (B, T, E) mixed with its means over the detector's segments (segment pooling), or
         ``x`` itself without a detector or with ``pool_level`` -1."""
-        cp_cfg = self.changepoint_config
-        if cp is None or cp_cfg is None or cp_cfg.pool_level < 0:
+        if cp is None or self.pool_level < 0:
             return x
-        pooled = segment_means(x, cp.change_points[:, cp_cfg.pool_level], mask)  # (B, T, E)
+        pooled = segment_means(x, cp.change_points[:, self.pool_level], mask)  # (B, T, E)
         return (1.0 - self.pool_mix) * x + self.pool_mix * pooled
 
     def forward(self, features: Tensor, mask: Tensor) -> ModelOutput:
