@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -32,7 +33,7 @@ def test_keys_are_stable():
     out = _output(torch.zeros(2, 6, 4), torch.zeros(2, 6, 3), torch.zeros(2, 4))
     losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig(suppression=False))
     assert tuple(losses) == LOSS_KEYS == mil_loss_keys(MILConfig(suppression=False))
-    assert mil_loss_keys(MILConfig()) == (*LOSS_KEYS[:-1], "loss/mil_base", "loss/total")  # suppression: the default
+    assert mil_loss_keys(MILConfig()) == (*LOSS_KEYS[:-1], "loss/mil_base", "loss/mil_cls", "loss/total")  # suppression: the default
     with pytest.raises(ValueError, match="suppression"):
         mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), torch.ones(2, 6, dtype=torch.bool), MILConfig())
 
@@ -124,6 +125,7 @@ def test_changepoint_terms_join_the_total():
     assert float(losses["loss/changepoint"].detach()) == pytest.approx(recon + KL_WEIGHT * kl, rel=1e-6)
     mil_only = sum(float(losses[k].detach()) for k in ("loss/mil_fg", "loss/mil_bg", "loss/mil_ctx"))
     mil_only += 0.1 * float(losses["loss/sparsity"].detach()) + float(losses["loss/mil_base"].detach())
+    mil_only += float(losses["loss/mil_cls"].detach())
     assert float(losses["loss/total"].detach()) == pytest.approx(mil_only + float(losses["loss/changepoint"].detach()), rel=1e-6)
     # without a detector the change-point keys are present and zero
     plain = mil_losses(WsalModel(6, 3, MILConfig(embed_dim=8, topk_ratio=2)).eval()(x, mask), labels, mask, model.config)
@@ -145,15 +147,34 @@ def test_joint_padding_does_not_change_losses():
         assert float(with_pad[key].detach()) == pytest.approx(float(alone[key].detach()), abs=1e-5), key
 
 
-def test_suppression_adds_the_base_view_with_the_background_target():
-    torch.manual_seed(0)
-    config = MILConfig(embed_dim=8, topk_ratio=2, suppression=True)
-    model = WsalModel(6, 3, config).eval()
+def _outputs(seed: int, suppression: bool = True) -> tuple[ModelOutput, torch.Tensor, MILConfig]:
+    """A small model's outputs on random features (2 videos x 10 snippets, 3 classes), its mask and config."""
+    torch.manual_seed(seed)
+    config = MILConfig(embed_dim=8, topk_ratio=2, suppression=suppression)
     x, mask = torch.randn(2, 10, 6), torch.ones(2, 10, dtype=torch.bool)
-    labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
-    out = model(x, mask)
-    losses = mil_losses(out, labels, mask, config)
+    return WsalModel(6, 3, config).eval()(x, mask), mask, config
+
+
+def test_suppression_adds_the_base_view_with_the_background_target():
+    out, mask, config = _outputs(0)
+    losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), mask, config)
     want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 1]]))
     torch.testing.assert_close(losses["loss/mil_base"], want)
+    classes = soft_cross_entropy(out.extras["base_video_logits"][:, :3], torch.tensor([[1.0, 0, 0], [0, 1, 1]]))
+    torch.testing.assert_close(losses["loss/mil_cls"], classes)
     rest = sum(losses[k] * w for k, w in (("loss/mil_fg", 1), ("loss/mil_bg", 1), ("loss/mil_ctx", 1), ("loss/sparsity", 0.1)))
-    torch.testing.assert_close(losses["loss/total"], rest + want)
+    torch.testing.assert_close(losses["loss/total"], rest + want + classes)
+
+
+def test_the_class_term_ignores_the_background_logit():
+    """loss/mil_cls asks which action, never whether: moving the base view's background logit
+    changes loss/mil_base and leaves loss/mil_cls as it was."""
+    out, mask, config = _outputs(1)
+    labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    louder = dataclasses.replace(out, extras={**out.extras, "base_video_logits": out.extras["base_video_logits"] + torch.tensor([0.0, 0, 0, 4])})
+    before, after = mil_losses(out, labels, mask, config), mil_losses(louder, labels, mask, config)
+    torch.testing.assert_close(after["loss/mil_cls"], before["loss/mil_cls"])
+    assert float(after["loss/mil_base"]) != pytest.approx(float(before["loss/mil_base"]), abs=1e-3)
+    # without suppression there is no base view and no class term
+    plain, mask, config = _outputs(1, suppression=False)
+    assert "loss/mil_cls" not in mil_losses(plain, labels, mask, config)

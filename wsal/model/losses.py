@@ -10,6 +10,13 @@ the three attention channels). Keys of the returned dict:
   removed by the attention; without it, the CAS pooled with ``a_fg``.
 * ``loss/mil_base`` -- with suppression only: the top-k mean of the plain CAS is classified as the
   video's actions *and* background (an untrimmed video contains both), equally weighted.
+* ``loss/mil_cls`` -- with suppression only: the same top-k mean, over the C action columns alone
+  (the background logit left out of the softmax), is classified as the video's actions. Why:
+  localization reads class scores that way (WsalModel.scores), and every other term spends part
+  of its target on the background column; early in training, predicting background everywhere
+  lowers all of them at once, and the classes were learnt late. This term asks "which action?"
+  from the first step: on the hard synthetic benchmark's tuning subset wsal converges sooner at
+  the same accuracy with it (experiments/notes/2026-12-06-class-term.md).
 * ``loss/mil_bg`` -- the background view (pooled with ``a_bg``) is classified as background only.
 * ``loss/mil_ctx`` -- the context view (pooled with ``a_ctx``). Target: the video's actions and
   background, equally weighted. Why: context
@@ -23,14 +30,15 @@ the three attention channels). Keys of the returned dict:
   wsal.model.changepoint), 0 when the model has no detector;
 * ``loss/changepoint`` -- ``cp_recon + KL_WEIGHT * cp_kl`` (wsal.model.changepoint), 0
   without a detector;
-* ``loss/total`` -- the sum of the MIL terms (the three views with weight 1, ``loss/sparsity``
-  with ``MILConfig.weight_sparsity``) and ``loss/changepoint``. The three views are the model's
+* ``loss/total`` -- the sum of the MIL terms (the views and the class term with weight 1,
+  ``loss/sparsity`` with ``MILConfig.weight_sparsity``) and ``loss/changepoint``. The views are the model's
   definition, not knobs; the sparsity prior depends on how much of a video the actions fill.
   (An attention-guidance term, ``|a_fg - (1 - p_bg)|``, pulled the attention down wherever the
   plain CAS found a snippet background-like and trimmed actions to their discriminative cores:
   experiments/notes/2026-12-06-completeness.md.)
 
-Classification losses are cross-entropies against the normalised target (softmax over C+1).
+Classification losses are cross-entropies against the normalised target (softmax over C+1, but
+``loss/mil_cls``: over C).
 Per-snippet terms are averaged over each video's valid snippets, then over the batch.
 
 What this module does not do: see segment times (there are none in a batch), or optimise.
@@ -59,9 +67,9 @@ LOSS_KEYS: tuple[str, ...] = (
 
 
 def mil_loss_keys(config: MILConfig) -> tuple[str, ...]:
-    """The keys :func:`mil_losses` returns, in order: LOSS_KEYS, with "loss/mil_base" before
-    "loss/total" when ``config.suppression``."""
-    return (*LOSS_KEYS[:-1], "loss/mil_base", LOSS_KEYS[-1]) if config.suppression else LOSS_KEYS
+    """The keys :func:`mil_losses` returns, in order: LOSS_KEYS, with "loss/mil_base" and
+    "loss/mil_cls" before "loss/total" when ``config.suppression``."""
+    return (*LOSS_KEYS[:-1], "loss/mil_base", "loss/mil_cls", LOSS_KEYS[-1]) if config.suppression else LOSS_KEYS
 
 
 def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
@@ -125,9 +133,11 @@ def mil_losses(out: ModelOutput, labels: Tensor, mask: Tensor, config: MILConfig
     if config.suppression:
         if out.extras is None or "base_video_logits" not in out.extras:
             raise ValueError("MILConfig.suppression: the outputs come from a model built without it")
+        base_logits = out.extras["base_video_logits"]  # (B, C+1)
         actions_and_background = view_targets(labels)[2]  # (B, C+1)
-        base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
-        losses["loss/mil_base"] = base
+        losses["loss/mil_base"] = soft_cross_entropy(base_logits, actions_and_background)
+        losses["loss/mil_cls"] = soft_cross_entropy(base_logits[:, : labels.shape[1]], labels.float())  # over the C actions
+        base = losses["loss/mil_base"] + losses["loss/mil_cls"]
     mil_terms = losses["loss/mil_fg"] + losses["loss/mil_bg"] + losses["loss/mil_ctx"]
     losses["loss/total"] = losses["loss/changepoint"] + base + mil_terms + config.weight_sparsity * losses["loss/sparsity"]
     return losses
