@@ -272,6 +272,33 @@ def format_convergence(rows: dict[str, list[tuple[int, float]]]) -> str:
     return "\n".join(lines)
 
 
+def format_leads(results: Sequence[SeedResult], first: str) -> str:
+    """Markdown: the lead of method ``first`` over each other method, paired by seed (every method
+    of a seed trains and is tested on the same generated sets): per tIoU and on average, the mean ±
+    std over seeds of the per-seed difference in mAP (%), and its smallest value in brackets. A
+    positive smallest value means ``first`` was ahead on every seed.
+
+    >>> rs = [SeedResult(s, m, (0.5,), np.array([v]), v, 1) for s, m, v in ((0, "a", 0.6), (1, "a", 0.5), (0, "b", 0.4), (1, "b", 0.45))]
+    >>> print(format_leads(rs, "a"))
+    | a minus (seeds) | 0.5 | avg |
+    |---|---|---|
+    | b (0, 1) | 12.5 ± 10.6 (5.0) | 12.5 ± 10.6 (5.0) |
+    """
+    mine = {r.seed: r for r in results if r.mode == first}
+    others = [m for m in dict.fromkeys(r.mode for r in results) if m != first]
+    if not mine or not others:
+        return "(no other method)"
+    tiou = next(iter(mine.values())).tiou
+    lines = ["| " + " | ".join([f"{first} minus (seeds)", *(f"{t:g}" for t in tiou), "avg"]) + " |", "|" + "---|" * (len(tiou) + 2)]
+    for other in others:
+        pairs = [(mine[r.seed], r) for r in results if r.mode == other and r.seed in mine]
+        diff = np.array([np.append(a.mAP, a.average_mAP) - np.append(b.mAP, b.average_mAP) for a, b in pairs]) * 100  # (S, K+1)
+        std = diff.std(axis=0, ddof=1 if len(pairs) > 1 else 0)
+        cells = [f"{m:.1f} ± {d:.1f} ({lo:.1f})" for m, d, lo in zip(diff.mean(axis=0), std, diff.min(axis=0))]
+        lines.append(f"| {other} ({', '.join(str(a.seed) for a, _ in pairs)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_every: int, methods: Sequence[str],
              feature_dim: int, spec, overrides: Sequence[str], device: str, tiou: Sequence[float],
              timeline_subsets: tuple[str, str] = ("validation", "test"), optims: Sequence[Optim] = (Optim(1e-4),),
@@ -319,6 +346,8 @@ def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_e
         + "".join(f"{m}: {o.label()}, {' '.join(s.removeprefix('localize.') for s in ov)} (tuning avg {100 * sc:.2f}"
                   + (f", {sp:.0f} steps to 95 % on tuning" if sp is not None else "") + ")\n"
                   for m, (o, ov, sc, sp) in chosen.items())
+        + (f"\nLead of {methods[0]} on the test subset, paired by seed: mean ± std of the per-seed difference (smallest)\n"
+           f"{format_leads(results, methods[0])}\n" if len(methods) > 1 else "")
         + f"\nConvergence on the test subset (checkpoints every {eval_every} steps, at the chosen setting)\n"
         + format_convergence(curves)
         + f"\n\nwall {time.perf_counter() - wall0:.0f} s\n"
