@@ -29,4 +29,7 @@ def test_leads_are_paired_by_seed_and_show_the_smallest():
     assert lines[0] == "| wsal minus (seeds) | 0.3 | 0.5 | avg |"
     assert lines[2] == "| basnet (0, 1, 2) | 11.7 ± 14.4 (-5.0) | 8.3 ± 2.9 (5.0) | 10.0 ± 6.6 (2.5) |"
     assert lines[3] == "| cola (2) | 70.0 ± 0.0 (70.0) | 50.0 ± 0.0 (50.0) | 60.0 ± 0.0 (60.0) |"
+
+
+def test_convergence_is_the_first_checkpoint_at_95_percent_of_the_final_score():
     assert steps_to_fraction([(100, 0.5), (200, 0.96), (300, 1.0)]) == 200
