@@ -72,6 +72,10 @@ ACT_THRESHOLDS = (
     (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05),
 )
 CLASS_THRESHOLDS = (0.05, 0.2)
+# Class-wise NMS (wsal.localize, step 6): hard suppression, the default, first (a tie keeps it), or
+# Gaussian soft-NMS, which keeps overlapping runs at decayed scores: THUMOS-timed videos hold many
+# short, close instances, and one hard pick per cluster drops the neighbours.
+NMS_MODES = ("hard", "soft")
 # Proposal extensions tried at the best grid point (wsal.localize, step 3), chosen second, for every
 # method alike: 5 more scorings instead of 5 times the grid. The best thresholds can move with the
 # ratio (at 0.3 and 0.5 they did for wsal on a 512-column ActivityNet-timed tuning set), so a joint
@@ -80,10 +84,16 @@ EXTEND_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 def localize_grid() -> list[list[str]]:
-    """Every post-processing setting tried on the tuning subset (threshold boundaries)."""
+    """Every post-processing setting tried on the tuning subset (threshold boundaries): the
+    hard-NMS points first, in the order of the other settings, then the same with soft-NMS.
+
+    >>> grid = localize_grid()
+    >>> len(grid), len({tuple(p) for p in grid}), grid[0][-1], grid[-1][-1]
+    (48, 48, 'localize.nms=hard', 'localize.nms=soft')
+    """
     return [
-        [f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}"]
-        for sig, act, ct in itertools.product(SIGNALS, ACT_THRESHOLDS, CLASS_THRESHOLDS)
+        [f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}", f"localize.nms={nms}"]
+        for nms, sig, act, ct in itertools.product(NMS_MODES, SIGNALS, ACT_THRESHOLDS, CLASS_THRESHOLDS)
     ]
 
 
