@@ -11,8 +11,8 @@ and not trained again; an unfinished one continues from its last checkpoint).
 
 The optimisation setting and the post-processing are chosen per method on the tuning subset only,
 by the same rule for every method: every setting x every point of :func:`localize_grid` is scored
-on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) at the best
-point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
+on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) with either
+NMS at the best point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
 within :data:`SCORE_TOLERANCE` of the method's best tuning score count as equally accurate (a
 method whose training collapses at a high rate falls out here); among them the one that reaches
 95 % of its final tuning score in the fewest steps (mean over seeds, every saved checkpoint scored
@@ -76,8 +76,8 @@ CLASS_THRESHOLDS = (0.05, 0.2)
 # Gaussian soft-NMS, which keeps overlapping runs at decayed scores: THUMOS-timed videos hold many
 # short, close instances, and one hard pick per cluster drops the neighbours.
 NMS_MODES = ("hard", "soft")
-# Proposal extensions tried at the best grid point (wsal.localize, step 3), chosen second, for every
-# method alike: 5 more scorings instead of 5 times the grid. The best thresholds can move with the
+# Proposal extensions tried at the best grid point (wsal.localize, step 3) with either NMS, chosen
+# second, for every method alike: 9 more scorings instead of 5 times the grid. The best thresholds can move with the
 # ratio (at 0.3 and 0.5 they did for wsal on a 512-column ActivityNet-timed tuning set), so a joint
 # choice could score a little higher for some method.
 EXTEND_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -174,8 +174,10 @@ def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, dev
 
 def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float], tmp: Path) -> tuple[list[str], float]:
     """The post-processing with the best mean (over the runs' seeds) tuning average mAP: the best
-    point of :func:`localize_grid`, then the best of :data:`EXTEND_RATIOS` there (a tie keeps the
-    smaller ratio). Returns (overrides, score)."""
+    point of :func:`localize_grid`, then at its thresholds, signal and class threshold the best
+    of :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can change which NMS is best; a
+    tie keeps the earlier: the grid's point, then the smaller ratio, then hard NMS). Returns
+    (overrides, score)."""
     gts = [load_ground_truth(r.gt).subset("tuning") for r in runs]  # read once, scored at every grid point
 
     def score(overrides: list[str]) -> float:
@@ -189,12 +191,13 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float], tmp: Path) 
         s = score(overrides)
         if s > best[1]:
             best = (overrides, s)
-    point = best[0]
-    for ratio in EXTEND_RATIOS[1:]:
-        overrides = [*point, f"localize.extend_ratio={ratio}"]
-        s = score(overrides)
-        if s > best[1]:
-            best = (overrides, s)
+    point = [o for o in best[0] if not o.startswith("localize.nms=")]
+    for ratio, nms in itertools.product(EXTEND_RATIOS, NMS_MODES):
+        overrides = [*point, f"localize.nms={nms}", *([f"localize.extend_ratio={ratio}"] if ratio else [])]
+        if overrides != best[0]:
+            s = score(overrides)
+            if s > best[1]:
+                best = (overrides, s)
     return best
 
 

@@ -33,3 +33,32 @@ def test_leads_are_paired_by_seed_and_show_the_smallest():
 
 def test_convergence_is_the_first_checkpoint_at_95_percent_of_the_final_score():
     assert steps_to_fraction([(100, 0.5), (200, 0.96), (300, 1.0)]) == 200
+
+
+def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_path):
+    """The grid's best point first; then extension x NMS at its thresholds, where a soft-NMS that
+    only wins with an extension is found, and a tie keeps the earlier setting."""
+    def fake_score(raw, gt, pred, overrides, seed, method, tiou):
+        o = set(overrides)
+        value = 0.5 if "localize.signal=cas" in o and "localize.class_threshold=0.05" in o else 0.1
+        if "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]" not in o:
+            value -= 0.05
+        if "localize.extend_ratio=0.3" in o:
+            value += 0.1 if "localize.nms=soft" in o else 0.05
+        if "localize.extend_ratio=0.5" in o:
+            value += 0.1 if "localize.nms=soft" in o else 0.0  # ties with 0.3 + soft: the smaller ratio stays
+        return SeedResult(seed, method, tuple(tiou), np.array([value]), value, 1)
+
+    class FakeGT:
+        def subset(self, name):
+            return self
+
+    monkeypatch.setattr(hard_benchmark, "evaluate_raw", fake_score)
+    monkeypatch.setattr(hard_benchmark, "load_ground_truth", lambda path: FakeGT())
+    runs = [hard_benchmark.MethodRun("wsal", s, tmp_path, tmp_path / "gt.json", 1.0, 800, hard_benchmark.Optim(1e-4)) for s in (0, 1)]
+    overrides, score = hard_benchmark.choose_setting(runs, (0.5,), tmp_path)
+    assert overrides == [
+        "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
+        "localize.class_threshold=0.05", "localize.nms=soft", "localize.extend_ratio=0.3",
+    ]
+    assert score == 0.6
