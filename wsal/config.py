@@ -145,7 +145,11 @@ class LocalizeConfig:
     # ActivityNet-timed tuning subset it was chosen > 0 for every method (experiments/README.md).
     extend_ratio: float = 0.0
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
-    nms: Literal["hard", "soft"] = "hard"  # class-wise NMS: hard suppression or Gaussian soft-NMS (wsal.localize)
+    # Class-wise NMS (wsal.localize, step 6): hard suppression, or Gaussian soft-NMS, which keeps
+    # every proposal at a decayed score, so close instances of one class (THUMOS-14 holds many) are
+    # not dropped with their neighbour's duplicates. Soft was chosen for wsal on the hard
+    # benchmark's tuning subsets, both timings (experiments/notes/2026-12-06-soft-nms.md).
+    nms: Literal["hard", "soft"] = "soft"
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
     max_per_video: int = 100  # keep at most this many segments per video (highest scores)
     # "changepoint" boundaries (needs a model trained with changepoint.enabled): a segment between
