@@ -49,7 +49,7 @@ DEMO_CONFIG: dict = {
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="synthetic data -> train -> localize -> evaluate, with figures (about 15 s on a 2-core CPU)",
+        help="synthetic data -> train -> localize -> evaluate, with figures (about 20 s on a 2-core CPU)",
         description=(
             "Build a small synthetic set, train on it, localize its test videos, evaluate (THUMOS tIoU "
             "preset) and draw per-video timelines. Everything goes into --out."
