@@ -57,8 +57,8 @@ def test_direct_equals_from_raw(tiny_run, tmp_path):
 def test_overrides_agree_between_direct_and_raw(tiny_run, tmp_path):
     _, store, gt, ckpt = tiny_run
     raw = tmp_path / "raw.h5"
-    soft = ["--set", "localize.nms=soft", "--set", "localize.max_per_video=5"]
-    assert localize(ckpt, store, gt, tmp_path / "a.json", "--save-raw", str(raw), *soft) == 0
+    overrides = ["--set", "localize.nms=hard", "--set", "localize.max_per_video=5"]  # neither is the default
+    assert localize(ckpt, store, gt, tmp_path / "a.json", "--save-raw", str(raw), *overrides) == 0
     assert main(["localize", "--from-raw", str(raw), "--out", str(tmp_path / "b.json")]) == 0  # raw keeps the overrides
     a = json.loads((tmp_path / "a.json").read_text())
     assert a == json.loads((tmp_path / "b.json").read_text())

@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=[],
         metavar="localize.KEY=VALUE",
         help=(
-            "post-processing override, repeatable, e.g. localize.nms=soft; unset keys keep the values in the "
+            "post-processing override, repeatable, e.g. localize.nms=hard; unset keys keep the values in the "
             "checkpoint's (or raw file's) config, whose defaults are "
             f"boundaries={_DEFAULTS.boundaries}, class_threshold={_DEFAULTS.class_threshold}, "
             f"signal={_DEFAULTS.signal}, nms={_DEFAULTS.nms}, nms_iou={_DEFAULTS.nms_iou}, "
