@@ -38,7 +38,7 @@ import numpy as np
 
 from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
-from research.multiseed import SeedResult, evaluate_raw, format_summary, summarize
+from research.multiseed import RawScorer, SeedResult, evaluate_raw, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at
 # most 320 snippets), a 128-channel embedding for 2-core CPUs; the learning rate is chosen per
@@ -172,19 +172,19 @@ def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, dev
     return raw
 
 
-def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float], tmp: Path) -> tuple[list[str], float]:
+def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[list[str], float]:
     """The post-processing with the best mean (over the runs' seeds) tuning average mAP: the best
     point of :func:`localize_grid`, then at its thresholds, signal and class threshold the best
     of :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can change which NMS is best; a
     tie keeps the earlier: the grid's point, then the smaller ratio, then hard NMS). Returns
     (overrides, score)."""
-    gts = [load_ground_truth(r.gt).subset("tuning") for r in runs]  # read once, scored at every grid point
+    scorers = [
+        RawScorer(r.run_dir / f"raw_tuning_step_{r.steps}.h5", load_ground_truth(r.gt).subset("tuning"), r.seed, r.method, tiou)
+        for r in runs
+    ]  # each raw file read once, scored at every setting
 
     def score(overrides: list[str]) -> float:
-        return float(np.mean([
-            evaluate_raw(r.run_dir / f"raw_tuning_step_{r.steps}.h5", gt, tmp / "tuning.json", overrides, r.seed, r.method, tiou).average_mAP
-            for r, gt in zip(runs, gts)
-        ]))  # fmt: skip
+        return float(np.mean([scorer(overrides).average_mAP for scorer in scorers]))
 
     best: tuple[list[str], float] = ([], -1.0)
     for overrides in localize_grid():
@@ -235,7 +235,7 @@ def choose_optim(method: str, runs: dict[Optim, list[MethodRun]], store_of: dict
     tuning steps to 95 % or None when only one setting was close enough to need it)."""
     scored = {}
     for optim, per_seed in runs.items():
-        scored[optim] = choose_setting(per_seed, tiou, tmp)
+        scored[optim] = choose_setting(per_seed, tiou)
         log(f"{method} at {optim.label()}: best on tuning {' '.join(scored[optim][0])} ({100 * scored[optim][1]:.2f})")
     best = max(score for _, score in scored.values())
     close = [o for o in runs if scored[o][1] >= best - SCORE_TOLERANCE]

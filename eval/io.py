@@ -144,6 +144,18 @@ def _parse_predictions(data: Any, path: str) -> Predictions:
     return Predictions.from_columns(video_ids, labels, starts, ends, scores, path)
 
 
+def predictions_from_results(results: Mapping[str, Sequence[Mapping]], where: str) -> Predictions:
+    """Detections ``{video: [{"segment", "label", "score"}]}`` held in memory (wsal.localize's
+    ``Segment.to_json`` form) as :class:`Predictions`, checked with the reader's rules: what
+    :func:`write_predictions` then :func:`load_predictions` give, without the file (a grid search
+    scores thousands of settings). ``where`` names the source in error messages.
+
+    >>> predictions_from_results({"v": [{"segment": [1.0, 2.5], "label": "Jump", "score": 0.5}]}, "memory").scores.tolist()
+    [0.5]
+    """
+    return _parse_predictions({"results": results}, where)
+
+
 def predictions_form(path: str | os.PathLike, text: str | None = None) -> str:
     """``"json"`` (ActivityNet results form) or ``"thumos14"`` (the kit's txt) for a predictions
     file whose content is ``text`` (None: read from ``path``): JSON when the first non-blank

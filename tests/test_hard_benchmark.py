@@ -38,7 +38,14 @@ def test_convergence_is_the_first_checkpoint_at_95_percent_of_the_final_score():
 def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_path):
     """The grid's best point first; then extension x NMS at its thresholds, where a soft-NMS that
     only wins with an extension is found, and a tie keeps the earlier setting."""
-    def fake_score(raw, gt, pred, overrides, seed, method, tiou):
+    class FakeScorer:
+        def __init__(self, raw, gt, seed, method, tiou):
+            self.seed, self.method, self.tiou = seed, method, tiou
+
+        def __call__(self, overrides):
+            return fake_score(overrides, self.seed, self.method, self.tiou)
+
+    def fake_score(overrides, seed, method, tiou):
         o = set(overrides)
         value = 0.5 if "localize.signal=cas" in o and "localize.class_threshold=0.05" in o else 0.1
         if "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]" not in o:
@@ -53,10 +60,10 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
         def subset(self, name):
             return self
 
-    monkeypatch.setattr(hard_benchmark, "evaluate_raw", fake_score)
+    monkeypatch.setattr(hard_benchmark, "RawScorer", FakeScorer)
     monkeypatch.setattr(hard_benchmark, "load_ground_truth", lambda path: FakeGT())
     runs = [hard_benchmark.MethodRun("wsal", s, tmp_path, tmp_path / "gt.json", 1.0, 800, hard_benchmark.Optim(1e-4)) for s in (0, 1)]
-    overrides, score = hard_benchmark.choose_setting(runs, (0.5,), tmp_path)
+    overrides, score = hard_benchmark.choose_setting(runs, (0.5,))
     assert overrides == [
         "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
         "localize.class_threshold=0.05", "localize.nms=soft", "localize.extend_ratio=0.3",

@@ -7,7 +7,7 @@ from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, config_from_dict
 from wsal.eval.detection import detection_map
 from wsal.eval.io import load_predictions
-from research.multiseed import run_seed, seed_folders, summarize
+from research.multiseed import RawScorer, evaluate_raw, run_seed, seed_folders, summarize
 from wsal.synthetic import make_synthetic_dataset
 
 TIOU = (0.3, 0.5)
@@ -54,3 +54,21 @@ def test_seed_folders_combine_separate_runs_and_need_the_raw_file(tmp_path):
     assert seed_folders([a, b], "raw.h5") == {0: a, 1: b, 2: b}  # the later folder wins seed 1
     assert seed_folders([a, b], "raw_heldout.h5") == {2: b}
     assert seed_folders([a], "raw_missing.h5") == {}
+
+
+def test_raw_scorer_gives_what_evaluate_raw_gives(tiny, tmp_path):
+    """The in-memory scorer of a grid search and the file route agree exactly, setting by setting."""
+    out, store, gt, config = tiny
+    run_seed(config, store, gt, tmp_path / "runs", 0, TIOU, modes=("threshold",), device="cpu")
+    raw, truth = tmp_path / "runs" / "seed_0" / "raw.h5", load_ground_truth(gt).subset("test")
+    scorer = RawScorer(raw, truth, 0, "wsal", TIOU)
+    settings = [[], ["localize.nms=hard"], ["localize.nms=soft", "localize.extend_ratio=0.3"],
+                ["localize.signal=cas", "localize.act_thresholds=[0.01, 0.02]", "localize.class_threshold=0.2"]]  # fmt: skip
+    counts = set()
+    for overrides in settings:
+        via_file = evaluate_raw(raw, truth, tmp_path / "pred.json", overrides, 0, "wsal", TIOU)
+        in_memory = scorer(overrides)
+        np.testing.assert_array_equal(in_memory.mAP, via_file.mAP)
+        assert (in_memory.average_mAP, in_memory.num_predictions) == (via_file.average_mAP, via_file.num_predictions)
+        counts.add(in_memory.num_predictions)
+    assert len(counts) > 1 and min(counts) > 0  # the settings differ: a scorer ignoring them would fail
