@@ -22,7 +22,7 @@ def test_demo_writes_report_and_timelines(tmp_path, capsys):
     assert len(timelines) == 6 and all(p.stat().st_size > 10_000 for p in timelines)
     maps = np.array(json.loads((out / "eval.json").read_text())["mAP"])
     assert maps.shape == (7,) and np.isfinite(maps).all()
-    # the demo learns: average mAP 0.1:0.7 was 86.1-96.3 over seeds 0-4 on a 2-core CPU (deterministic
+    # the demo learns: average mAP 0.1:0.7 was 81.7-98.7 over seeds 0-4 on a 2-core CPU (deterministic
     # there); the floor leaves a wide margin for other CPUs' float summation order
     assert maps.mean() >= 0.75
 

@@ -10,7 +10,7 @@ import torch
 
 from wsal.config import ChangePointConfig, MILConfig
 from wsal.model.changepoint import KL_WEIGHT
-from wsal.model.losses import LOSS_KEYS, mil_loss_keys, mil_losses, soft_cross_entropy, view_targets
+from wsal.model.losses import LOSS_KEYS, mil_loss_keys, class_targets, context_target, mil_losses, soft_cross_entropy
 from wsal.model.wsal import ModelOutput, WsalModel
 
 
@@ -72,17 +72,27 @@ def test_background_and_context_views_pool_their_attention():
     # bg view picks snippet 0 for the background column: logits [0, 0, 10], CE vs background
     assert float(losses["loss/mil_bg"]) == pytest.approx(math.log(2 + math.exp(10)) - 10, abs=1e-4)
     # ctx view: snippet 0 has ~0 context attention, so a snippet with logit 1 wins: logits [0, 0, 1];
-    # target [1, 0, 1] / 2 -> CE = log(2 + e) - 1/2
-    assert float(losses["loss/mil_ctx"]) == pytest.approx(math.log(2 + math.e) - 0.5, abs=1e-4)
+    # target [1/2, 0, 1] / (3/2) = [1/3, 0, 2/3] -> CE = log(2 + e) - 2/3
+    assert float(losses["loss/mil_ctx"]) == pytest.approx(math.log(2 + math.e) - 2 / 3, abs=1e-4)
 
 
-def test_view_targets():
-    fg, bg, ctx = view_targets(torch.tensor([[0.0, 1.0, 1.0]]))
-    assert fg.tolist() == [[0.0, 1.0, 1.0, 0.0]]
-    assert bg.tolist() == [[0.0, 0.0, 0.0, 1.0]]
-    assert ctx.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+def test_class_targets():
+    actions, background, both = class_targets(torch.tensor([[0.0, 1.0, 1.0]]))
+    assert actions.tolist() == [[0.0, 1.0, 1.0, 0.0]]
+    assert background.tolist() == [[0.0, 0.0, 0.0, 1.0]]
+    assert both.tolist() == [[0.0, 1.0, 1.0, 1.0]]
     # normalised targets: two classes + background, each 1/3
-    assert float(soft_cross_entropy(torch.zeros(1, 4), ctx)) == pytest.approx(math.log(4), abs=1e-6)
+    assert float(soft_cross_entropy(torch.zeros(1, 4), both)) == pytest.approx(math.log(4), abs=1e-6)
+
+
+def test_context_target_weighs_background_above_each_action():
+    ctx = context_target(torch.tensor([[0.0, 1.0, 1.0]]))
+    assert ctx.tolist() == [[0.0, 0.5, 0.5, 1.0]]
+    # normalised: each action 1/4, background 1/2; logits favouring background lose less than
+    # logits favouring one action by as much
+    favour_bg = soft_cross_entropy(torch.tensor([[0.0, 0.0, 0.0, 2.0]]), ctx)
+    favour_action = soft_cross_entropy(torch.tensor([[0.0, 2.0, 0.0, 0.0]]), ctx)
+    assert float(favour_bg) < float(favour_action)
 
 
 def test_padding_does_not_change_losses():
@@ -155,10 +165,10 @@ def _outputs(seed: int, suppression: bool = True) -> tuple[ModelOutput, torch.Te
     return WsalModel(6, 3, config).eval()(x, mask), mask, config
 
 
-def test_suppression_adds_the_base_view_with_the_background_target():
+def test_suppression_adds_the_base_view_with_the_context_target():
     out, mask, config = _outputs(0)
     losses = mil_losses(out, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), mask, config)
-    want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 1]]))
+    want = soft_cross_entropy(out.extras["base_video_logits"], torch.tensor([[0.5, 0, 0, 1], [0, 0.5, 0.5, 1]]))
     torch.testing.assert_close(losses["loss/mil_base"], want)
     classes = soft_cross_entropy(out.extras["base_video_logits"][:, :3], torch.tensor([[1.0, 0, 0], [0, 1, 1]]))
     torch.testing.assert_close(losses["loss/mil_cls"], classes)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsal.config import MILConfig
-from wsal.model.losses import soft_cross_entropy, view_targets
+from wsal.model.losses import class_targets, soft_cross_entropy
 from wsal.model.contrast import snippet_contrast
 from wsal.model.mil import TemporalEmbedding, topk_pool
 from wsal.model.wsal import ModelOutput, check_inputs
@@ -111,7 +111,7 @@ def basnet_losses(out: ModelOutput, labels: Tensor, mask: Tensor) -> dict[str, T
     """BASNET_LOSS_KEYS for one batch of :class:`BasNetModel` outputs; ``labels`` (B, C) multi-hot."""
     if out.extras is None or "base_video_logits" not in out.extras:
         raise ValueError("basnet_losses needs the outputs of BasNetModel")
-    actions, _, actions_and_background = view_targets(labels)  # (B, C+1) each
+    actions, _, actions_and_background = class_targets(labels)  # (B, C+1) each
     base = soft_cross_entropy(out.extras["base_video_logits"], actions_and_background)
     supp = soft_cross_entropy(out.video_logits, actions)
     norm = (out.attention.float() * mask).sum(dim=1).mean()  # weights are >= 0: their L1 norm is their sum
