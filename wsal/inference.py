@@ -68,12 +68,17 @@ class LocalizeSummary:
 
 
 def with_localize_overrides(config: ExperimentConfig, overrides: list[str], where: str) -> ExperimentConfig:
-    """``config`` with ``localize.*`` overrides applied (strictly checked); other sections are refused."""
+    """``config`` with ``localize.*`` overrides applied (strictly checked), its localize section
+    then checked for values that make no sense (wsal.localize.check_config); other sections are refused."""
+    from wsal.localize import check_config
+
     for text in overrides:
         if not text.strip().startswith("localize."):
             raise ConfigError(f"--set {text!r}: localize only changes post-processing (localize.* keys)")
     data = apply_overrides(config_to_dict(config), overrides)
-    return config_from_dict(ExperimentConfig, data, where)
+    result = config_from_dict(ExperimentConfig, data, where)
+    check_config(result.localize)
+    return result
 
 
 def localize_from_raw(
@@ -91,13 +96,11 @@ def localize_from_raw(
 
     from wsal.eval.io import write_predictions
     from wsal.figures import draw_timeline
-    from wsal.localize import check_config
     from wsal.raw import RawReader
 
     start = time.perf_counter()
     with RawReader(raw_path) as reader:
         config = with_localize_overrides(reader.header.config, overrides, f"{raw_path}: config")
-        check_config(config.localize)
         if kit_classes is not None:
             kit_classes.check_classes(reader.header.classes, f"{raw_path}: classes")
         results = {}
@@ -212,14 +215,12 @@ def localize_from_network(
 def load_for_inference(checkpoint: Path, overrides: list[str], device: str) -> tuple[LoadedModel, ExperimentConfig, torch.device]:
     """The checkpoint's model on ``device`` (auto | cpu | cuda | cuda:N) and its config with
     ``localize.*`` overrides applied and checked."""
-    from wsal.localize import check_config
     from wsal.devices import resolve_device
     from wsal.train import load_checkpoint
 
     torch_device = resolve_device(device)
     loaded = load_checkpoint(checkpoint, device=str(torch_device))
     config = with_localize_overrides(loaded.config, overrides, f"{checkpoint}: config")
-    check_config(config.localize)
     return loaded, config, torch_device
 
 

@@ -142,10 +142,8 @@ class RawScorer:
         from wsal.eval.detection import detection_map
         from wsal.eval.io import predictions_from_results
         from wsal.inference import post_process, with_localize_overrides
-        from wsal.localize import check_config
 
         config = with_localize_overrides(self.header.config, list(overrides), f"{self.raw}: config").localize
-        check_config(config)
         results = {v.video_id: post_process(v, self.header.grid, self.header.classes, config) for v in self.videos}
         r = detection_map(self.gt, predictions_from_results(results, str(self.raw)), self.tiou)
         return SeedResult(self.seed, self.label, self.tiou, r.mAP, r.average_mAP, r.num_predictions)
