@@ -38,7 +38,7 @@ import numpy as np
 
 from wsal.annotations import load_ground_truth
 from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
-from research.multiseed import RawScorer, SeedResult, evaluate_raw, format_summary, summarize
+from research.multiseed import RawScorer, SeedResult, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at
 # most 320 snippets), a 128-channel embedding for 2-core CPUs; the learning rate is chosen per
@@ -201,26 +201,26 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
 
 
 def tuning_steps_to_95(runs: Sequence[MethodRun], store_of: dict[int, Path], overrides: list[str],
-                       tiou: Sequence[float], tmp: Path, device: str) -> float:  # fmt: skip
+                       tiou: Sequence[float], device: str) -> float:  # fmt: skip
     """Mean over the runs' seeds of the steps to 95 % of the final score, every checkpoint scored on tuning."""
     found = []
     for run in runs:
         gt = load_ground_truth(run.gt).subset("tuning")
-        points = checkpoint_curve(run, store_of[run.seed], "tuning", gt, overrides, tiou, tmp, device)
+        points = checkpoint_curve(run, store_of[run.seed], "tuning", gt, overrides, tiou, device)
         final = run.run_dir / f"raw_tuning_step_{run.steps}.h5"
-        points.append((run.steps, evaluate_raw(final, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
+        points.append((run.steps, RawScorer(final, gt, run.seed, run.method, tiou)(overrides).average_mAP))
         found.append(steps_to_fraction(points))
     return float(np.mean(found))
 
 
 def checkpoint_curve(run: MethodRun, store: Path, subset: str, gt, overrides: list[str], tiou: Sequence[float],
-                     tmp: Path, device: str) -> list[tuple[int, float]]:  # fmt: skip
+                     device: str) -> list[tuple[int, float]]:  # fmt: skip
     """(step, average mAP on ``subset``) at every saved intermediate checkpoint (``gt``: that subset's ground truth)."""
     points = []
     for step in checkpoint_steps(run):
         raw = raw_for(run.run_dir / "checkpoints" / f"step_{step}.pt", store, run.gt, subset,
                       run.run_dir / f"raw_{subset}_step_{step}.h5", device)  # fmt: skip
-        points.append((step, evaluate_raw(raw, gt, tmp / "curve.json", overrides, run.seed, run.method, tiou).average_mAP))
+        points.append((step, RawScorer(raw, gt, run.seed, run.method, tiou)(overrides).average_mAP))
     return points
 
 
@@ -230,7 +230,7 @@ def checkpoint_steps(run: MethodRun) -> list[int]:
 
 
 def choose_optim(method: str, runs: dict[Optim, list[MethodRun]], store_of: dict[int, Path], tiou: Sequence[float],
-                 tmp: Path, device: str, log=print) -> tuple[Optim, list[str], float, float | None]:  # fmt: skip
+                 device: str, log=print) -> tuple[Optim, list[str], float, float | None]:  # fmt: skip
     """The method's setting by the module docstring's rule: (optim, post-processing, tuning score,
     tuning steps to 95 % or None when only one setting was close enough to need it)."""
     scored = {}
@@ -241,23 +241,23 @@ def choose_optim(method: str, runs: dict[Optim, list[MethodRun]], store_of: dict
     close = [o for o in runs if scored[o][1] >= best - SCORE_TOLERANCE]
     if len(close) == 1:
         return close[0], scored[close[0]][0], scored[close[0]][1], None
-    speed = {o: tuning_steps_to_95(runs[o], store_of, scored[o][0], tiou, tmp, device) for o in close}
+    speed = {o: tuning_steps_to_95(runs[o], store_of, scored[o][0], tiou, device) for o in close}
     for o in close:
         log(f"{method} at {o.label()}: within {100 * SCORE_TOLERANCE:g} of the best, {speed[o]:.0f} steps to 95 % on tuning")
     chosen = min(close, key=lambda o: (speed[o], -scored[o][1]))
     return chosen, scored[chosen][0], scored[chosen][1], speed[chosen]
 
 
-def test_results(run: MethodRun, overrides: list[str], tiou: Sequence[float], tmp: Path) -> SeedResult:
+def test_results(run: MethodRun, overrides: list[str], tiou: Sequence[float]) -> SeedResult:
     gt = load_ground_truth(run.gt).subset("test")
-    return evaluate_raw(run.run_dir / f"raw_test_step_{run.steps}.h5", gt, tmp / "test.json", overrides, run.seed, run.method, tiou)
+    return RawScorer(run.run_dir / f"raw_test_step_{run.steps}.h5", gt, run.seed, run.method, tiou)(overrides)
 
 
-def convergence(run: MethodRun, store: Path, overrides: list[str], tiou: Sequence[float], tmp: Path, device: str,
+def convergence(run: MethodRun, store: Path, overrides: list[str], tiou: Sequence[float], device: str,
                 final: SeedResult) -> list[tuple[int, float]]:  # fmt: skip
     """(step, test average mAP) at every saved checkpoint, then the final step's (``final``, from
     :func:`test_results`), at the chosen setting."""
-    points = checkpoint_curve(run, store, "test", load_ground_truth(run.gt).subset("test"), overrides, tiou, tmp, device)
+    points = checkpoint_curve(run, store, "test", load_ground_truth(run.gt).subset("test"), overrides, tiou, device)
     points.append((run.steps, final.average_mAP))
     return points
 
@@ -316,8 +316,6 @@ def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_e
              timeline_subsets: tuple[str, str] = ("validation", "test"), optims: Sequence[Optim] = (Optim(1e-4),),
              max_videos: int | None = None, resume: bool = False) -> str:  # fmt: skip
     """The whole benchmark (module docstring); returns the text of the summary (also in OUT/summary.md)."""
-    import tempfile
-
     from wsal.synthetic.hard import make_hard_dataset
 
     wall0 = time.perf_counter()
@@ -336,19 +334,17 @@ def run_hard(out: Path, timeline: Path, seeds: Sequence[int], steps: int, eval_e
     results: list[SeedResult] = []
     chosen: dict[str, tuple[Optim, list[str], float, float | None]] = {}
     curves: dict[str, list[tuple[int, float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        for method in methods:
-            chosen[method] = choose_optim(method, runs[method], stores, tiou, tmp, device, log=lambda line: print(line, flush=True))
-        for method in methods:
-            optim, setting, _, _ = chosen[method]
-            per_seed = []
-            for r in runs[method][optim]:
-                results.append(test_results(r, setting, tiou, tmp))
-                points = convergence(r, stores[r.seed], setting, tiou, tmp, device, results[-1])
-                (r.run_dir / "test_curve.json").write_text(json.dumps(points))
-                per_seed.append((steps_to_fraction(points), r.train_s / r.steps))
-            curves[method] = per_seed
+    for method in methods:
+        chosen[method] = choose_optim(method, runs[method], stores, tiou, device, log=lambda line: print(line, flush=True))
+    for method in methods:
+        optim, setting, _, _ = chosen[method]
+        per_seed = []
+        for r in runs[method][optim]:
+            results.append(test_results(r, setting, tiou))
+            points = convergence(r, stores[r.seed], setting, tiou, device, results[-1])
+            (r.run_dir / "test_curve.json").write_text(json.dumps(points))
+            per_seed.append((steps_to_fraction(points), r.train_s / r.steps))
+        curves[method] = per_seed
     text = (
         f"hard synthetic benchmark, timeline {timeline}, feature_dim {feature_dim}, {steps} steps, seeds {list(seeds)}, "
         f"device {device}, overrides {list(overrides)}, optimisation settings tried {[o.label() for o in optims]}\n"
