@@ -128,7 +128,7 @@ class RawScorer:
     ``overrides`` the same :class:`SeedResult` as :func:`evaluate_raw` (the same post-processing,
     wsal.inference.post_process, and the same scorer), without reading the raw file and writing and
     reading a predictions file each time, which was most of a grid search's time. Holds every
-    video's outputs (a few MB for hundreds of videos)."""
+    video's outputs in memory, about the raw file's size (tens of MB for 400 videos of 100 classes)."""
 
     def __init__(self, raw: Path, gt: "GroundTruth", seed: int, label: str, tiou: Sequence[float]) -> None:
         from wsal.raw import RawReader
