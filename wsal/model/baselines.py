@@ -32,7 +32,10 @@ Contrastive Learning", CVPR 2021), :class:`ColaModel` and :func:`cola_losses`:
 
 Our reading where a paper leaves a choice open: the classification loss is a soft cross-entropy
 (wsal's); the embedding depth, width and dropout are wsal's MILConfig values for every method, so
-differences come from the method, not the backbone. The constants below are the papers' values.
+differences come from the method, not the backbone (both published implementations drop 0.7 of
+the embedding; on the hard synthetic benchmark's tuning videos that scored no higher for either
+peer than the shared 0.5: experiments/notes/2026-12-07-dropout.md). The constants below are the
+papers' values.
 
 What this module does not do: run the change-point detector (the methods here have none), or
 choose localization settings.
