@@ -12,7 +12,8 @@ and not trained again; an unfinished one continues from its last checkpoint).
 The optimisation setting and the post-processing are chosen per method on the tuning subset only,
 by the same rule for every method: every setting x every point of :func:`localize_grid` is scored
 on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) with either
-NMS at the best point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
+NMS, each without and (for methods whose raw files hold a plain CAS: wsal, BaS-Net) with
+``localize.base_proposals``, at the best point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
 within :data:`SCORE_TOLERANCE` of the method's best tuning score count as equally accurate (a
 method whose training collapses at a high rate falls out here); among them the one that reaches
 95 % of its final tuning score in the fewest steps (mean over seeds, every saved checkpoint scored
@@ -81,20 +82,27 @@ NMS_MODES = ("hard", "soft")
 # ratio (at 0.3 and 0.5 they did for wsal on a 512-column ActivityNet-timed tuning set), so a joint
 # choice could score a little higher for some method.
 EXTEND_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.5)
+# Proposals from the plain CAS (wsal.localize, step 2), tried with every extension and NMS at the
+# best grid point, for every method whose raw files hold one (BaS-Net's base branch, wsal's
+# unsuppressed CAS); off first, so a tie keeps the grid's answer.
+BASE_PROPOSALS = (False, True)
 
 
 def localize_grid() -> list[list[str]]:
     """Every post-processing setting tried on the tuning subset (threshold boundaries): the
     hard-NMS points first, in the order of the other settings, then the same with soft-NMS.
 
+    Plain-CAS proposals are off on the grid (:data:`BASE_PROPOSALS` is tried afterwards).
+
     >>> grid = localize_grid()
-    >>> len(grid), len({tuple(p) for p in grid}), grid[0][-1], grid[-1][-1]
-    (48, 48, 'localize.nms=hard', 'localize.nms=soft')
+    >>> len(grid), len({tuple(p) for p in grid}), grid[0][-2:], grid[-1][-1]
+    (48, 48, ['localize.base_proposals=false', 'localize.nms=hard'], 'localize.nms=soft')
     """
     return [
-        [f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}", f"localize.nms={nms}"]
+        [f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}",
+         "localize.base_proposals=false", f"localize.nms={nms}"]
         for nms, sig, act, ct in itertools.product(NMS_MODES, SIGNALS, ACT_THRESHOLDS, CLASS_THRESHOLDS)
-    ]
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -175,9 +183,10 @@ def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, dev
 def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[list[str], float]:
     """The post-processing with the best mean (over the runs' seeds) tuning average mAP: the best
     point of :func:`localize_grid`, then at its thresholds, signal and class threshold the best
-    of :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can change which NMS is best; a
-    tie keeps the earlier: the grid's point, then the smaller ratio, then hard NMS). Returns
-    (overrides, score)."""
+    of :data:`BASE_PROPOSALS` x :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can
+    change which NMS is best; plain-CAS proposals only where every raw file holds a plain CAS; a
+    tie keeps the earlier: the grid's point, then without plain-CAS proposals, then the smaller
+    ratio, then hard NMS). Returns (overrides, score)."""
     scorers = [
         RawScorer(r.run_dir / f"raw_tuning_step_{r.steps}.h5", load_ground_truth(r.gt).subset("tuning"), r.seed, r.method, tiou)
         for r in runs
@@ -191,9 +200,12 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
         s = score(overrides)
         if s > best[1]:
             best = (overrides, s)
-    point = [o for o in best[0] if not o.startswith("localize.nms=")]  # the grid scored ratio 0 with either NMS
-    for ratio, nms in itertools.product(EXTEND_RATIOS[1:], NMS_MODES):
-        overrides = [*point, f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
+    point = [o for o in best[0] if not o.startswith(("localize.nms=", "localize.base_proposals="))]
+    has_base = all(v.base_probs is not None for scorer in scorers for v in scorer.videos)
+    for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES):
+        if not base and ratio == 0.0:
+            continue  # the grid scored it
+        overrides = [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
         s = score(overrides)
         if s > best[1]:
             best = (overrides, s)

@@ -25,6 +25,7 @@ from wsal.model.baselines import (
 )
 from wsal.model.methods import build_model, loss_keys, model_losses
 from wsal.model.wsal import ModelOutput, WsalModel
+from wsal.raw import RawReader
 from wsal.synthetic import make_synthetic_dataset
 from wsal.train import load_checkpoint
 
@@ -51,6 +52,12 @@ def test_outputs_follow_the_model_convention_and_ignore_padding(method):
     assert float(out.cas[~mask].abs().max()) == 0 and float(out.attention[~mask].abs().max()) == 0
     cas_probs, attention, video_scores = model.scores(out)
     assert cas_probs.shape == (3, 17, C) and video_scores.shape == (3, C)
+    if method == "basnet":  # the base branch's CAS (plain features), for localize.base_proposals
+        with torch.no_grad():
+            base_cas = model.classifier(model.embedding(x, mask))
+        torch.testing.assert_close(model.base_probs(out)[mask], torch.softmax(base_cas, dim=-1)[..., :C][mask])
+    else:
+        assert model.base_probs(out) is None
     for i, t in ((1, 9), (2, 13)):
         with torch.no_grad():
             alone = model(x[i : i + 1, :t], torch.ones(1, t, dtype=torch.bool))
@@ -148,6 +155,8 @@ def test_methods_train_resume_and_localize_through_the_commands(tmp_path, tiny_d
     assert main(["localize", "--checkpoint", str(whole / "model.pt"), "--features", str(store), "--annotations", str(gt),
                  "--subset", "test", "--out", str(pred), "--save-raw", str(raw), "--device", "cpu"]) == 0  # fmt: skip
     assert pred.is_file() and raw.is_file()
+    with RawReader(raw) as reader:  # BaS-Net keeps its base branch's CAS for plain-CAS proposals; CoLA has none
+        assert all((v.base_probs is not None) == (method == "basnet") for v in reader)
 
 
 def test_wsal_method_is_the_default_and_unchanged():

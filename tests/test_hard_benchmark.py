@@ -1,8 +1,10 @@
 """The hard benchmark's reporting helpers (bench/hard_benchmark.py): convergence and paired leads."""
 
 import doctest
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 import hard_benchmark
 from hard_benchmark import format_leads, steps_to_fraction
@@ -35,12 +37,15 @@ def test_convergence_is_the_first_checkpoint_at_95_percent_of_the_final_score():
     assert steps_to_fraction([(100, 0.5), (200, 0.96), (300, 1.0)]) == 200
 
 
-def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_path):
+@pytest.mark.parametrize("has_base", [False, True])
+def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_path, has_base):
     """The grid's best point first; then extension x NMS at its thresholds, where a soft-NMS that
-    only wins with an extension is found, and a tie keeps the earlier setting."""
+    only wins with an extension is found, and a tie keeps the earlier setting; plain-CAS
+    proposals are tried (and win here) only where the raw files hold a plain CAS."""
     class FakeScorer:
         def __init__(self, raw, gt, seed, method, tiou):
             self.seed, self.method, self.tiou = seed, method, tiou
+            self.videos = [SimpleNamespace(base_probs=np.zeros((3, 2)) if has_base else None)]
 
         def __call__(self, overrides):
             return fake_score(overrides, self.seed, self.method, self.tiou)
@@ -54,6 +59,9 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
             value += 0.1 if "localize.nms=soft" in o else 0.05
         if "localize.extend_ratio=0.5" in o:
             value += 0.1 if "localize.nms=soft" in o else 0.0  # ties with 0.3 + soft: the smaller ratio stays
+        if "localize.base_proposals=true" in o:
+            assert has_base, "plain-CAS proposals scored for raw files without a plain CAS"
+            value += 0.02 if "localize.extend_ratio=0.3" in o else 0.0
         return SeedResult(seed, method, tuple(tiou), np.array([value]), value, 1)
 
     class FakeGT:
@@ -66,6 +74,7 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
     overrides, score = hard_benchmark.choose_setting(runs, (0.5,))
     assert overrides == [
         "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
-        "localize.class_threshold=0.05", "localize.nms=soft", "localize.extend_ratio=0.3",
+        "localize.class_threshold=0.05", f"localize.base_proposals={str(has_base).lower()}", "localize.nms=soft",
+        "localize.extend_ratio=0.3",
     ]
-    assert score == 0.6
+    assert score == pytest.approx(0.62 if has_base else 0.6)

@@ -10,6 +10,8 @@ import pytest
 from wsal.config import LocalizeConfig
 from wsal.errors import WsalError
 from wsal.localize import (
+    BASE_PROPOSAL_WEIGHT,
+    VIDEO_SCORE_WEIGHT,
     check_config,
     find_runs,
     localize_video,
@@ -258,6 +260,29 @@ def test_changepoint_mode_without_change_points_is_one_segment():
     cas, att, vs = bump_video(8, [(0, 7)])
     segs = localize_video(cas, att, vs, GRID, CLASSES, cfg(boundaries="changepoint"), change_scores=np.zeros((3, 8)))
     assert len(segs) == 1 and (segs[0].start_s, segs[0].end_s) == pytest.approx((0.0, 5.12))
+
+
+def test_base_proposals_find_an_action_the_attention_took_for_context():
+    """Snippets 10-12 carry class A in the plain CAS only (the attention is 0 there, so the
+    suppressed CAS and CAS x attention see nothing): found with base_proposals, at
+    BASE_PROPOSAL_WEIGHT of their contrast; not found without the option or without base_probs."""
+    cas, att, vs = bump_video(20, [(3, 6)])
+    base = np.zeros((20, 2))
+    base[3:7, 0] = 0.8
+    base[10:13, 0] = 0.8
+    config = cfg(signal="cas_x_attention", base_proposals=True)
+    segs = localize_video(cas, att, vs, GRID, CLASSES, config, base_probs=base)
+    found = {(round(s.start_s / 0.64), round(s.end_s / 0.64)): s.score for s in segs}
+    assert set(found) == {(3, 7), (10, 13)}  # the base row's copy of 3-6 is dropped by hard NMS
+    inside, outside = 0.8, 0.0  # the base row's run 10-12 and its outer band (2 snippets each side)
+    assert found[(10, 13)] == pytest.approx(BASE_PROPOSAL_WEIGHT * (inside - outside) + VIDEO_SCORE_WEIGHT * 0.9)
+    assert found[(3, 7)] == pytest.approx(0.9 + VIDEO_SCORE_WEIGHT * 0.9)  # the attention's run keeps its full score
+    for off in (dataclasses.replace(config, base_proposals=False), config):
+        kwargs = {"base_probs": base} if off is not config else {}
+        segs = localize_video(cas, att, vs, GRID, CLASSES, off, **kwargs)
+        assert [(round(s.start_s / 0.64), round(s.end_s / 0.64)) for s in segs] == [(3, 7)]
+    with pytest.raises(WsalError, match="base probs"):
+        localize_video(cas, att, vs, GRID, CLASSES, config, base_probs=base[:-1])
 
 
 def test_shape_mismatch_is_an_error():

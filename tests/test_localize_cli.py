@@ -52,6 +52,11 @@ def test_direct_equals_from_raw(tiny_run, tmp_path):
             video = reader.read(vid)
             assert video.cas_probs.shape == (fs.num_snippets(vid), 2)
             assert ((video.attention >= 0) & (video.attention <= 1)).all()
+            assert video.base_probs.shape == video.cas_probs.shape  # the default model suppresses background
+    # from the raw file with and without plain-CAS proposals: the option is read, and changes something here
+    without = tmp_path / "without.json"
+    assert main(["localize", "--from-raw", str(raw), "--out", str(without), "--set", "localize.base_proposals=false"]) == 0
+    assert json.loads(without.read_text())["results"] != results
 
 
 def test_overrides_agree_between_direct_and_raw(tiny_run, tmp_path):

@@ -274,6 +274,9 @@ def test_suppression_classifies_the_attention_weighted_features():
     torch.testing.assert_close(out.extras["base_video_logits"], topk_pool(out.cas, mask, 4))
     cas_probs, _, _ = model.scores(out)
     torch.testing.assert_close(cas_probs, torch.softmax(supp_cas[..., :C], dim=-1))
+    # the plain CAS for localize.base_proposals: background in the softmax, its column dropped
+    torch.testing.assert_close(model.base_probs(out), torch.softmax(out.cas, dim=-1)[..., :C])
+    assert float(model.base_probs(out).sum(dim=-1).max()) < 1.0
 
 
 def test_scores_are_over_the_action_classes_only():
@@ -282,6 +285,7 @@ def test_scores_are_over_the_action_classes_only():
     with torch.no_grad():
         out = model(torch.randn(2, 9, D), torch.ones(2, 9, dtype=torch.bool))
     cas_probs, _, video_scores = model.scores(out)
+    assert model.base_probs(out) is None  # one CAS without suppression: scores reads it
     torch.testing.assert_close(cas_probs.sum(dim=-1), torch.ones(2, 9))
     torch.testing.assert_close(video_scores.sum(dim=-1), torch.ones(2))
     louder = dataclasses.replace(out, cas=out.cas + 5.0 * F.one_hot(torch.tensor(C), C + 1),

@@ -57,6 +57,23 @@ def test_roundtrip_keeps_arrays_header_and_config(tmp_path):
     assert v2.num_original_snippets == 40
 
 
+def test_base_probs_are_kept_when_given_and_checked(tmp_path):
+    path = tmp_path / "raw.h5"
+    with_base = video("a", 1, 2)
+    with_base.base_probs = np.full((20, 2), 0.25, dtype=np.float32)
+    with RawWriter(path, header()) as writer:
+        writer.add(with_base)
+        writer.add(video("b", 1, 2))
+    with RawReader(path) as reader:
+        np.testing.assert_array_equal(reader.read("a").base_probs, with_base.base_probs)
+        assert reader.read("b").base_probs is None
+    bad = video("c", 1, 2)
+    bad.base_probs = np.zeros((19, 2), dtype=np.float32)
+    with RawWriter(tmp_path / "raw2.h5", header()) as writer:
+        with pytest.raises(WsalError, match=r"'c'.*base_probs shape \(19, 2\) is not \(20, 2\)"):
+            writer.add(bad)
+
+
 def test_unknown_duration_is_none(tmp_path):
     path = tmp_path / "raw.h5"
     v = video("a", 1, 2)

@@ -139,6 +139,13 @@ class LocalizeConfig:
     # action classes only, WsalModel.scores), the attention whether there is one, so their product is
     # the default (chosen on the held-out videos of bench/accuracy_synthetic.py).
     signal: Literal["cas_x_attention", "cas", "both"] = "cas_x_attention"
+    # Also propose runs of the plain (unsuppressed) CAS of each kept class, scored at
+    # BASE_PROPOSAL_WEIGHT of their contrast (wsal.localize, steps 2 and 4): short actions the
+    # attention took for context keep a class score there. For models with background suppression
+    # (WsalModel.base_probs); others, and raw files saved without it, have no plain CAS to read.
+    # On the hard benchmark's tuning subsets it raised wsal's mAP at tIoU 0.1-0.3 with THUMOS
+    # timing and changed little with ActivityNet timing (experiments/notes/2026-12-07-base-proposals.md).
+    base_proposals: bool = True
     # Each proposal is extended by round(extend_ratio x its length) snippets on each side before it
     # is scored (wsal.localize, step 3): long actions whose detections stop at their most
     # discriminative part. 0 (off) suits short actions (THUMOS-14); on the hard benchmark's

@@ -123,8 +123,7 @@ def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], c
     from wsal.localize import localize_video
 
     arrays = [video.cas_probs, video.attention, video.video_scores]
-    if video.change_scores is not None:
-        arrays.append(video.change_scores)
+    arrays += [a for a in (video.change_scores, video.base_probs) if a is not None]
     if not all(np.isfinite(a).all() for a in arrays):
         raise WsalError(f"video {video.video_id!r}: the model outputs are not finite (NaN / inf): a diverged checkpoint or a damaged raw file")
     if video.duration_s is not None and not (np.isfinite(video.duration_s) and video.duration_s > 0):
@@ -139,6 +138,7 @@ def post_process(video: RawVideo, grid: SnippetGrid, classes: tuple[str, ...], c
         duration_s=video.duration_s,
         num_original_snippets=video.num_original_snippets,
         change_scores=video.change_scores,
+        base_probs=video.base_probs,
     )
     return [seg.to_json() for seg in segments]
 
@@ -394,6 +394,8 @@ def run_network_batch(
         out = model(x, mask)
         cas_probs, attention, video_scores = (t.float().cpu().numpy() for t in model.scores(out))
         change = None if out.change_scores is None else out.change_scores.float().cpu().numpy()
+        base_probs = model.base_probs(out)
+        base = None if base_probs is None else base_probs.float().cpu().numpy()  # (B, T, C)
     videos = []
     for b, (vid, feats, seq, duration_s) in enumerate(zip(video_ids, features, sequences, durations_s)):
         t = seq.shape[0]
@@ -406,6 +408,7 @@ def run_network_batch(
                 num_snippets=int(feats.shape[0]),
                 duration_s=duration_s,
                 change_scores=None if change is None else change[b, :, :t],
+                base_probs=None if base is None else base[b, :t],
             )
         )
     return videos

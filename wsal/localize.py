@@ -5,6 +5,8 @@ Input, per video (numpy; no torch here):
 * ``cas_probs`` (T, C): class activation probabilities per snippet over the C action classes,
 * ``attention`` (T,): foreground attention in [0, 1],
 * ``video_scores`` (C,): video-level class scores in [0, 1],
+* ``base_probs`` (T, C), optional: the plain (unsuppressed) CAS of a model with background
+  suppression, as probabilities with background in the softmax (WsalModel.base_probs),
 * ``change_scores`` (L, T), only for the change-point mode: the detector's score per level and
   snippet, > 0.5 where level l has a change point (wsal.model.changepoint).
 
@@ -16,7 +18,14 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
 2. **Signal.** Per kept class, the sequence that is thresholded [signal]: ``"cas_x_attention"``
    (CAS times attention: attention removes background snippets the CAS alone confuses),
    ``"cas"`` (the CAS alone: keeps actions the attention under-scores), or ``"both"``: proposals
-   from both signals, pooled before NMS.
+   from both signals, pooled before NMS. With [base_proposals] and ``base_probs`` given, the
+   class's column of ``base_probs`` is one more row. Why: a model with background suppression
+   reads its suppressed CAS where the attention let the features through; a short action the
+   attention took for context (its class appearance is there, its motion weak) gets no signal
+   there at all, while the plain CAS still scores the class and its background column still
+   says "action-like" (on the hard benchmark's THUMOS-timed tuning subset, the instances wsal
+   missed at tIoU 0.2 had a median maximum attention of 0.05 inside; experiments/notes/
+   2026-12-07-base-proposals.md).
 3. **Proposals**, by the boundary mode [boundaries]:
 
    * ``"threshold"``: for each threshold in [act_thresholds], each maximal run of consecutive
@@ -45,7 +54,11 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
    w * video_score`` with w = :data:`VIDEO_SCORE_WEIGHT` (0.2). The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
-   sides are cut away entirely (the run covers the whole video) the outer mean is 0.
+   sides are cut away entirely (the run covers the whole video) the outer mean is 0. A run of
+   the ``base_probs`` row has its contrast multiplied by :data:`BASE_PROPOSAL_WEIGHT` (0.5): it
+   fills in where the other rows found nothing, and ranks below their runs where both found the
+   action (its runs are longer and blurrier; at weight 1 they cost mAP at tIoU 0.5-0.7, and
+   0.25-0.75 scored alike on tuning).
 5. **Seconds.** Snippet runs become seconds only through :class:`wsal.timeline.SnippetGrid`. When
    the network saw a resampled sequence of N positions standing for ``num_original_snippets`` = T0
    real snippets (ActivityNet interpolation to a fixed length), positions are scaled back first.
@@ -86,6 +99,7 @@ from wsal.timeline import SnippetGrid
 
 VIDEO_SCORE_WEIGHT = 0.2  # weight of the class's video score in a proposal's score (step 4)
 SOFT_NMS_SIGMA = 0.3  # Gaussian soft-NMS decay exp(-tIoU^2 / sigma) (step 6)
+BASE_PROPOSAL_WEIGHT = 0.5  # factor on the contrast of runs of the base_probs row (step 4)
 
 
 @dataclass(frozen=True)
@@ -349,12 +363,14 @@ def localize_video(
     duration_s: float | None = None,
     num_original_snippets: int | None = None,
     change_scores: NDArray[np.floating] | None = None,
+    base_probs: NDArray[np.floating] | None = None,
 ) -> list[Segment]:
     """Segments in seconds for one video, best first (see the module docstring for every step).
 
     ``cas_probs`` (T, C), ``attention`` (T,), ``video_scores`` (C,); ``classes`` names the C
     columns. ``num_original_snippets``: the real snippet count when T positions are a resampled
-    sequence (None: T is the real count). ``change_scores`` (L, T) feed the change-point mode.
+    sequence (None: T is the real count). ``change_scores`` (L, T) feed the change-point mode;
+    ``base_probs`` (T, C) the extra proposals of ``config.base_proposals``.
     """
     cas = np.asarray(cas_probs, dtype=np.float64)
     att = np.asarray(attention, dtype=np.float64)
@@ -363,6 +379,11 @@ def localize_video(
         raise WsalError(
             f"localize: shapes do not fit: cas {cas.shape}, attention {att.shape}, video scores {vscores.shape}"
         )
+    base = None
+    if config.base_proposals and base_probs is not None:
+        base = np.asarray(base_probs, dtype=np.float64)
+        if base.shape != cas.shape:
+            raise WsalError(f"localize: shapes do not fit: base probs {base.shape}, cas {cas.shape}")
     if len(classes) != cas.shape[1]:
         raise WsalError(f"localize: {len(classes)} class names for {cas.shape[1]} CAS columns")
     if config.boundaries not in PROPOSERS:
@@ -375,6 +396,10 @@ def localize_video(
     segments: list[Segment] = []
     for c in select_classes(vscores, config.class_threshold):
         signals = class_signals(cas, att, int(c), config.signal)  # (S, T)
+        weights = np.ones(signals.shape[0] + (base is not None))  # (S',): contrast factor per row
+        if base is not None:
+            signals = np.concatenate([signals, base[None, :, c]], axis=0)  # (S + 1, T)
+            weights[-1] = BASE_PROPOSAL_WEIGHT
         props = propose(signals, att, config, change_scores)
         if props.first.size == 0:
             continue
@@ -385,7 +410,7 @@ def localize_video(
         scores = np.empty(props.first.shape, dtype=np.float64)
         for row in range(signals.shape[0]):
             sel = props.signal_index == row
-            scores[sel] = outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
+            scores[sel] = weights[row] * outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
         scores += VIDEO_SCORE_WEIGHT * vscores[c]
         start_s, end_s = runs_to_seconds(props.first, props.last, grid, T, num_original_snippets)
         if duration_s is not None:

@@ -7,7 +7,8 @@ One HDF5 file (this is not a feature store; wsal.features.store owns those):
   ``config`` (the resolved :class:`ExperimentConfig` as TOML), ``subset``, ``checkpoint``,
   ``features``, ``annotations`` (paths the outputs came from, for the record);
 * one group per video: datasets ``cas_probs`` (T, C), ``attention`` (T,), ``video_scores`` (C,)
-  float32, optional ``change_scores`` (L, T); attributes ``num_snippets`` (the video's real
+  float32, optional ``change_scores`` (L, T) and ``base_probs`` (T, C) (models with background
+  suppression: WsalModel.base_probs; files written before it have none); attributes ``num_snippets`` (the video's real
   snippet count; differs from T when the network saw a resampled sequence) and ``duration_s``
   (NaN when unknown).
 
@@ -55,6 +56,7 @@ class RawVideo:
     num_snippets: int  # real snippets of the video (T when not resampled)
     duration_s: float | None
     change_scores: NDArray[np.float32] | None = None  # (L, T)
+    base_probs: NDArray[np.float32] | None = None  # (T, C): the plain CAS of a model with suppression
 
     @property
     def num_original_snippets(self) -> int | None:
@@ -117,6 +119,8 @@ class RawWriter:
         group.create_dataset("video_scores", data=np.asarray(video.video_scores, dtype=np.float32))
         if video.change_scores is not None:
             group.create_dataset("change_scores", data=np.asarray(video.change_scores, dtype=np.float32))
+        if video.base_probs is not None:
+            group.create_dataset("base_probs", data=np.asarray(video.base_probs, dtype=np.float32))
         group.attrs["num_snippets"] = int(video.num_snippets)
         group.attrs["duration_s"] = float("nan") if video.duration_s is None else float(video.duration_s)
         self._count += 1
@@ -201,8 +205,9 @@ class RawReader:
             raise WsalError(f"{self.path}: video '{video_id}' lacks {', '.join(missing)}")
         shapes = [group[name].shape for name in ("cas_probs", "attention", "video_scores")]
         change_shape = group["change_scores"].shape if "change_scores" in group else None
+        base_shape = group["base_probs"].shape if "base_probs" in group else None
         num_snippets = int(group.attrs["num_snippets"])
-        _check_shapes(video_id, *shapes, change_shape, num_snippets, len(self.header.classes), str(self.path))
+        _check_shapes(video_id, *shapes, change_shape, num_snippets, len(self.header.classes), str(self.path), base_shape)
 
     def read(self, video_id: str) -> RawVideo:
         """One video's outputs (its shapes were checked when the file was opened)."""
@@ -216,14 +221,16 @@ class RawReader:
             num_snippets=int(group.attrs["num_snippets"]),
             duration_s=None if math.isnan(duration) else duration,
             change_scores=np.asarray(group["change_scores"][()], dtype=np.float32) if "change_scores" in group else None,
+            base_probs=np.asarray(group["base_probs"][()], dtype=np.float32) if "base_probs" in group else None,
         )
 
 
 def _check_video(video: RawVideo, num_classes: int, where: str) -> None:
     change_shape = None if video.change_scores is None else video.change_scores.shape
+    base_shape = None if video.base_probs is None else video.base_probs.shape
     _check_shapes(
         video.video_id, video.cas_probs.shape, video.attention.shape, video.video_scores.shape, change_shape,
-        video.num_snippets, num_classes, where,
+        video.num_snippets, num_classes, where, base_shape,
     )  # fmt: skip
 
 
@@ -236,6 +243,7 @@ def _check_shapes(
     num_snippets: int,
     num_classes: int,
     where: str,
+    base_shape: tuple[int, ...] | None = None,
 ) -> None:
     T = cas_shape[0] if len(cas_shape) == 2 else -1
     problems = []
@@ -247,6 +255,8 @@ def _check_shapes(
         problems.append(f"video_scores shape {scores_shape} is not ({num_classes},)")
     if change_shape is not None and (len(change_shape) != 2 or change_shape[1] != T):
         problems.append(f"change_scores shape {change_shape} is not (L, {T})")
+    if base_shape is not None and base_shape != tuple(cas_shape):
+        problems.append(f"base_probs shape {base_shape} is not {tuple(cas_shape)} (as cas_probs)")
     if num_snippets < 1:
         problems.append(f"num_snippets {num_snippets} < 1")
     if problems:

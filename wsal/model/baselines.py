@@ -1,7 +1,7 @@
 """Two published WTAL methods, re-implemented from their papers, for comparison with wsal's model.
 
 Both keep wsal's tensor convention and interfaces (``forward(features, mask) -> ModelOutput``,
-``scores(out)``), so they train in the same loop (``mil.method``), on the same data, with the
+``scores(out)``, ``base_probs(out)``), so they train in the same loop (``mil.method``), on the same data, with the
 same embedding (:class:`wsal.model.mil.TemporalEmbedding`, sized by MILConfig), optimiser and
 localization, and are scored by the same evaluator. Only what the papers define differs.
 
@@ -17,7 +17,9 @@ Localization", AAAI 2020), :class:`BasNetModel` and :func:`basnet_losses`:
 * the *suppression* branch classifies the features times w, through the same embedding and
   classifier; its video logits target the video's classes only, so w must suppress background;
 * loss = CE(base) + CE(suppression) + 1e-4 * L1 norm of w (summed over the video's snippets);
-* localization reads the suppression branch: ``cas`` is its CAS, ``attention`` is w.
+* localization reads the suppression branch: ``cas`` is its CAS, ``attention`` is w; the base
+  branch's CAS is ``extras["base_cas"]``, for ``localize.base_proposals`` (``base_probs``), an
+  option of the benchmark's post-processing for every method that has such a CAS.
 
 **CoLA** (Zhang et al., "CoLA: Weakly-Supervised Temporal Action Localization with Snippet
 Contrastive Learning", CVPR 2021), :class:`ColaModel` and :func:`cola_losses`:
@@ -100,7 +102,7 @@ class BasNetModel(_Backbone):
             attention_logits=filter_logits.unsqueeze(-1),  # (B, T, 1)
             video_logits=topk_pool(supp_cas, mask, ratio),  # (B, C+1)
             embeddings=supp_embeddings,
-            extras={"base_video_logits": topk_pool(base_cas, mask, ratio)},
+            extras={"base_video_logits": topk_pool(base_cas, mask, ratio), "base_cas": base_cas},
         )
 
     def scores(self, out: ModelOutput) -> tuple[Tensor, Tensor, Tensor]:
@@ -108,6 +110,12 @@ class BasNetModel(_Backbone):
         cas_probs = torch.softmax(out.cas.float(), dim=-1)[..., : self.num_classes]
         video_scores = torch.softmax(out.video_logits.float(), dim=-1)[..., : self.num_classes]
         return cas_probs, out.attention.float(), video_scores
+
+    def base_probs(self, out: ModelOutput) -> Tensor | None:
+        """(B, T, C): the base branch's CAS, softmax over C+1, background dropped (as WsalModel.base_probs)."""
+        if out.extras is None or "base_cas" not in out.extras:
+            raise ValueError("BasNetModel.base_probs needs the outputs of BasNetModel")
+        return torch.softmax(out.extras["base_cas"].float(), dim=-1)[..., : self.num_classes]
 
 
 def basnet_losses(out: ModelOutput, labels: Tensor, mask: Tensor) -> dict[str, Tensor]:
@@ -148,6 +156,10 @@ class ColaModel(_Backbone):
         cas_probs = torch.softmax(out.cas.float()[..., : self.num_classes], dim=-1)
         video_scores = torch.softmax(out.video_logits.float()[..., : self.num_classes], dim=-1)
         return cas_probs, out.attention.float(), video_scores
+
+    def base_probs(self, out: ModelOutput) -> Tensor | None:
+        """None: CoLA has one CAS and no suppressed branch (see WsalModel.base_probs)."""
+        return None
 
 
 def cola_losses(out: ModelOutput, labels: Tensor, mask: Tensor, num_classes: int) -> dict[str, Tensor]:

@@ -2,7 +2,8 @@
 
 ``"wsal"`` is :class:`wsal.model.wsal.WsalModel` with :func:`wsal.model.losses.mil_losses`;
 ``"basnet"`` and ``"cola"`` are the comparison methods of wsal.model.baselines. Every model has
-``forward(features, mask) -> ModelOutput`` and ``scores(out)``, so training, localization and
+``forward(features, mask) -> ModelOutput``, ``scores(out)`` and ``base_probs(out)`` (None where
+the model has no unsuppressed CAS besides the one ``scores`` reads), so training, localization and
 ``--save-raw`` need nothing else.
 
 What this module does not do: define models or losses.

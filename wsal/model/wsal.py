@@ -10,7 +10,8 @@ video can be run at once (:mod:`wsal.inference` does). Outputs keep the model's 
 * ``video_logits`` (B, C+1) the foreground view. With ``MILConfig.suppression`` (the default):
   the top-k mean of the CAS of the suppressed features (features x attention, through the same
   embedding and heads; that CAS is ``extras["supp_cas"]``, the one localization reads, and the
-  top-k mean of the plain CAS is ``extras["base_video_logits"]``). Without: per class, the k
+  top-k mean of the plain CAS is ``extras["base_video_logits"]``; :meth:`WsalModel.base_probs`
+  turns the plain CAS into probabilities for localization). Without: per class, the k
   snippets with the highest ``attention * cas``, their logits averaged with attention weights
   (mil.attention_topk_pool);
 * ``embeddings`` (B, T, E);
@@ -176,3 +177,15 @@ class WsalModel(nn.Module):
         cas_probs = torch.softmax(cas.float()[..., : self.num_classes], dim=-1)
         video_scores = torch.softmax(out.video_logits.float()[..., : self.num_classes], dim=-1)
         return cas_probs, out.attention.float(), video_scores
+
+    def base_probs(self, out: ModelOutput) -> Tensor | None:
+        """(B, T, C) with ``MILConfig.suppression``: the plain (unsuppressed) CAS as probabilities
+        over the C actions *and* background, background column dropped after the softmax. Where the
+        attention took a snippet for context or background, the suppressed CAS has nothing to say
+        (its input was multiplied by about 0); the plain CAS still scores the class there, and its
+        background column says how action-like the snippet looks. localize.base_proposals reads it
+        (wsal.localize). None without suppression: the model then has one CAS, ``scores`` reads it.
+        """
+        if not self.config.suppression:
+            return None
+        return torch.softmax(out.cas.float(), dim=-1)[..., : self.num_classes]
