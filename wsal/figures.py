@@ -9,7 +9,9 @@ hand, e.g. ``wsal evaluate --report`` without ``--raw``):
 2. attention (T,) as a step curve over each snippet's time span; with ``change_scores`` (L, T)
    the change points of each level (score > 0.5) as vertical ticks, longer for higher levels;
 3. CAS probability of the ground-truth classes (or of the best predicted class when the video
-   has no ground truth), same steps; ground-truth segments are shaded in both curve panels.
+   has no ground truth), same steps; with ``base_probs`` (the plain CAS of a model with
+   background suppression, which ``localize.base_proposals`` also proposes from) the same
+   classes' plain CAS dashed; ground-truth segments are shaded in both curve panels.
 
 Snippet spans come from :func:`wsal.localize.runs_to_seconds` (the one grid formula, resampled
 sequences included). Uses matplotlib's Agg backend: no display needed.
@@ -50,15 +52,17 @@ def plot_video_timeline(
     max_predictions: int = 10,
     change_scores: np.ndarray | None = None,
     has_ground_truth: bool = True,
+    base_probs: np.ndarray | None = None,
 ) -> Path:
     """Write the figure to ``path`` (PNG) and return it.
 
     ``cas_probs`` (T, C), ``attention`` (T,); ``gt_segments_s`` (N, 2) with ``gt_labels`` (N,);
     ``predictions`` in ActivityNet results form (``segment``, ``label``, ``score``); only the
     ``max_predictions`` best are drawn. ``change_scores`` (L, T): the change-point detector's
-    scores (optional), drawn as ticks at each level's change points. ``has_ground_truth=False``
-    (one's own videos): no ground-truth rows, and the title says so. ``cas_probs``, ``attention``
-    and ``grid`` all None: the segments panel only, over ``[0, duration_s]``.
+    scores (optional), drawn as ticks at each level's change points; ``base_probs`` (T, C): the
+    plain CAS (optional), dashed. ``has_ground_truth=False`` (one's own videos): no ground-truth
+    rows, and the title says so. ``cas_probs``, ``attention`` and ``grid`` all None: the segments
+    panel only, over ``[0, duration_s]``.
     """
     import matplotlib
 
@@ -139,7 +143,11 @@ def plot_video_timeline(
         ax_att.set_ylabel("attention")
         for cls in cas_classes:
             if cls in classes:
-                ax_cas.stairs(np.asarray(cas_probs[:, list(classes).index(cls)], dtype=float), edges, color=colors[cls], label=cls, lw=1.5)
+                column = list(classes).index(cls)
+                ax_cas.stairs(np.asarray(cas_probs[:, column], dtype=float), edges, color=colors[cls], label=cls, lw=1.5)
+                if base_probs is not None:
+                    ax_cas.stairs(np.asarray(base_probs[:, column], dtype=float), edges, color=colors[cls],
+                                  label=f"{cls} (plain CAS)", lw=1.0, ls="--")  # fmt: skip
         ax_cas.set_ylim(0, 1.05)
         ax_cas.set_ylabel("CAS prob.")
         ax_cas.set_xlabel("time (s)")
@@ -186,6 +194,7 @@ def draw_timeline(
         duration_s=video.duration_s,
         change_scores=video.change_scores,
         has_ground_truth=gt is not None,
+        base_probs=video.base_probs,
     )
 
 
