@@ -31,6 +31,8 @@ attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the te
 ``--off partial context ...`` turns properties of the hard set off, one at a time or together;
 ``--lrs`` (constant rates) and ``--cosine-lrs`` (rates with cosine decay) are the optimisation
 settings every method chooses from on its tuning subset (the rule: bench/hard_benchmark.py);
+``--lrs`` with no value leaves the cosine rates alone (``--lrs --cosine-lrs 2e-3 --methods wsal``:
+one setting of one method, what a screen of a change needs);
 ``--resume`` reuses the runs already in ``--out``; ``--methods`` trains only the named methods (to
 re-measure the ones a change touches: each method's choice and figures depend on its own runs only).
 ActivityNet timing: ``--timeline .../anet1.2_trainval_gt_from_wtalc_npy.json --timeline-subsets
@@ -91,9 +93,10 @@ def main() -> None:
                         help="hard preset: at most this many videos per split, evenly spaced (e.g. for ActivityNet)")
     parser.add_argument("--eval-every", type=int, default=50,
                         help="hard preset: checkpoint interval of the convergence columns (default: %(default)s)")
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4],
+    parser.add_argument("--lrs", type=float, nargs="*", default=[1e-4],
                         help="hard preset: constant learning rates tried for every method; each method gets the "
-                             "setting its tuning subset prefers (bench/hard_benchmark.py) (default: %(default)s)")
+                             "setting its tuning subset prefers (bench/hard_benchmark.py) (default: %(default)s; "
+                             "no value: none, only --cosine-lrs)")
     parser.add_argument("--cosine-lrs", type=float, nargs="*", default=[],
                         help="hard preset: learning rates tried with cosine decay (train.lr_schedule=cosine) too")
     parser.add_argument("--resume", action="store_true",
@@ -112,11 +115,13 @@ def main() -> None:
     if args.preset == "hard":
         from wsal.synthetic.hard import HardSpec
 
-        if not args.timeline.is_file():
-            raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
+        if not args.lrs + args.cosine_lrs:
+            raise SystemExit("accuracy_synthetic: no learning rate to try: give --lrs or --cosine-lrs a value")
         if args.eval_every < 1 or min(args.lrs + args.cosine_lrs) <= 0:
             raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1 and learning rates > 0, "
                              f"got {args.eval_every}, {args.lrs + args.cosine_lrs}")
+        if not args.timeline.is_file():
+            raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
         optims = [Optim(lr) for lr in args.lrs] + [Optim(lr, "cosine") for lr in args.cosine_lrs]
         try:
             spec = HardSpec.from_switches(args.off)
