@@ -115,11 +115,12 @@ def main() -> None:
     if args.preset == "hard":
         from wsal.synthetic.hard import HardSpec
 
-        if not args.lrs + args.cosine_lrs:
+        rates = args.lrs + args.cosine_lrs
+        if not rates:
             raise SystemExit("accuracy_synthetic: no learning rate to try: give --lrs or --cosine-lrs a value")
-        if args.eval_every < 1 or min(args.lrs + args.cosine_lrs) <= 0:
+        if args.eval_every < 1 or min(rates) <= 0:
             raise SystemExit(f"accuracy_synthetic: --eval-every must be >= 1 and learning rates > 0, "
-                             f"got {args.eval_every}, {args.lrs + args.cosine_lrs}")
+                             f"got {args.eval_every}, {rates}")
         if not args.timeline.is_file():
             raise SystemExit(f"accuracy_synthetic: {args.timeline}: timeline GT not found (pass --timeline)")
         optims = [Optim(lr) for lr in args.lrs] + [Optim(lr, "cosine") for lr in args.cosine_lrs]
