@@ -13,7 +13,8 @@ The optimisation setting and the post-processing are chosen per method on the tu
 by the same rule for every method: every setting x every point of :func:`localize_grid` is scored
 on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) with either
 NMS, each without and (for methods whose raw files hold a plain CAS: wsal, BaS-Net) with
-``localize.base_proposals``, at the best point, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
+``localize.base_proposals``, at the best point, then ``localize.video_score_weight``
+(:data:`VIDEO_SCORE_WEIGHTS`) at the best of those, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
 within :data:`SCORE_TOLERANCE` of the method's best tuning score count as equally accurate (a
 method whose training collapses at a high rate falls out here); among them the one that reaches
 95 % of its final tuning score in the fewest steps (mean over seeds, every saved checkpoint scored
@@ -86,6 +87,10 @@ EXTEND_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.5)
 # best grid point, for every method whose raw files hold one (BaS-Net's base branch, wsal's
 # unsuppressed CAS); off first, so a tie keeps the grid's answer.
 BASE_PROPOSALS = (False, True)
+# The video score's weight in a proposal's score (localize.video_score_weight; wsal.localize,
+# step 4), tried last at the chosen setting, for every method alike; the default first, so a tie
+# keeps it. With many classes and long actions the video-level ranking can cost more than it adds.
+VIDEO_SCORE_WEIGHTS = (0.2, 0.0, 0.1, 0.5)
 
 
 def localize_grid() -> list[list[str]]:
@@ -186,7 +191,8 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
     of :data:`BASE_PROPOSALS` x :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can
     change which NMS is best; plain-CAS proposals only where every raw file holds a plain CAS; a
     tie keeps the earlier: the grid's point, then without plain-CAS proposals, then the smaller
-    ratio, then hard NMS). Returns (overrides, score)."""
+    ratio, then hard NMS); last, at that setting, each of :data:`VIDEO_SCORE_WEIGHTS` (a tie keeps
+    the default). Returns (overrides, score)."""
     scorers = [
         RawScorer(r.run_dir / f"raw_tuning_step_{r.steps}.h5", load_ground_truth(r.gt).subset("tuning"), r.seed, r.method, tiou)
         for r in runs
@@ -206,6 +212,13 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
         if not base and ratio == 0.0:
             continue  # the grid scored it
         overrides = [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
+        s = score(overrides)
+        if s > best[1]:
+            best = (overrides, s)
+    chosen = best[0]
+    best = ([*chosen, f"localize.video_score_weight={VIDEO_SCORE_WEIGHTS[0]}"], best[1])
+    for weight in VIDEO_SCORE_WEIGHTS[1:]:
+        overrides = [*chosen, f"localize.video_score_weight={weight}"]
         s = score(overrides)
         if s > best[1]:
             best = (overrides, s)

@@ -9,6 +9,7 @@ import pytest
 import hard_benchmark
 from hard_benchmark import format_leads, steps_to_fraction
 from research.multiseed import SeedResult
+from wsal.config import LocalizeConfig
 
 
 def test_doctests():
@@ -41,7 +42,8 @@ def test_convergence_is_the_first_checkpoint_at_95_percent_of_the_final_score():
 def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_path, has_base):
     """The grid's best point first; then extension x NMS at its thresholds, where a soft-NMS that
     only wins with an extension is found, and a tie keeps the earlier setting; plain-CAS
-    proposals are tried (and win here) only where the raw files hold a plain CAS."""
+    proposals are tried (and win here) only where the raw files hold a plain CAS; last the video
+    score's weight, where a tie keeps the default."""
     class FakeScorer:
         def __init__(self, raw, gt, seed, method, tiou):
             self.seed, self.method, self.tiou = seed, method, tiou
@@ -62,6 +64,8 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
         if "localize.base_proposals=true" in o:
             assert has_base, "plain-CAS proposals scored for raw files without a plain CAS"
             value += 0.02 if "localize.extend_ratio=0.3" in o else 0.0
+        if "localize.video_score_weight=0.0" in o and has_base:
+            value += 0.01  # without a plain CAS, every weight ties and the default stays
         return SeedResult(seed, method, tuple(tiou), np.array([value]), value, 1)
 
     class FakeGT:
@@ -75,6 +79,7 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
     assert overrides == [
         "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
         "localize.class_threshold=0.05", f"localize.base_proposals={str(has_base).lower()}", "localize.nms=soft",
-        "localize.extend_ratio=0.3",
+        "localize.extend_ratio=0.3", f"localize.video_score_weight={0.0 if has_base else 0.2}",
     ]
-    assert score == pytest.approx(0.62 if has_base else 0.6)
+    assert score == pytest.approx(0.63 if has_base else 0.6)
+    assert hard_benchmark.VIDEO_SCORE_WEIGHTS[0] == LocalizeConfig().video_score_weight  # a tie keeps the default

@@ -11,7 +11,6 @@ from wsal.config import LocalizeConfig
 from wsal.errors import WsalError
 from wsal.localize import (
     BASE_PROPOSAL_WEIGHT,
-    VIDEO_SCORE_WEIGHT,
     check_config,
     find_runs,
     localize_video,
@@ -275,14 +274,31 @@ def test_base_proposals_find_an_action_the_attention_took_for_context():
     found = {(round(s.start_s / 0.64), round(s.end_s / 0.64)): s.score for s in segs}
     assert set(found) == {(3, 7), (10, 13)}  # the base row's copy of 3-6 is dropped by hard NMS
     inside, outside = 0.8, 0.0  # the base row's run 10-12 and its outer band (2 snippets each side)
-    assert found[(10, 13)] == pytest.approx(BASE_PROPOSAL_WEIGHT * (inside - outside) + VIDEO_SCORE_WEIGHT * 0.9)
-    assert found[(3, 7)] == pytest.approx(0.9 + VIDEO_SCORE_WEIGHT * 0.9)  # the attention's run keeps its full score
+    w = config.video_score_weight
+    assert found[(10, 13)] == pytest.approx(BASE_PROPOSAL_WEIGHT * (inside - outside) + w * 0.9)
+    assert found[(3, 7)] == pytest.approx(0.9 + w * 0.9)  # the attention's run keeps its full score
     for off in (dataclasses.replace(config, base_proposals=False), config):
         kwargs = {"base_probs": base} if off is not config else {}
         segs = localize_video(cas, att, vs, GRID, CLASSES, off, **kwargs)
         assert [(round(s.start_s / 0.64), round(s.end_s / 0.64)) for s in segs] == [(3, 7)]
     with pytest.raises(WsalError, match="base probs"):
         localize_video(cas, att, vs, GRID, CLASSES, config, base_probs=base[:-1])
+
+
+def test_video_score_weight_ranks_classes_by_their_video_scores():
+    """A proposal's score is its contrast plus video_score_weight x its class's video score: at
+    0 a sharp segment of a class the video barely holds outranks a blurrier one of its main
+    class; at the default 0.2 the video scores decide."""
+    cas = np.zeros((20, 2))
+    att = np.ones(20)
+    cas[2:6, 0] = 0.6  # class A: contrast 0.6, video score 0.9
+    cas[12:16, 1] = 0.7  # class B: contrast 0.7, video score 0.3
+    vs = np.array([0.9, 0.3])
+    config = cfg(signal="cas_x_attention", act_thresholds=(0.5,), class_threshold=0.1)
+    for w, first in ((0.0, "B"), (0.2, "A"), (1.0, "A")):
+        segs = localize_video(cas, att, vs, GRID, CLASSES, dataclasses.replace(config, video_score_weight=w))
+        assert [s.label for s in segs] == [first, "A" if first == "B" else "B"]
+        assert {s.label: s.score for s in segs} == pytest.approx({"A": 0.6 + w * 0.9, "B": 0.7 + w * 0.3})
 
 
 def test_shape_mismatch_is_an_error():
@@ -301,7 +317,8 @@ def test_check_config_rejects_nonsense():
         check_config(LocalizeConfig(act_thresholds=()))
     check_config(LocalizeConfig(cp_merge=(0.6, 1.0)))
     for field, bad in (("class_threshold", float("nan")), ("act_thresholds", (0.1, float("nan"))),
-                       ("outer_ratio", float("inf")), ("extend_ratio", -0.1), ("extend_ratio", float("nan"))):  # fmt: skip
+                       ("outer_ratio", float("inf")), ("extend_ratio", -0.1), ("extend_ratio", float("nan")),
+                       ("video_score_weight", -0.2), ("video_score_weight", float("nan"))):  # fmt: skip
         with pytest.raises(WsalError, match=f"localize.{field} must be"):
             check_config(LocalizeConfig(**{field: bad}))
     for bad in (1.2, (0.8, -0.1), ()):

@@ -566,9 +566,9 @@ def test_a_run_with_retired_keys_loads_and_resumes_at_their_fixed_values(tmp_pat
     assert log[-1]["loss/cp_consistency"] == "" and float(log[-1]["loss/total"]) > 0  # columns stay aligned
 
     ckpt = torch.load(run / "model.pt", weights_only=True)
-    ckpt["config"]["localize"]["video_score_weight"] = 0.5
+    ckpt["config"]["localize"]["soft_nms_sigma"] = 0.5
     torch.save(ckpt, run / "model.pt")
-    with pytest.raises(WsalError, match=r"localize.video_score_weight = 0.5 is no longer supported \(this wsal always uses 0.2\)"):
+    with pytest.raises(WsalError, match=r"localize.soft_nms_sigma = 0.5 is no longer supported \(this wsal always uses 0.3\)"):
         load_checkpoint(run / "model.pt")
     # a user's config naming one is an unknown key, like any other
     (tmp_path / "mine.toml").write_text("[mil]\ncontext_label = \"background\"\n")

@@ -152,6 +152,12 @@ class LocalizeConfig:
     # ActivityNet-timed tuning subset it was chosen > 0 for every method (experiments/README.md).
     extend_ratio: float = 0.0
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
+    # A proposal's score is its outer-inner contrast plus video_score_weight x its class's video
+    # score (wsal.localize, step 4): how much the video-level evidence ranks one class's segments
+    # against another's. On the hard benchmark's ActivityNet-timed tuning subset (many classes,
+    # long actions) 0 ranked better than 0.2; with THUMOS timing 0.2 did, by less
+    # (experiments/notes/2026-12-07-convergence-probes.md). Choose it on held-out videos.
+    video_score_weight: float = 0.2
     # Class-wise NMS (wsal.localize, step 6): hard suppression, or Gaussian soft-NMS, which keeps
     # every proposal at a decayed score, so close instances of one class (THUMOS-14 holds many) are
     # not dropped with their neighbour's duplicates. Soft was chosen for wsal on the hard
@@ -199,7 +205,6 @@ RETIRED_KEYS: dict[str, Any] = {
     "changepoint.recon_dim": 256,
     "changepoint.consistency_weight": 0.0,  # the attention-consistency loss lost (experiments/notes) and went
     "changepoint.consistency_level": 1,
-    "localize.video_score_weight": 0.2,
     "mil.embed_layers": 1,  # the keys below were never set by a recipe; their values are constants now
     "mil.weight_fg": 1.0,
     "mil.weight_bg": 1.0,
@@ -247,7 +252,7 @@ def without_retired_keys(saved: Mapping[str, Any], where: str, *, resuming: bool
     value; a retired key at another value raises ConfigError (this wsal cannot do what it asked),
     unless it is one of :data:`TRAINING_ONLY_KEYS` and the config is not ``resuming`` training.
 
-    >>> without_retired_keys({"localize": {"video_score_weight": 0.2, "nms": "hard"}}, "m.pt", resuming=True)
+    >>> without_retired_keys({"localize": {"soft_nms_sigma": 0.3, "nms": "hard"}}, "m.pt", resuming=True)
     {'localize': {'nms': 'hard'}}
     >>> without_retired_keys({"mil": {"weight_guide": 1.0}}, "m.pt", resuming=False)
     {'mil': {}}

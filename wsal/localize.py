@@ -52,7 +52,7 @@ Steps of :func:`localize_video` (``LocalizeConfig`` names in brackets):
    change. It helps where actions are long and hurts where they are short: choose it on
    held-out videos (``wsal localize --from-raw``), as the hard benchmark does.
 4. **Score** (outer-inner contrast). ``mean(signal inside) - mean(signal in the outer band) +
-   w * video_score`` with w = :data:`VIDEO_SCORE_WEIGHT` (0.2). The outer band is ``ceil(outer_ratio *
+   w * video_score`` with w = ``video_score_weight`` (0.2 by default). The outer band is ``ceil(outer_ratio *
    length)`` snippets on each side of the run (at least one), cut at the video's ends; when both
    sides are cut away entirely (the run covers the whole video) the outer mean is 0. A run of
    the ``base_probs`` row has its contrast multiplied by :data:`BASE_PROPOSAL_WEIGHT` (0.5): it
@@ -97,7 +97,6 @@ from wsal.errors import WsalError
 from wsal.segments import hard_nms, soft_nms
 from wsal.timeline import SnippetGrid
 
-VIDEO_SCORE_WEIGHT = 0.2  # weight of the class's video score in a proposal's score (step 4)
 SOFT_NMS_SIGMA = 0.3  # Gaussian soft-NMS decay exp(-tIoU^2 / sigma) (step 6)
 BASE_PROPOSAL_WEIGHT = 0.5  # factor on the contrast of runs of the base_probs row (step 4)
 
@@ -411,7 +410,7 @@ def localize_video(
         for row in range(signals.shape[0]):
             sel = props.signal_index == row
             scores[sel] = weights[row] * outer_inner_scores(signals[row], props.first[sel], props.last[sel], config.outer_ratio)
-        scores += VIDEO_SCORE_WEIGHT * vscores[c]
+        scores += config.video_score_weight * vscores[c]
         start_s, end_s = runs_to_seconds(props.first, props.last, grid, T, num_original_snippets)
         if duration_s is not None:
             start_s = np.clip(start_s, 0.0, duration_s)
@@ -442,6 +441,8 @@ def check_config(config: LocalizeConfig) -> None:
         problems.append(f"localize.class_threshold must be finite, got {config.class_threshold}")
     if not 0 <= config.extend_ratio < math.inf:
         problems.append(f"localize.extend_ratio must be >= 0, got {config.extend_ratio}")
+    if not 0 <= config.video_score_weight < math.inf:
+        problems.append(f"localize.video_score_weight must be >= 0, got {config.video_score_weight}")
     if not 0 <= config.outer_ratio < math.inf:
         problems.append(f"localize.outer_ratio must be >= 0, got {config.outer_ratio}")
     if not 0.0 <= config.nms_iou <= 1.0:
