@@ -154,9 +154,9 @@ class LocalizeConfig:
     outer_ratio: float = 0.5  # outer band width as a fraction of the proposal length (outer-inner contrast)
     # A proposal's score is its outer-inner contrast plus video_score_weight x its class's video
     # score (wsal.localize, step 4): how much the video-level evidence ranks one class's segments
-    # against another's. On the hard benchmark's ActivityNet-timed tuning subset (many classes,
-    # long actions) 0 ranked better than 0.2; with THUMOS timing 0.2 did, by less
-    # (experiments/notes/2026-12-07-convergence-probes.md). Choose it on held-out videos.
+    # against another's. The hard benchmark chose 0 on its ActivityNet-timed tuning subset (many
+    # classes, long actions: clearly better than 0.2) and 0.1 with THUMOS timing (about as good as
+    # 0.2) (experiments/README.md). Choose it on held-out videos (`wsal localize --from-raw`).
     video_score_weight: float = 0.2
     # Class-wise NMS (wsal.localize, step 6): hard suppression, or Gaussian soft-NMS, which keeps
     # every proposal at a decayed score, so close instances of one class (THUMOS-14 holds many) are
