@@ -201,28 +201,26 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
     def score(overrides: list[str]) -> float:
         return float(np.mean([scorer(overrides).average_mAP for scorer in scorers]))
 
-    best: tuple[list[str], float] = ([], -1.0)
-    for overrides in localize_grid():
-        s = score(overrides)
-        if s > best[1]:
-            best = (overrides, s)
+    def keep_best(best: tuple[list[str], float], candidates) -> tuple[list[str], float]:
+        """``best``, or the first candidate scoring higher than it and every earlier one (a tie keeps the earlier)."""
+        for overrides in candidates:
+            s = score(overrides)
+            if s > best[1]:
+                best = (overrides, s)
+        return best
+
+    best = keep_best(([], -1.0), localize_grid())
     point = [o for o in best[0] if not o.startswith(("localize.nms=", "localize.base_proposals="))]
     has_base = all(v.base_probs is not None for scorer in scorers for v in scorer.videos)
-    for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES):
-        if not base and ratio == 0.0:
-            continue  # the grid scored it
-        overrides = [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
-        s = score(overrides)
-        if s > best[1]:
-            best = (overrides, s)
+    best = keep_best(best, (
+        [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
+        for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES)
+        if base or ratio != 0.0  # the grid scored the rest
+    ))
+    # every setting so far ran at the default weight, VIDEO_SCORE_WEIGHTS[0]: its score is best's
     chosen = best[0]
-    best = ([*chosen, f"localize.video_score_weight={VIDEO_SCORE_WEIGHTS[0]}"], best[1])
-    for weight in VIDEO_SCORE_WEIGHTS[1:]:
-        overrides = [*chosen, f"localize.video_score_weight={weight}"]
-        s = score(overrides)
-        if s > best[1]:
-            best = (overrides, s)
-    return best
+    return keep_best(([*chosen, f"localize.video_score_weight={VIDEO_SCORE_WEIGHTS[0]}"], best[1]),
+                     ([*chosen, f"localize.video_score_weight={w}"] for w in VIDEO_SCORE_WEIGHTS[1:]))
 
 
 def tuning_steps_to_95(runs: Sequence[MethodRun], store_of: dict[int, Path], overrides: list[str],
