@@ -13,7 +13,7 @@ The optimisation setting and the post-processing are chosen per method on the tu
 by the same rule for every method: every setting x every point of :func:`localize_grid` is scored
 on every seed's tuning raw file, then ``localize.extend_ratio`` (:data:`EXTEND_RATIOS`) with either
 NMS, each without and (for methods whose raw files hold a plain CAS: wsal, BaS-Net) with
-``localize.base_proposals``, at the best point, then ``localize.video_score_weight``
+``localize.base_proposals``, at each of the :data:`GRID_BEAM` best points, then ``localize.video_score_weight``
 (:data:`VIDEO_SCORE_WEIGHTS`) at the best of those, and each setting keeps its best post-processing (mean average mAP over seeds). Settings
 within :data:`SCORE_TOLERANCE` of the method's best tuning score count as equally accurate (a
 method whose training collapses at a high rate falls out here); among them the one that reaches
@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from wsal.annotations import load_ground_truth
-from wsal.config import ExperimentConfig, apply_overrides, config_from_dict
+from wsal.config import ExperimentConfig, LocalizeConfig, apply_overrides, config_from_dict
 from research.multiseed import RawScorer, SeedResult, format_summary, summarize
 
 # Training config of every method on the hard benchmark: THUMOS-like batches (16 videos of at
@@ -87,24 +87,33 @@ EXTEND_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.5)
 # best grid point, for every method whose raw files hold one (BaS-Net's base branch, wsal's
 # unsuppressed CAS); off first, so a tie keeps the grid's answer.
 BASE_PROPOSALS = (False, True)
+# The later stages (plain-CAS proposals, extension, NMS) run at this many of the grid's best points,
+# not at its best alone: plain-CAS proposals can lift a point the grid ranked second or third
+# above the grid's best (with THUMOS timing they did for wsal once segments were no longer capped
+# at 100 per video: experiments/notes/2026-12-07-segments-per-video.md).
+GRID_BEAM = 3
 # The video score's weight in a proposal's score (localize.video_score_weight; wsal.localize,
 # step 4), tried last at the chosen setting, for every method alike; the default first, so a tie
 # keeps it. With many classes and long actions the video-level ranking can cost more than it adds.
 VIDEO_SCORE_WEIGHTS = (0.2, 0.0, 0.1, 0.5)
+# Localization keys scored at today's default, not chosen: a run reused with --resume saved the
+# defaults of the wsal that trained it, and would otherwise score as that wsal did.
+FIXED_LOCALIZE = (f"localize.max_per_video={LocalizeConfig().max_per_video}",)
 
 
 def localize_grid() -> list[list[str]]:
     """Every post-processing setting tried on the tuning subset (threshold boundaries): the
     hard-NMS points first, in the order of the other settings, then the same with soft-NMS.
 
-    Plain-CAS proposals are off on the grid (:data:`BASE_PROPOSALS` is tried afterwards).
+    Plain-CAS proposals are off on the grid (:data:`BASE_PROPOSALS` is tried afterwards); every
+    point starts with :data:`FIXED_LOCALIZE`, which the later stages keep.
 
     >>> grid = localize_grid()
     >>> len(grid), len({tuple(p) for p in grid}), grid[0][-2:], grid[-1][-1]
     (48, 48, ['localize.base_proposals=false', 'localize.nms=hard'], 'localize.nms=soft')
     """
     return [
-        [f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}",
+        [*FIXED_LOCALIZE, f"localize.signal={sig}", f"localize.act_thresholds={list(act)}", f"localize.class_threshold={ct}",
          "localize.base_proposals=false", f"localize.nms={nms}"]
         for nms, sig, act, ct in itertools.product(NMS_MODES, SIGNALS, ACT_THRESHOLDS, CLASS_THRESHOLDS)
     ]  # fmt: skip
@@ -186,13 +195,14 @@ def raw_for(checkpoint: Path, store: Path, gt: Path, subset: str, raw: Path, dev
 
 
 def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[list[str], float]:
-    """The post-processing with the best mean (over the runs' seeds) tuning average mAP: the best
-    point of :func:`localize_grid`, then at its thresholds, signal and class threshold the best
-    of :data:`BASE_PROPOSALS` x :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can
-    change which NMS is best; plain-CAS proposals only where every raw file holds a plain CAS; a
-    tie keeps the earlier: the grid's point, then without plain-CAS proposals, then the smaller
-    ratio, then hard NMS); last, at that setting, each of :data:`VIDEO_SCORE_WEIGHTS` (a tie keeps
-    the default). Returns (overrides, score)."""
+    """The post-processing with the best mean (over the runs' seeds) tuning average mAP: every
+    point of :func:`localize_grid`, then at the thresholds, signal and class threshold of each of
+    its :data:`GRID_BEAM` best points, best first, every combination of :data:`BASE_PROPOSALS` x
+    :data:`EXTEND_RATIOS` x :data:`NMS_MODES` (an extension can change which NMS is best;
+    plain-CAS proposals only where every raw file holds a plain CAS; a tie keeps the earlier:
+    the grid's best point, then the better grid point, then without plain-CAS proposals, then the
+    smaller ratio, then hard NMS); last, at the best of all that, each of
+    :data:`VIDEO_SCORE_WEIGHTS` (a tie keeps the default). Returns (overrides, score)."""
     scorers = [
         RawScorer(r.run_dir / f"raw_tuning_step_{r.steps}.h5", load_ground_truth(r.gt).subset("tuning"), r.seed, r.method, tiou)
         for r in runs
@@ -209,14 +219,18 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
                 best = (overrides, s)
         return best
 
-    best = keep_best(([], -1.0), localize_grid())
-    point = [o for o in best[0] if not o.startswith(("localize.nms=", "localize.base_proposals="))]
+    grid = localize_grid()
+    grid_scores = [score(overrides) for overrides in grid]
+    ranked = sorted(range(len(grid)), key=lambda i: -grid_scores[i])  # stable: a tie keeps grid order
+    best = (grid[ranked[0]], grid_scores[ranked[0]])
     has_base = all(v.base_probs is not None for scorer in scorers for v in scorer.videos)
-    best = keep_best(best, (
-        [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
-        for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES)
-        if base or ratio != 0.0  # the grid scored the rest
-    ))
+    for i in ranked[:GRID_BEAM]:
+        point = [o for o in grid[i] if not o.startswith(("localize.nms=", "localize.base_proposals="))]
+        best = keep_best(best, (
+            [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
+            for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES)
+            if base or ratio != 0.0  # the grid scored the rest
+        ))
     # every setting so far ran at the default weight, VIDEO_SCORE_WEIGHTS[0]: its score is best's
     chosen = best[0]
     return keep_best(([*chosen, f"localize.video_score_weight={VIDEO_SCORE_WEIGHTS[0]}"], best[1]),

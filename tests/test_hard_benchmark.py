@@ -77,9 +77,46 @@ def test_setting_choice_tries_both_nms_with_every_extension(monkeypatch, tmp_pat
     runs = [hard_benchmark.MethodRun("wsal", s, tmp_path, tmp_path / "gt.json", 1.0, 800, hard_benchmark.Optim(1e-4)) for s in (0, 1)]
     overrides, score = hard_benchmark.choose_setting(runs, (0.5,))
     assert overrides == [
-        "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
+        *hard_benchmark.FIXED_LOCALIZE, "localize.signal=cas", "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
         "localize.class_threshold=0.05", f"localize.base_proposals={str(has_base).lower()}", "localize.nms=soft",
         "localize.extend_ratio=0.3", f"localize.video_score_weight={0.0 if has_base else 0.2}",
     ]
     assert score == pytest.approx(0.63 if has_base else 0.6)
     assert hard_benchmark.VIDEO_SCORE_WEIGHTS[0] == LocalizeConfig().video_score_weight  # a tie keeps the default
+
+
+def test_every_setting_is_scored_at_todays_segment_cap():
+    """A reused run saved the cap of the wsal that trained it; the benchmark scores at today's."""
+    assert hard_benchmark.FIXED_LOCALIZE == (f"localize.max_per_video={LocalizeConfig().max_per_video}",)
+    assert all(point[0] == hard_benchmark.FIXED_LOCALIZE[0] for point in hard_benchmark.localize_grid())
+
+
+def test_later_stages_can_lift_a_grid_point_that_was_not_the_best(monkeypatch, tmp_path):
+    """Plain-CAS proposals help the grid's second point more than its first: the choice ends at
+    the second point with them, which a search from the grid's best point alone would miss."""
+    class FakeScorer:
+        def __init__(self, raw, gt, seed, method, tiou):
+            self.seed, self.method, self.tiou = seed, method, tiou
+            self.videos = [SimpleNamespace(base_probs=np.zeros((3, 2)))]
+
+        def __call__(self, overrides):
+            o = set(overrides)
+            value = 0.1
+            if "localize.act_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]" in o and "localize.class_threshold=0.05" in o:
+                value = {"localize.signal=both": 0.50, "localize.signal=cas_x_attention": 0.49}.get(
+                    next(x for x in o if x.startswith("localize.signal=")), 0.1)
+                if "localize.base_proposals=true" in o and "localize.signal=cas_x_attention" in o:
+                    value += 0.05
+            return SeedResult(self.seed, self.method, tuple(self.tiou), np.array([value]), value, 1)
+
+    class FakeGT:
+        def subset(self, name):
+            return self
+
+    monkeypatch.setattr(hard_benchmark, "RawScorer", FakeScorer)
+    monkeypatch.setattr(hard_benchmark, "load_ground_truth", lambda path: FakeGT())
+    runs = [hard_benchmark.MethodRun("wsal", 0, tmp_path, tmp_path / "gt.json", 1.0, 800, hard_benchmark.Optim(1e-4))]
+    overrides, score = hard_benchmark.choose_setting(runs, (0.5,))
+    assert "localize.signal=cas_x_attention" in overrides and "localize.base_proposals=true" in overrides
+    assert score == pytest.approx(0.54)
+    assert hard_benchmark.GRID_BEAM >= 2

@@ -114,6 +114,17 @@ def test_cap_per_video_keeps_the_best():
     assert segs[0].score >= segs[1].score >= segs[2].score
 
 
+def test_the_default_cap_leaves_room_for_every_instance_of_the_most_crowded_thumos14_video(shared_data):
+    """The official THUMOS-14 kit caps nothing: the default cap must exceed, with room for false
+    positives, the instances of its most crowded video (218 in the test subset)."""
+    from wsal.annotations import load_ground_truth
+
+    gt = load_ground_truth(shared_data / "thumos14" / "derived" / "thumos14_official_gt.json")
+    most = max(len(v.labels) for v in gt.videos.values())
+    assert most > 100
+    assert LocalizeConfig().max_per_video >= 4 * most
+
+
 def test_class_threshold_and_top1_fallback():
     cas, att, _ = bump_video(20, [(5, 9)])
     cas[5:10, 1] = 0.8

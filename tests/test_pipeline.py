@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from wsal.cli import main
+from wsal.config import LocalizeConfig
 from wsal.features.store import FeatureStore
 from wsal.synthetic import make_synthetic_dataset
 
@@ -64,7 +65,7 @@ def test_import_train_localize_evaluate(tmp_path):
     results = json.loads(pred.read_text())["results"]
     assert sorted(results) == sorted(v for v, e in database.items() if e["subset"] == "test")
     for vid, dets in results.items():
-        assert 1 <= len(dets) <= 100
+        assert 1 <= len(dets) <= LocalizeConfig().max_per_video
         for det in dets:
             assert 0.0 <= det["segment"][0] < det["segment"][1] <= database[vid]["duration"] + 1e-9
             assert np.isfinite(det["score"]) and det["label"] in {"Action00", "Action01", "Action02"}

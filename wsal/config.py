@@ -164,7 +164,11 @@ class LocalizeConfig:
     # benchmark's tuning subsets, both timings (experiments/notes/2026-12-06-soft-nms.md).
     nms: Literal["hard", "soft"] = "soft"
     nms_iou: float = 0.6  # hard NMS drops a proposal whose tIoU with a kept one exceeds this
-    max_per_video: int = 100  # keep at most this many segments per video (highest scores)
+    # Keep at most this many segments per video, highest scores first (wsal.localize, step 7). Well
+    # above the most instances one video holds: THUMOS-14's test subset has two videos with more
+    # than 100 (329 instances between them, up to 218), and the official kit caps nothing, so a
+    # cap of 100 made part of them unreachable (experiments/notes/2026-12-07-segments-per-video.md).
+    max_per_video: int = 1000
     # "changepoint" boundaries (needs a model trained with changepoint.enabled): a segment between
     # change points of one level is foreground when its mean attention exceeds a value of
     # cp_attention (each value gives its own proposals; cp_select = "signal" instead thresholds
