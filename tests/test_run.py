@@ -165,3 +165,19 @@ def test_page_in_a_real_browser_plays_and_seeks(finished, tmp_path):
             )
         shot = browser.screenshot(tmp_path / "page.png")
         assert shot.stat().st_size > 10_000
+
+
+def test_the_page_lists_the_best_detections_and_says_where_the_rest_are(tmp_path):
+    """A video with more detections than MAX_ROWS: its table holds the MAX_ROWS best, and the page
+    names the files with all of them; a video with few lists them all, without that line."""
+    from wsal.page import MAX_ROWS, PageVideo, render_page
+
+    many = [{"segment": [i, i + 1.0], "label": "X", "score": i / 1000} for i in range(MAX_ROWS + 20)]
+    few = many[:3]
+    page = render_page([PageVideo("a", tmp_path / "a.mp4", 200.0, many), PageVideo("b", tmp_path / "b.mp4", 200.0, few)],
+                       tmp_path, "t")  # fmt: skip
+    first, second = page.split('<section id="video-1"')
+    assert first.count('<tr class="row"') == MAX_ROWS
+    assert f'data-start="{MAX_ROWS + 19:.3f}"' in first and 'data-start="19.000"' not in first  # the best rows
+    assert f"the {MAX_ROWS} best listed; all {MAX_ROWS + 20} are in detections.csv" in first
+    assert second.count('<tr class="row"') == 3 and "best listed" not in second

@@ -4,7 +4,7 @@ For each video, in the given order: the video itself (an HTML5 ``<video>`` whose
 file's path relative to the page, so the page works opened from disk, with no server and no
 network), under it a lane per detected class with a bar per detection (position and width in
 percent of the video's duration, opacity growing with the score), a playhead that follows the
-video, the detections as a table, and the timeline figure of :mod:`wsal.figures` when there is
+video, the best detections as a table, and the timeline figure of :mod:`wsal.figures` when there is
 one. Clicking a bar or a table row seeks the video to the detection's start and plays it.
 
 Everything (style, script) is inline; the only other files the page refers to are the videos and
@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 from urllib.parse import quote
 
-MAX_BARS = 30  # detections drawn as bars per video (best first); the table lists them all
+MAX_BARS = 30  # detections drawn as bars per video (best first)
+# Rows of a video's table (best first): localization keeps up to 1000 segments per video
+# (localize.max_per_video), most of them low-scored; the page says where the rest are.
+MAX_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def _video_section(index: int, video: PageVideo, page_folder: Path) -> str:
     rows = "".join(
         f'<tr class="row" data-start="{float(d["segment"][0]):.3f}"><td>{html.escape(str(d["label"]))}</td>'
         f'<td>{float(d["segment"][0]):.2f}</td><td>{float(d["segment"][1]):.2f}</td><td>{float(d["score"]):.3f}</td></tr>'
-        for d in ranked
+        for d in ranked[:MAX_ROWS]
     )
     ticks = "".join(
         f'<span style="left:{100.0 * k / 4:.0f}%">{duration_s * k / 4:.1f} s</span>' for k in range(5)
@@ -106,13 +109,18 @@ def _video_section(index: int, video: PageVideo, page_folder: Path) -> str:
         else ""
     )
     shown = f" (the {MAX_BARS} best drawn)" if len(ranked) > MAX_BARS else ""
+    listed = (
+        f'<p class="path">the {MAX_ROWS} best listed; all {len(ranked)} are in detections.csv and detections.json</p>'
+        if len(ranked) > MAX_ROWS
+        else ""
+    )
     return f"""<section id="video-{index}" data-duration="{duration_s:.3f}">
 <h2>{html.escape(video.video_id)}</h2>
 <video controls preload="metadata" src="{src}"></video>
 <p class="path">{html.escape(str(video.path))} &middot; {duration_s:.1f} s &middot; {len(ranked)} detections{shown}</p>
 <div class="lanes">{"".join(lanes) or '<p class="none">no detections</p>'}{axis}</div>
 {figure}
-<table><thead><tr><th>class</th><th>start (s)</th><th>end (s)</th><th>score</th></tr></thead><tbody>{rows}</tbody></table>
+{listed}<table><thead><tr><th>class</th><th>start (s)</th><th>end (s)</th><th>score</th></tr></thead><tbody>{rows}</tbody></table>
 </section>"""
 
 
