@@ -224,8 +224,12 @@ def choose_setting(runs: Sequence[MethodRun], tiou: Sequence[float]) -> tuple[li
     ranked = sorted(range(len(grid)), key=lambda i: -grid_scores[i])  # stable: a tie keeps grid order
     best = (grid[ranked[0]], grid_scores[ranked[0]])
     has_base = all(v.base_probs is not None for scorer in scorers for v in scorer.videos)
-    for i in ranked[:GRID_BEAM]:
-        point = [o for o in grid[i] if not o.startswith(("localize.nms=", "localize.base_proposals="))]
+    # the beam's points without their NMS and plain-CAS settings, best first: two points that differ
+    # only there (hard and soft NMS at one threshold set) refine to the same candidates, scored once
+    points = dict.fromkeys(
+        tuple(o for o in grid[i] if not o.startswith(("localize.nms=", "localize.base_proposals="))) for i in ranked[:GRID_BEAM]
+    )
+    for point in points:
         best = keep_best(best, (
             [*point, f"localize.base_proposals={str(base).lower()}", f"localize.nms={nms}", f"localize.extend_ratio={ratio}"]
             for base, ratio, nms in itertools.product(BASE_PROPOSALS if has_base else (False,), EXTEND_RATIOS, NMS_MODES)
