@@ -175,9 +175,11 @@ def test_the_page_lists_the_best_detections_and_says_where_the_rest_are(tmp_path
     many = [{"segment": [i, i + 1.0], "label": "X", "score": i / 1000} for i in range(MAX_ROWS + 20)]
     few = many[:3]
     page = render_page([PageVideo("a", tmp_path / "a.mp4", 200.0, many), PageVideo("b", tmp_path / "b.mp4", 200.0, few)],
-                       tmp_path, "t")  # fmt: skip
+                       tmp_path, "t", ("detections.csv", "detections.json"))  # fmt: skip
     first, second = page.split('<section id="video-1"')
     assert first.count('<tr class="row"') == MAX_ROWS
     assert f'data-start="{MAX_ROWS + 19:.3f}"' in first and 'data-start="19.000"' not in first  # the best rows
-    assert f"the {MAX_ROWS} best listed; all {MAX_ROWS + 20} are in detections.csv" in first
+    assert f"the {MAX_ROWS} best listed; all {MAX_ROWS + 20} are in detections.csv and detections.json" in first
     assert second.count('<tr class="row"') == 3 and "best listed" not in second
+    bare = render_page([PageVideo("a", tmp_path / "a.mp4", 200.0, many)], tmp_path, "t")  # no file named
+    assert f"the {MAX_ROWS} best listed; all {MAX_ROWS + 20}</p>" in bare and "detections.csv" not in bare

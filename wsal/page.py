@@ -53,9 +53,15 @@ def relative_url(target: Path, page_folder: Path) -> str:
     return "/".join(quote(part) for part in Path(rel).parts)
 
 
-def render_page(videos: Sequence[PageVideo], page_folder: Path, title: str) -> str:
-    """The page's HTML for ``videos``; links are relative to ``page_folder`` (where it will be written)."""
-    sections = "\n".join(_video_section(i, v, page_folder) for i, v in enumerate(videos))
+def render_page(
+    videos: Sequence[PageVideo], page_folder: Path, title: str, full_lists: Sequence[str] = ()
+) -> str:
+    """The page's HTML for ``videos``; links are relative to ``page_folder`` (where it will be written).
+
+    ``full_lists``: names of the files that hold every detection (the caller writes them); a video
+    whose table is cut at :data:`MAX_ROWS` says where the rest are.
+    """
+    sections = "\n".join(_video_section(i, v, page_folder, full_lists) for i, v in enumerate(videos))
     total = sum(len(v.detections) for v in videos)
     toc = "".join(
         f'<li><a href="#video-{i}">{html.escape(v.video_id)}</a> ({len(v.detections)})</li>' for i, v in enumerate(videos)
@@ -69,7 +75,7 @@ def render_page(videos: Sequence[PageVideo], page_folder: Path, title: str) -> s
     )
 
 
-def _video_section(index: int, video: PageVideo, page_folder: Path) -> str:
+def _video_section(index: int, video: PageVideo, page_folder: Path, full_lists: Sequence[str]) -> str:
     duration_s = max(float(video.duration_s), 1e-6)
     ranked = sorted(video.detections, key=lambda d: -float(d["score"]))
     bars = ranked[:MAX_BARS]
@@ -109,10 +115,9 @@ def _video_section(index: int, video: PageVideo, page_folder: Path) -> str:
         else ""
     )
     shown = f" (the {MAX_BARS} best drawn)" if len(ranked) > MAX_BARS else ""
+    where = f" are in {' and '.join(html.escape(name) for name in full_lists)}" if full_lists else ""
     listed = (
-        f'<p class="path">the {MAX_ROWS} best listed; all {len(ranked)} are in detections.csv and detections.json</p>'
-        if len(ranked) > MAX_ROWS
-        else ""
+        f'<p class="path">the {MAX_ROWS} best listed; all {len(ranked)}{where}</p>' if len(ranked) > MAX_ROWS else ""
     )
     return f"""<section id="video-{index}" data-duration="{duration_s:.3f}">
 <h2>{html.escape(video.video_id)}</h2>

@@ -66,6 +66,7 @@ def publish_detections(
 
     results: dict[str, list[dict]] = {}
     pages: dict[str, PageVideo] = {}
+    csv_path, json_path = out / "detections.csv", out / "detections.json"
     with FeatureStore(store_path) as store:
         check_store_matches(store.meta, loaded.store_meta, store_path, checkpoint, command)
         grid = store.meta.grid()
@@ -80,14 +81,16 @@ def publish_detections(
             pages[video.video_id] = PageVideo(video.video_id, video_paths[video.video_id], duration_s, detections, timeline)
 
         summary = localize_store_videos(
-            loaded, config, store, video_ids, device, out=out / "detections.json", save_raw=out / "raw.h5",
+            loaded, config, store, video_ids, device, out=json_path, save_raw=out / "raw.h5",
             checkpoint=checkpoint, features=store_path, on_video=on_video,
         )
-    write_text_atomic(detections_csv({vid: results[vid] for vid in video_ids}), out / "detections.csv")
-    page = render_page([pages[vid] for vid in video_ids], out, f"wsal detections: {out.resolve().name}")
+    write_text_atomic(detections_csv({vid: results[vid] for vid in video_ids}), csv_path)
+    page = render_page(
+        [pages[vid] for vid in video_ids], out, f"wsal detections: {out.resolve().name}", (csv_path.name, json_path.name)
+    )
     write_text_atomic(page, out / "index.html")
     return Published(
-        out / "index.html", out / "detections.json", out / "detections.csv", len(video_ids),
+        out / "index.html", json_path, csv_path, len(video_ids),
         summary.num_segments, summary.network_s or 0.0, summary.post_s or 0.0,
     )
 
