@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_benchmark_with_baselines_runs_end_to_end_on_a_tiny_timeline(tmp_path, t
     summary = (tmp_path / "run" / "summary.md").read_text()
     for method in ("wsal", "attention-mil", "basnet", "cola"):
         assert f"| {method} (0, 1) |" in summary  # test table, two seeds
-        assert summary.count(f"| {method} |") == 1  # convergence row
+        assert summary.count(f"| {method} |") == 2  # convergence row, per-seed row
         assert f"{method}: lr " in summary and "signal=" in summary  # chosen on the tuning subset
         folders = [f"{method}_lr0.0001_seed_0", f"{method}_lr0.001_seed_0", f"{method}_lr0.001_cosine_seed_0"]
         curves = [tmp_path / "run" / folder / "test_curve.json" for folder in folders]
@@ -188,6 +189,9 @@ def test_benchmark_with_baselines_runs_end_to_end_on_a_tiny_timeline(tmp_path, t
         assert [step for step, _ in curve] == [2, 4]
         log = (tmp_path / "run" / folders[2] / "log.csv").read_text().splitlines()
         assert log[0].split(",")[-2] == "lr" and float(log[-1].split(",")[-2]) < 1e-3  # cosine decayed
+    per_seed = summary.split("Per seed on the test subset")[1].splitlines()
+    assert per_seed[1] == "| method | seed 0 | seed 1 |"
+    assert re.fullmatch(r"\| wsal \| \d+\.\d \([24]\) \| \d+\.\d \([24]\) \|", per_seed[3])
     assert "spec: partial=True" in summary
     assert "optimisation settings tried ['lr 0.0001', 'lr 0.001', 'lr 0.001 cosine']" in summary
     refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
