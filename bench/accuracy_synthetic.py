@@ -27,7 +27,8 @@ also run as separate processes (one ``--seeds S`` and ``--out`` each, ``--thread
 the training config and the per-method choice of post-processing on the tuning subset described
 in bench/hard_benchmark.py. ``--baselines`` trains the peers next to the default model (the
 attention MIL alone, BaS-Net, CoLA) and prints the method x tIoU table on the test subset, mean
-± std over seeds, and the steps and training time each needs to reach 95 % of its final score.
+± std over seeds, the default's lead over each peer paired by seed, the steps and training time
+each needs to reach 95 % of its final score, and each seed's average and steps.
 ``--off partial context ...`` turns properties of the hard set off, one at a time or together;
 ``--lrs`` (constant rates) and ``--cosine-lrs`` (rates with cosine decay) are the optimisation
 settings every method chooses from on its tuning subset (the rule: bench/hard_benchmark.py);
